@@ -1,0 +1,76 @@
+/**
+ * Errors and close codes: the one typed error class that reaches callers, and
+ * the WebSocket close codes the server uses, each with a name and a reason.
+ */
+
+/** Every error code the server raises to callers. Match on `code`, never on message text. */
+export type ErrorCode =
+  | "CONFIG_INVALID"
+  | "DATA_DIR_LOCKED"
+  | "STORE_CLOSED"
+  | "STORE_CORRUPT"
+  | "STORE_WRITE_FAILED"
+  | "STORE_UNAVAILABLE"
+  | "DOCUMENT_NAME_INVALID"
+  | "DOCUMENT_LOAD_FAILED"
+  | "TOO_MANY_DOCUMENTS"
+  | "PROTOCOL_ERROR"
+  | "SHUTTING_DOWN";
+
+/** The server's error: a stable `code` plus a human-readable message. */
+export class CollabError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "CollabError";
+    this.code = code;
+  }
+}
+
+/** True when `error` is a {@link CollabError}, optionally with the given code. */
+export function isCollabError(error: unknown, code?: ErrorCode): error is CollabError {
+  return error instanceof CollabError && (code === undefined || error.code === code);
+}
+
+/** A WebSocket close code with its name and the reason sent to the client. */
+export interface CloseCode {
+  readonly code: number;
+  readonly reason: string;
+}
+
+/**
+ * Close codes sent on the WebSocket. 1xxx are RFC 6455 codes; 4xxx are ours.
+ * A reason is at most 123 bytes (RFC 6455, 5.5: control frame payload minus the code).
+ */
+export const Close = {
+  /** The server is shutting down; the provider reconnects to another instance or later. */
+  goingAway: { code: 1001, reason: "server shutting down" },
+  /** A frame that does not parse as a Hocuspocus/Yjs message. */
+  protocolError: { code: 1002, reason: "protocol error" },
+  /** Text frames are not part of the protocol. */
+  unsupportedData: { code: 1003, reason: "text frames are not supported" },
+  /** Bytes that parse structurally but carry invalid data (bad UTF-8, bad JSON). */
+  invalidPayload: { code: 1007, reason: "invalid payload" },
+  /** A single message larger than MAX_MESSAGE_BYTES. */
+  messageTooBig: { code: 1009, reason: "message too big" },
+  /** Unexpected server failure while handling this connection. */
+  internalError: { code: 1011, reason: "internal error" },
+} as const satisfies Record<string, CloseCode>;
+
+/** Reasons sent in a per-document refusal (Hocuspocus' permission-denied message). */
+export const Refusal = {
+  invalidName: "invalid-document-name",
+  tooManyDocuments: "too-many-documents",
+  loadFailed: "document-load-failed",
+  shuttingDown: "server-shutting-down",
+} as const;
+
+/** Cuts a close reason to the 123 bytes RFC 6455 allows, on a character boundary. */
+export function closeReason(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.length <= 123) return text;
+  let cut = text;
+  while (new TextEncoder().encode(cut).length > 120) cut = cut.slice(0, -1);
+  return `${cut}...`;
+}

@@ -1,0 +1,257 @@
+/**
+ * The embedded default store: an update log plus snapshot per document in
+ * LevelDB (classic-level). Every batch is one atomic LevelDB write, so a
+ * compaction (snapshot put + log deletes + metadata) is all or nothing.
+ *
+ * Key layout (binary; a document name never contains a control character, so
+ * `\0` separates it from what follows):
+ *   `\0format`                  -> store format version
+ *   `m\0<name>`                 -> metadata and log sequence numbers (JSON)
+ *   `s\0<name>`                 -> snapshot: the merged state of the last compaction
+ *   `u\0<name>\0<seq: 8 bytes>` -> one Yjs update of the log, in append order
+ */
+import { ClassicLevel } from "classic-level";
+import { CollabError } from "../errors.ts";
+import {
+  type Head,
+  LogStore,
+  type LogStoreOptions,
+  metaOf,
+  nextHead,
+  type WriteOp,
+} from "./log-store.ts";
+import type { DocumentMeta, ListOptions, StoredDocument } from "./store.ts";
+
+/** Bumped when the key layout changes; a store refuses to open a newer format. */
+const FORMAT = "1";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const FORMAT_KEY = encoder.encode("\0format");
+const PROBE_KEY = encoder.encode("\0probe");
+
+function prefixed(tag: string, name: string, suffix?: Uint8Array): Uint8Array {
+  const nameBytes = encoder.encode(name);
+  const key = new Uint8Array(2 + nameBytes.length + (suffix ? 1 + suffix.length : 0));
+  key[0] = tag.charCodeAt(0);
+  key.set(nameBytes, 2);
+  if (suffix) key.set(suffix, 3 + nameBytes.length);
+  return key;
+}
+
+const metaKey = (name: string) => prefixed("m", name);
+const snapshotKey = (name: string) => prefixed("s", name);
+
+function updateKey(name: string, seq: number): Uint8Array {
+  const suffix = new Uint8Array(8);
+  new DataView(suffix.buffer).setBigUint64(0, BigInt(seq));
+  return prefixed("u", name, suffix);
+}
+
+type Db = ClassicLevel<Uint8Array, Uint8Array>;
+type BatchOp =
+  | { type: "put"; key: Uint8Array; value: Uint8Array }
+  | { type: "del"; key: Uint8Array };
+
+export interface LevelDbStoreOptions extends LogStoreOptions {
+  /** The LevelDB directory. Only one process may open it at a time. */
+  readonly dir: string;
+  /**
+   * fsync each batch before acknowledging it: survives power loss, not just
+   * a process crash. @default false
+   */
+  readonly fsync?: boolean;
+}
+
+export class LevelDbStore extends LogStore {
+  readonly kind = "leveldb";
+  private readonly heads = new Map<string, Head | null>();
+
+  private readonly db: Db;
+  private readonly fsync: boolean;
+
+  private constructor(db: Db, options: LevelDbStoreOptions) {
+    super(options);
+    this.db = db;
+    this.fsync = options.fsync ?? false;
+  }
+
+  /**
+   * Opens (creating if needed) the store in `options.dir`. Fails with
+   * DATA_DIR_LOCKED when another process holds the directory, and with
+   * STORE_CORRUPT when it holds a format this version does not know.
+   */
+  static async open(options: LevelDbStoreOptions): Promise<LevelDbStore> {
+    const db: Db = new ClassicLevel<Uint8Array, Uint8Array>(options.dir, {
+      keyEncoding: "view",
+      valueEncoding: "view",
+    });
+    try {
+      await db.open();
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause;
+      if (cause?.code === "LEVEL_LOCKED") {
+        throw new CollabError(
+          "DATA_DIR_LOCKED",
+          `DATA_DIR ${options.dir} is in use by another server process (its LevelDB lock is held); stop that process or choose another DATA_DIR`,
+          { cause: error },
+        );
+      }
+      throw new CollabError(
+        "STORE_UNAVAILABLE",
+        `cannot open LevelDB in ${options.dir}: ${String(cause ?? error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    const format = await db.get(FORMAT_KEY);
+    if (format === undefined) {
+      await db.put(FORMAT_KEY, encoder.encode(FORMAT), { sync: true });
+    } else if (decoder.decode(format) !== FORMAT) {
+      await db.close();
+      throw new CollabError(
+        "STORE_CORRUPT",
+        `DATA_DIR ${options.dir} holds store format ${decoder.decode(format)}; this server reads format ${FORMAT}`,
+      );
+    }
+    return new LevelDbStore(db, options);
+  }
+
+  protected async writeBatch(batch: readonly WriteOp[]): Promise<void> {
+    const now = Date.now();
+    const staged = new Map<string, Head | null>();
+    const ops: BatchOp[] = [];
+    for (const op of batch) {
+      if (op.kind === "probe") {
+        ops.push({ type: "put", key: PROBE_KEY, value: encoder.encode(String(now)) });
+        continue;
+      }
+      const head = staged.has(op.name) ? (staged.get(op.name) ?? null) : await this.head(op.name);
+      const next = nextHead(head, op, now);
+      switch (op.kind) {
+        case "append":
+          ops.push({
+            type: "put",
+            key: updateKey(op.name, (next as Head).nextSeq - 1),
+            value: op.update,
+          });
+          break;
+        case "compact":
+          for (let seq = head?.firstSeq ?? 0; seq < (head?.nextSeq ?? 0); seq++) {
+            ops.push({ type: "del", key: updateKey(op.name, seq) });
+          }
+          ops.push({ type: "put", key: snapshotKey(op.name), value: op.state });
+          break;
+        case "delete":
+          for (let seq = head?.firstSeq ?? 0; seq < (head?.nextSeq ?? 0); seq++) {
+            ops.push({ type: "del", key: updateKey(op.name, seq) });
+          }
+          ops.push({ type: "del", key: snapshotKey(op.name) });
+          break;
+      }
+      staged.set(op.name, next);
+    }
+    for (const [name, head] of staged) {
+      ops.push(
+        head === null
+          ? { type: "del", key: metaKey(name) }
+          : { type: "put", key: metaKey(name), value: encoder.encode(JSON.stringify(head)) },
+      );
+    }
+    await this.db.batch(ops, { sync: this.fsync });
+    for (const [name, head] of staged) this.heads.set(name, head);
+    if (this.heads.size > 10_000) this.heads.clear();
+  }
+
+  /** The head of `name`, from the cache or the database. */
+  private async head(name: string): Promise<Head | null> {
+    const cached = this.heads.get(name);
+    if (cached !== undefined) return cached;
+    const stored = await this.db.get(metaKey(name));
+    const head = stored === undefined ? null : parseHead(name, stored);
+    this.heads.set(name, head);
+    return head;
+  }
+
+  protected async read(name: string): Promise<StoredDocument | null> {
+    const snapshot = this.db.snapshot();
+    try {
+      const stored = await this.db.get(metaKey(name), { snapshot });
+      if (stored === undefined) return null;
+      const head = parseHead(name, stored);
+      const updates: Uint8Array[] = [];
+      const state = await this.db.get(snapshotKey(name), { snapshot });
+      if (state !== undefined) updates.push(state);
+      const log = await this.db
+        .values({
+          gte: updateKey(name, head.firstSeq),
+          lt: updateKey(name, head.nextSeq),
+          snapshot,
+        })
+        .all();
+      if (log.length !== head.nextSeq - head.firstSeq) {
+        throw new CollabError(
+          "STORE_CORRUPT",
+          `document "${name}": metadata lists ${head.nextSeq - head.firstSeq} log entries, found ${log.length}`,
+        );
+      }
+      updates.push(...log);
+      return { updates, meta: metaOf(head) };
+    } finally {
+      await snapshot.close();
+    }
+  }
+
+  protected async readMeta(name: string): Promise<DocumentMeta | null> {
+    const stored = await this.db.get(metaKey(name));
+    return stored === undefined ? null : metaOf(parseHead(name, stored));
+  }
+
+  protected async readList(
+    options: ListOptions,
+  ): Promise<Array<{ name: string; meta: DocumentMeta }>> {
+    const start = metaKey(options.prefix ?? "");
+    const end = new Uint8Array(start.length + 1);
+    end.set(start);
+    end[start.length] = 0xff;
+    const range =
+      options.after === undefined
+        ? { gte: start, lt: end, limit: options.limit }
+        : { gt: maxBytes(start, metaKey(options.after)), lt: end, limit: options.limit };
+    const entries = await this.db.iterator(range).all();
+    return entries.map(([key, value]) => {
+      const name = decoder.decode(key.subarray(2));
+      return { name, meta: metaOf(parseHead(name, value)) };
+    });
+  }
+
+  /**
+   * LevelDB stops accepting writes after an I/O error (for example a full
+   * disk) until it is reopened; reopen before retrying so the retry can
+   * succeed once the cause is gone.
+   */
+  protected override async recover(): Promise<void> {
+    this.heads.clear();
+    await this.db.close();
+    await this.db.open();
+  }
+
+  protected async release(): Promise<void> {
+    await this.db.close();
+  }
+}
+
+function parseHead(name: string, bytes: Uint8Array): Head {
+  try {
+    return JSON.parse(decoder.decode(bytes)) as Head;
+  } catch (error) {
+    throw new CollabError("STORE_CORRUPT", `document "${name}": metadata is not readable`, {
+      cause: error,
+    });
+  }
+}
+
+function maxBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  return Buffer.compare(a, b) >= 0 ? a : b;
+}

@@ -1,0 +1,248 @@
+/**
+ * What the memory and LevelDB stores share: the write operations, the group
+ * commit queue that orders them, per-document bookkeeping (sequence numbers
+ * and metadata), name checks, health and the probe. A concrete store only
+ * says how to write one batch atomically and how to read.
+ */
+import { CollabError } from "../errors.ts";
+import { checkDocumentName } from "../protocol/names.ts";
+import { Emitter } from "../util/emitter.ts";
+import { GroupCommitQueue } from "./group-commit.ts";
+import type {
+  DocumentMeta,
+  DocumentStore,
+  ListOptions,
+  StoredDocument,
+  StoreEvents,
+  StoreHealth,
+} from "./store.ts";
+
+/** One write, in the order the store received it. */
+export type WriteOp =
+  | { readonly kind: "append"; readonly name: string; readonly update: Uint8Array }
+  | { readonly kind: "compact"; readonly name: string; readonly state: Uint8Array }
+  | { readonly kind: "delete"; readonly name: string }
+  | { readonly kind: "probe" };
+
+/**
+ * Per-document bookkeeping, persisted with every write that touches the
+ * document. Log entries have sequence numbers `firstSeq <= seq < nextSeq`.
+ */
+export interface Head extends DocumentMeta {
+  readonly firstSeq: number;
+  readonly nextSeq: number;
+}
+
+/**
+ * The head after applying `op` to `head` (null: nothing stored). Pure, so a
+ * store can stage a batch's heads and keep them only once the batch is durable.
+ */
+export function nextHead(head: Head | null, op: WriteOp, now: number): Head | null {
+  switch (op.kind) {
+    case "append": {
+      const base = head ?? emptyHead(now);
+      const size = op.update.byteLength;
+      return {
+        ...base,
+        updated: now,
+        bytes: base.bytes + size,
+        logEntries: base.logEntries + 1,
+        logBytes: base.logBytes + size,
+        nextSeq: base.nextSeq + 1,
+      };
+    }
+    case "compact": {
+      const base = head ?? emptyHead(now);
+      return {
+        ...base,
+        updated: now,
+        bytes: op.state.byteLength,
+        logEntries: 0,
+        logBytes: 0,
+        firstSeq: base.nextSeq,
+      };
+    }
+    case "delete":
+      return null;
+    case "probe":
+      return head;
+  }
+}
+
+function emptyHead(now: number): Head {
+  return {
+    created: now,
+    updated: now,
+    bytes: 0,
+    logEntries: 0,
+    logBytes: 0,
+    firstSeq: 0,
+    nextSeq: 0,
+  };
+}
+
+/** The public part of a head. */
+export function metaOf(head: Head): DocumentMeta {
+  const { created, updated, bytes, logEntries, logBytes } = head;
+  return { created, updated, bytes, logEntries, logBytes };
+}
+
+/** Test seam for failure paths: a store calls `beforeWrite` before each batch; throwing fails the batch. */
+export interface FaultInjector {
+  beforeWrite(): void;
+}
+
+export interface LogStoreOptions {
+  /** Retry timing for failed batches. */
+  readonly initialRetryMs?: number;
+  readonly maxRetryMs?: number;
+  /** Failure injection for tests. */
+  readonly faults?: FaultInjector;
+}
+
+export abstract class LogStore implements DocumentStore {
+  abstract readonly kind: string;
+  readonly events = new Emitter<StoreEvents>();
+  protected readonly queue: GroupCommitQueue<WriteOp>;
+  private readonly lastWrite = new Map<string, Promise<void>>();
+  private state: "open" | "closing" | "closed" = "open";
+
+  protected readonly options: LogStoreOptions;
+
+  constructor(options: LogStoreOptions = {}) {
+    this.options = options;
+    this.queue = new GroupCommitQueue<WriteOp>({
+      write: (batch) => {
+        this.options.faults?.beforeWrite();
+        return this.writeBatch(batch);
+      },
+      sizeOf: (op) =>
+        op.kind === "append"
+          ? op.update.byteLength
+          : op.kind === "compact"
+            ? op.state.byteLength
+            : 0,
+      initialRetryMs: options.initialRetryMs,
+      maxRetryMs: options.maxRetryMs,
+      beforeRetry: () => this.recover(),
+      onWritten: (info) => this.events.emit("written", info),
+      onFailed: (info) => this.events.emit("writeFailed", info),
+    });
+  }
+
+  /** Writes `batch` atomically: all of it or nothing. */
+  protected abstract writeBatch(batch: readonly WriteOp[]): Promise<void>;
+  /** Reads a document; called once every earlier write to it is durable. */
+  protected abstract read(name: string): Promise<StoredDocument | null>;
+  protected abstract readMeta(name: string): Promise<DocumentMeta | null>;
+  protected abstract readList(
+    options: ListOptions,
+  ): Promise<Array<{ name: string; meta: DocumentMeta }>>;
+  /** Called before a failed batch is retried. */
+  protected async recover(): Promise<void> {}
+  /** Releases the underlying resources once the queue is drained. */
+  protected abstract release(): Promise<void>;
+
+  async load(name: string): Promise<StoredDocument | null> {
+    this.assertReadable(name);
+    await this.lastWrite.get(name);
+    return this.read(name);
+  }
+
+  append(name: string, update: Uint8Array): Promise<void> {
+    return this.write({ kind: "append", name, update });
+  }
+
+  compact(name: string, state: Uint8Array): Promise<void> {
+    return this.write({ kind: "compact", name, state });
+  }
+
+  delete(name: string): Promise<void> {
+    return this.write({ kind: "delete", name });
+  }
+
+  async meta(name: string): Promise<DocumentMeta | null> {
+    this.assertReadable(name);
+    await this.lastWrite.get(name);
+    return this.readMeta(name);
+  }
+
+  async list(options: ListOptions): Promise<Array<{ name: string; meta: DocumentMeta }>> {
+    this.assertReadable();
+    return this.readList(options);
+  }
+
+  flush(): Promise<void> {
+    return this.queue.flush();
+  }
+
+  pendingUpdates(): number {
+    return this.queue.pending;
+  }
+
+  health(): StoreHealth {
+    if (this.state !== "open") return { state: "closed" };
+    const failing = this.queue.failing;
+    if (failing === null) return { state: "ok" };
+    return { state: "failing", since: failing.since, error: describe(failing.error) };
+  }
+
+  probe(): Promise<void> {
+    if (this.state !== "open")
+      return Promise.reject(new CollabError("STORE_CLOSED", "the store is closed"));
+    return this.queue.push({ kind: "probe" });
+  }
+
+  /**
+   * Waits for pending writes, then releases the store. Pass `abortAfterMs` to
+   * give up on writes that keep failing: they are rejected with STORE_CLOSED.
+   */
+  async close(options: { abortAfterMs?: number } = {}): Promise<void> {
+    if (this.state !== "open") return;
+    this.state = "closing";
+    const drained = this.queue.close();
+    if (options.abortAfterMs !== undefined) {
+      const timer = setTimeout(
+        () =>
+          this.queue.abort(
+            new CollabError("STORE_CLOSED", "the store closed with writes still failing"),
+          ),
+        options.abortAfterMs,
+      );
+      try {
+        await drained;
+      } catch {
+        // The writes were abandoned; their callers saw the rejection.
+      } finally {
+        clearTimeout(timer);
+      }
+    } else {
+      await drained;
+    }
+    this.state = "closed";
+    await this.release();
+  }
+
+  private write(op: WriteOp & { name: string }): Promise<void> {
+    const problem = checkDocumentName(op.name);
+    if (problem !== null) return Promise.reject(new CollabError("DOCUMENT_NAME_INVALID", problem));
+    const done = this.queue.push(op);
+    this.lastWrite.set(op.name, done);
+    const forget = () => {
+      if (this.lastWrite.get(op.name) === done) this.lastWrite.delete(op.name);
+    };
+    done.then(forget, forget);
+    return done;
+  }
+
+  private assertReadable(name?: string): void {
+    if (this.state === "closed") throw new CollabError("STORE_CLOSED", "the store is closed");
+    if (name === undefined) return;
+    const problem = checkDocumentName(name);
+    if (problem !== null) throw new CollabError("DOCUMENT_NAME_INVALID", problem);
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

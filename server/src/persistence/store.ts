@@ -1,0 +1,124 @@
+/**
+ * The persistence contract. Every store (memory, LevelDB, later PostgreSQL)
+ * implements {@link DocumentStore} and passes the one contract suite in
+ * `test/contracts/store.contract.ts`.
+ *
+ * A document is stored as an optional snapshot (the merged state written by
+ * the last compaction) followed by a log of the Yjs updates appended since.
+ * Loading applies the snapshot and then the log; applying an update twice is
+ * harmless in Yjs, which is what lets compaction run while edits continue.
+ */
+import type { Emitter } from "../util/emitter.ts";
+
+/** What a store knows about one document, kept for the document API. */
+export interface DocumentMeta {
+  /** When the first update was stored, in ms since the epoch. */
+  readonly created: number;
+  /** When the last update was stored, in ms since the epoch. */
+  readonly updated: number;
+  /** Bytes stored for the document: snapshot plus log. */
+  readonly bytes: number;
+  /** Updates appended since the last compaction. */
+  readonly logEntries: number;
+  /** Bytes of those updates. */
+  readonly logBytes: number;
+}
+
+/** A document as read from a store. */
+export interface StoredDocument {
+  /** The snapshot (when there is one) and then the log, in append order. */
+  readonly updates: readonly Uint8Array[];
+  readonly meta: DocumentMeta;
+}
+
+/** One page of {@link DocumentStore.list}. */
+export interface ListOptions {
+  /** Only names starting with this. */
+  readonly prefix?: string;
+  /** Only names sorting after this one (exclusive), for pagination. */
+  readonly after?: string;
+  /** At most this many entries. */
+  readonly limit: number;
+}
+
+/** Health as the readiness probe reports it. */
+export type StoreHealth =
+  | { readonly state: "ok" }
+  | { readonly state: "failing"; readonly since: number; readonly error: string }
+  | { readonly state: "closed" };
+
+/** Events a store emits for metrics and logs. */
+export type StoreEvents = {
+  /** A batch of writes became durable. */
+  written: (info: {
+    readonly operations: number;
+    readonly bytes: number;
+    readonly seconds: number;
+  }) => void;
+  /** A batch failed; it is retried after `retryInMs`. */
+  writeFailed: (info: {
+    readonly error: unknown;
+    readonly attempt: number;
+    readonly retryInMs: number;
+  }) => void;
+  /** A document's log was replaced by a snapshot. */
+  compacted: (info: {
+    readonly name: string;
+    readonly entries: number;
+    readonly bytes: number;
+  }) => void;
+};
+
+/**
+ * Durable storage of Yjs documents as an update log plus snapshot.
+ *
+ * Writes (`append`, `compact`, `delete`) are applied in the order they are
+ * called, and each promise resolves only once that write is durable (with
+ * `fsync` when the store was opened so). A failed write is retried until it
+ * succeeds or the store is closed; it is never dropped.
+ */
+export interface DocumentStore {
+  /** A short name for logs and metrics: `memory`, `leveldb`. */
+  readonly kind: string;
+  readonly events: Emitter<StoreEvents>;
+
+  /** The stored document, or null when nothing is stored under `name`. Sees every write called before it. */
+  load(name: string): Promise<StoredDocument | null>;
+
+  /** Appends one Yjs update to the log of `name`. */
+  append(name: string, update: Uint8Array): Promise<void>;
+
+  /**
+   * Replaces everything stored for `name` before this call with `state`, in
+   * one atomic write. `state` must contain every update appended to `name`
+   * before this call (for example `Y.encodeStateAsUpdate` of the live
+   * document); updates appended after the call are kept in the log.
+   */
+  compact(name: string, state: Uint8Array): Promise<void>;
+
+  /** Removes everything stored for `name`. */
+  delete(name: string): Promise<void>;
+
+  /** The metadata of `name`, or null when nothing is stored. */
+  meta(name: string): Promise<DocumentMeta | null>;
+
+  /** Stored documents in name order. */
+  list(
+    options: ListOptions,
+  ): Promise<Array<{ readonly name: string; readonly meta: DocumentMeta }>>;
+
+  /** Resolves once every write called so far is durable. */
+  flush(): Promise<void>;
+
+  /** Updates accepted but not yet durable. */
+  pendingUpdates(): number;
+
+  /** Whether writes currently succeed. */
+  health(): StoreHealth;
+
+  /** A real write through the same path as updates; rejects when the store cannot write. */
+  probe(): Promise<void>;
+
+  /** Flushes pending writes and releases the store. Writes after close reject with `STORE_CLOSED`. */
+  close(): Promise<void>;
+}

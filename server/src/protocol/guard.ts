@@ -1,0 +1,172 @@
+/**
+ * The frame guard: checks every incoming frame before Hocuspocus sees it.
+ *
+ * Hocuspocus and y-protocols are lenient with bad input: y-protocols catches
+ * the error of a truncated Yjs update and Hocuspocus then acknowledges it, and
+ * a frame whose address does not decode closes the socket as "unauthorized".
+ * We parse the whole frame here, so a malformed message closes its own socket
+ * with a protocol-error code and a reason that says what was wrong, and never
+ * reaches the document.
+ */
+import * as decoding from "lib0/decoding";
+import * as Y from "yjs";
+import { Close, type CloseCode } from "../errors.ts";
+import { AuthType, MessageType, SyncType, splitAddress } from "./messages.ts";
+
+/** What the guard decided about one frame. */
+export type FrameVerdict =
+  | { readonly kind: "message"; readonly documentName: string; readonly type: number }
+  /** A connection-level Pong (a single byte, no address): dropped, never forwarded. */
+  | { readonly kind: "pong" }
+  | { readonly kind: "reject"; readonly close: CloseCode };
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Longest address accepted: a 255-byte name plus a separator and a session id. */
+const MAX_ADDRESS_BYTES = 1024;
+
+class Malformed extends Error {
+  readonly close: CloseCode;
+
+  constructor(close: CloseCode, detail: string) {
+    super(detail);
+    this.close = close;
+  }
+}
+
+function protocolError(detail: string): never {
+  throw new Malformed(
+    { code: Close.protocolError.code, reason: `protocol error: ${detail}` },
+    detail,
+  );
+}
+
+function invalidPayload(detail: string): never {
+  throw new Malformed(
+    { code: Close.invalidPayload.code, reason: `invalid payload: ${detail}` },
+    detail,
+  );
+}
+
+function readString(
+  decoder: decoding.Decoder,
+  what: string,
+  maxBytes = Number.POSITIVE_INFINITY,
+): string {
+  const bytes = readBytes(decoder, what);
+  if (bytes.length > maxBytes) protocolError(`${what} is longer than ${maxBytes} bytes`);
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return invalidPayload(`${what} is not valid UTF-8`);
+  }
+}
+
+function readBytes(decoder: decoding.Decoder, what: string): Uint8Array {
+  const length = readUint(decoder, `${what} length`);
+  if (length > decoder.arr.length - decoder.pos) protocolError(`${what} is truncated`);
+  return decoding.readUint8Array(decoder, length);
+}
+
+function readUint(decoder: decoding.Decoder, what: string): number {
+  if (!decoding.hasContent(decoder)) protocolError(`${what} is missing`);
+  try {
+    return decoding.readVarUint(decoder);
+  } catch {
+    return protocolError(`${what} is not a valid integer`);
+  }
+}
+
+function checkUpdate(update: Uint8Array): void {
+  try {
+    Y.decodeUpdate(update);
+  } catch {
+    protocolError("Yjs update does not decode (truncated or corrupt)");
+  }
+}
+
+function checkSync(decoder: decoding.Decoder): void {
+  const syncType = readUint(decoder, "sync type");
+  switch (syncType) {
+    case SyncType.Step1: {
+      const stateVector = readBytes(decoder, "state vector");
+      try {
+        Y.decodeStateVector(stateVector);
+      } catch {
+        protocolError("state vector does not decode");
+      }
+      return;
+    }
+    case SyncType.Step2:
+    case SyncType.Update:
+      checkUpdate(readBytes(decoder, "Yjs update"));
+      return;
+    default:
+      protocolError(`unknown sync message type ${syncType}`);
+  }
+}
+
+function checkAwareness(decoder: decoding.Decoder): void {
+  const update = decoding.createDecoder(readBytes(decoder, "awareness update"));
+  const count = readUint(update, "awareness client count");
+  for (let i = 0; i < count; i++) {
+    readUint(update, "awareness client id");
+    readUint(update, "awareness clock");
+    const state = readString(update, "awareness state");
+    try {
+      JSON.parse(state);
+    } catch {
+      invalidPayload("awareness state is not JSON");
+    }
+  }
+}
+
+function checkBody(type: number, decoder: decoding.Decoder): void {
+  switch (type) {
+    case MessageType.Sync:
+    case MessageType.SyncReply:
+      checkSync(decoder);
+      return;
+    case MessageType.Awareness:
+      checkAwareness(decoder);
+      return;
+    case MessageType.Auth: {
+      const authType = readUint(decoder, "auth type");
+      if (authType !== AuthType.Token)
+        protocolError(`clients may only send auth tokens, got auth type ${authType}`);
+      readString(decoder, "token");
+      if (decoding.hasContent(decoder)) readString(decoder, "provider version");
+      return;
+    }
+    case MessageType.Stateless:
+      readString(decoder, "stateless payload");
+      return;
+    case MessageType.QueryAwareness:
+    case MessageType.Close:
+      return;
+    default:
+      protocolError(`message type ${type} is not accepted from clients`);
+  }
+}
+
+/**
+ * Parses one binary frame completely and says whether to forward it.
+ * Never throws: a frame that does not parse comes back as a `reject` verdict
+ * carrying the close code and reason to send.
+ */
+export function inspectFrame(frame: Uint8Array): FrameVerdict {
+  if (frame.length === 1 && frame[0] === MessageType.Pong) return { kind: "pong" };
+  const decoder = decoding.createDecoder(frame);
+  try {
+    const address = readString(decoder, "document address", MAX_ADDRESS_BYTES);
+    const type = readUint(decoder, "message type");
+    checkBody(type, decoder);
+    return { kind: "message", documentName: splitAddress(address).documentName, type };
+  } catch (error) {
+    if (error instanceof Malformed) return { kind: "reject", close: error.close };
+    return {
+      kind: "reject",
+      close: { code: Close.protocolError.code, reason: "protocol error: unreadable message" },
+    };
+  }
+}
