@@ -17,14 +17,21 @@ export type ErrorCode =
   | "PROTOCOL_ERROR"
   | "SHUTTING_DOWN";
 
-/** The server's error: a stable `code` plus a human-readable message. */
+/**
+ * The server's error: a stable `code` plus a human-readable message. When it
+ * refuses a document to a client, `reason` is what the client is told
+ * (Hocuspocus sends it in its permission-denied message); the message, which
+ * may name internals, stays in the server log.
+ */
 export class CollabError extends Error {
   readonly code: ErrorCode;
+  readonly reason: string | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; reason?: string }) {
     super(message, options);
     this.name = "CollabError";
     this.code = code;
+    this.reason = options?.reason;
   }
 }
 

@@ -74,9 +74,11 @@ export function describeStoreContract(kind: string, factory: StoreFactory): void
       const store = await open();
       const typist = new Typist();
       for (let i = 0; i < 50; i++) await store.append("doc", typist.type("x"));
-      const compacted: number[] = [];
-      store.events.on("compacted", ({ entries }) => compacted.push(entries));
-      await store.compact("doc", Y.encodeStateAsUpdate(typist.doc));
+      const compacted: Array<{ name: string; bytes: number }> = [];
+      store.events.on("compacted", (info) => compacted.push(info));
+      const state = Y.encodeStateAsUpdate(typist.doc);
+      await store.compact("doc", state);
+      expect(compacted).toEqual([{ name: "doc", bytes: state.byteLength }]);
       const stored = await store.load("doc");
       expect(stored?.updates).toHaveLength(1);
       expect(stored?.meta.logEntries).toBe(0);
@@ -220,9 +222,7 @@ export function describeStoreContract(kind: string, factory: StoreFactory): void
       const store = await factory.create({ faults: failNext(Number.POSITIVE_INFINITY) });
       const write = store.append("doc", new Typist().type("lost"));
       await vi.waitFor(() => expect(store.health().state).toBe("failing"));
-      await (store as DocumentStore & { close(o: { abortAfterMs: number }): Promise<void> }).close({
-        abortAfterMs: 50,
-      });
+      expect(await store.close({ abortAfterMs: 50 })).toEqual({ abandoned: 1 });
       await expect(write).rejects.toSatisfy((e) => isCollabError(e, "STORE_CLOSED"));
     });
 
@@ -258,7 +258,9 @@ export function describeStoreContract(kind: string, factory: StoreFactory): void
         await store.append("doc", typist.type("tail"));
         await store.append("other", new Typist().type("second doc"));
         store = await reopen(store);
-        onTestFinished(() => store.close());
+        onTestFinished(async () => {
+          await store.close();
+        });
         expect(textOf(docFrom((await store.load("doc"))?.updates ?? []))).toBe(typist.text);
         expect((await store.load("doc"))?.meta.logEntries).toBe(1);
         expect((await store.list({ limit: 10 })).map((e) => e.name)).toEqual(["doc", "other"]);

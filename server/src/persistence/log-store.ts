@@ -112,9 +112,13 @@ export abstract class LogStore implements DocumentStore {
   constructor(options: LogStoreOptions = {}) {
     this.options = options;
     this.queue = new GroupCommitQueue<WriteOp>({
-      write: (batch) => {
+      write: async (batch) => {
         this.options.faults?.beforeWrite();
-        return this.writeBatch(batch);
+        await this.writeBatch(batch);
+        for (const op of batch) {
+          if (op.kind === "compact")
+            this.events.emit("compacted", { name: op.name, bytes: op.state.byteLength });
+        }
       },
       sizeOf: (op) =>
         op.kind === "append"
@@ -197,30 +201,30 @@ export abstract class LogStore implements DocumentStore {
    * Waits for pending writes, then releases the store. Pass `abortAfterMs` to
    * give up on writes that keep failing: they are rejected with STORE_CLOSED.
    */
-  async close(options: { abortAfterMs?: number } = {}): Promise<void> {
-    if (this.state !== "open") return;
+  async close(options: { abortAfterMs?: number } = {}): Promise<{ abandoned: number }> {
+    if (this.state !== "open") return { abandoned: 0 };
     this.state = "closing";
+    let abandoned = 0;
     const drained = this.queue.close();
-    if (options.abortAfterMs !== undefined) {
-      const timer = setTimeout(
-        () =>
-          this.queue.abort(
-            new CollabError("STORE_CLOSED", "the store closed with writes still failing"),
-          ),
-        options.abortAfterMs,
-      );
-      try {
-        await drained;
-      } catch {
-        // The writes were abandoned; their callers saw the rejection.
-      } finally {
-        clearTimeout(timer);
-      }
-    } else {
+    const timer =
+      options.abortAfterMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            abandoned = this.queue.pending;
+            this.queue.abort(
+              new CollabError("STORE_CLOSED", "the store closed with writes still failing"),
+            );
+          }, options.abortAfterMs);
+    try {
       await drained;
+    } catch {
+      // The writes were abandoned; their callers saw the rejection and `abandoned` counts them.
+    } finally {
+      clearTimeout(timer);
     }
     this.state = "closed";
     await this.release();
+    return { abandoned };
   }
 
   private write(op: WriteOp & { name: string }): Promise<void> {

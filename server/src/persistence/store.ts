@@ -62,11 +62,7 @@ export type StoreEvents = {
     readonly retryInMs: number;
   }) => void;
   /** A document's log was replaced by a snapshot. */
-  compacted: (info: {
-    readonly name: string;
-    readonly entries: number;
-    readonly bytes: number;
-  }) => void;
+  compacted: (info: { readonly name: string; readonly bytes: number }) => void;
 };
 
 /**
@@ -119,6 +115,10 @@ export interface DocumentStore {
   /** A real write through the same path as updates; rejects when the store cannot write. */
   probe(): Promise<void>;
 
-  /** Flushes pending writes and releases the store. Writes after close reject with `STORE_CLOSED`. */
-  close(): Promise<void>;
+  /**
+   * Flushes pending writes and releases the store; writes after close reject
+   * with `STORE_CLOSED`. With `abortAfterMs`, writes still failing after that
+   * long are given up (rejected with `STORE_CLOSED`) and counted in `abandoned`.
+   */
+  close(options?: { readonly abortAfterMs?: number }): Promise<{ readonly abandoned: number }>;
 }

@@ -1,0 +1,70 @@
+/**
+ * Process entry: read the configuration, start the server, and shut down
+ * gracefully on SIGTERM/SIGINT (stop accepting, flush every write, close the
+ * store, exit 0; exit 1 if writes could not be stored in time).
+ */
+import { createRequire } from "node:module";
+import { createCollabServer } from "./app.ts";
+import { configFromArgs } from "./config.ts";
+import { isCollabError } from "./errors.ts";
+import { createLogger } from "./observability/logger.ts";
+
+const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
+
+/** Prints a start-up failure for a person (stderr) and exits 1. */
+function fail(message: string): never {
+  process.stderr.write(`collab-server: ${message}\n`);
+  process.exit(1);
+}
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof configFromArgs>;
+  try {
+    config = configFromArgs(process.argv.slice(2), version);
+  } catch (error) {
+    fail(error instanceof Error ? error.message : String(error));
+  }
+  const logger = createLogger(config.logLevel);
+  let server: Awaited<ReturnType<typeof createCollabServer>>;
+  try {
+    server = await createCollabServer({ config, logger });
+  } catch (error) {
+    logger.fatal({ err: error }, "could not start");
+    fail(isCollabError(error) ? error.message : `could not start: ${String(error)}`);
+  }
+  let address: Awaited<ReturnType<typeof server.listen>>;
+  try {
+    address = await server.listen();
+  } catch (error) {
+    await server.close();
+    const code = (error as { code?: string }).code;
+    fail(
+      code === "EADDRINUSE"
+        ? `port ${config.port} on ${config.host} is already in use; set PORT to another port (0 picks a free one)`
+        : `cannot listen on ${config.host}:${config.port}: ${String(error)}`,
+    );
+  }
+  logger.info(
+    {
+      url: address.url,
+      port: address.port,
+      store: server.store.kind,
+      dataDir: config.store === "leveldb" ? config.dataDir : undefined,
+      version,
+    },
+    `collab-server listening on ${address.url}`,
+  );
+
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down: flushing writes");
+    const { abandonedUpdates } = await server.close();
+    process.exit(abandonedUpdates > 0 ? 1 : 0);
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
+
+await main();
