@@ -180,7 +180,8 @@ export const SETTINGS = [
     env: "IDLE_TIMEOUT_MS",
     flag: "--idle-timeout-ms <ms>",
     default: 60_000,
-    description: "close a connection that sends nothing for this long (providers ping every 30 s)",
+    description:
+      "close a connection that sends nothing for this long (providers send awareness every 30 s)",
     allowed: "an integer 1000-3600000",
     schema: integer(1000, 3_600_000),
   }),

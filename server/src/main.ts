@@ -4,6 +4,7 @@
  * store, exit 0; exit 1 if writes could not be stored in time).
  */
 import { createRequire } from "node:module";
+import { format } from "node:util";
 import { createCollabServer } from "./app.ts";
 import { configFromArgs } from "./config.ts";
 import { isCollabError } from "./errors.ts";
@@ -25,6 +26,9 @@ async function main(): Promise<void> {
     fail(error instanceof Error ? error.message : String(error));
   }
   const logger = createLogger(config.logLevel);
+  // Hocuspocus reports some problems with console.error/warn; keep every output line JSON.
+  console.error = (...args: unknown[]) => logger.error({ source: "hocuspocus" }, format(...args));
+  console.warn = (...args: unknown[]) => logger.warn({ source: "hocuspocus" }, format(...args));
   let server: Awaited<ReturnType<typeof createCollabServer>>;
   try {
     server = await createCollabServer({ config, logger });

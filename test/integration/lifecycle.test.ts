@@ -1,0 +1,150 @@
+/**
+ * The process: configuration errors, the DATA_DIR lock, graceful shutdown,
+ * health, readiness, metrics and logs (CONF, LIFE, OBS rules).
+ */
+import { describe, expect, it, vi } from "vitest";
+import { acknowledged, connect, synced } from "../helpers/clients.ts";
+import { parseLine, runCli, spawnServer, startServer, tempDir } from "../helpers/server.ts";
+
+describe("start-up", () => {
+  it.each([
+    [{ PORT: "abc" }, 'PORT must be an integer 0-65535, got "abc"'],
+    [{ PORT: "70000" }, 'PORT must be an integer 0-65535, got "70000"'],
+    [
+      { LOG_LEVEL: "loud" },
+      'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+    ],
+    [{ STORE: "mongo" }, 'STORE must be one of leveldb, memory, got "mongo"'],
+    [{ FSYNC: "maybe" }, 'FSYNC must be true or false, got "maybe"'],
+    [{ MAX_MESSAGE_BYTES: "12" }, 'MAX_MESSAGE_BYTES must be an integer 1024-1073741824, got "12"'],
+  ])("[CONF1] a bad setting %o stops start-up with exit 1 and says why", async (env, message) => {
+    const result = await runCli(env);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(message);
+  });
+
+  it("[CONF1] flags win over the environment and are validated the same way", async () => {
+    const result = await runCli({ PORT: "1" }, ["--port", "-5"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('PORT must be an integer 0-65535, got "-5"');
+  });
+
+  it("[CONF2] --help lists every setting with its environment variable", async () => {
+    const result = await runCli({}, ["--help"]);
+    expect(result.code).toBe(0);
+    for (const env of [
+      "HOST",
+      "PORT",
+      "DATA_DIR",
+      "LOG_LEVEL",
+      "MAX_MESSAGE_BYTES",
+      "MAX_DOCUMENTS",
+      "FSYNC",
+    ]) {
+      expect(result.stdout).toContain(`env: ${env}`);
+    }
+  });
+
+  it("[LIFE1] a second server on the same DATA_DIR exits 1 with a clear message", async () => {
+    const dataDir = await tempDir();
+    const first = await spawnServer({ DATA_DIR: dataDir });
+    const second = await runCli({ DATA_DIR: dataDir });
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`DATA_DIR ${dataDir} is in use by another server process`);
+    expect(second.stderr).not.toMatch(/\n\s+at /);
+    expect(first.child.exitCode).toBeNull();
+  });
+
+  it("[LIFE2] PORT=0 picks a free port and the log says which", async () => {
+    const server = await spawnServer({ DATA_DIR: await tempDir() });
+    expect(server.address.port).toBeGreaterThan(0);
+    expect((await fetch(`${server.address.url}/healthz`)).status).toBe(200);
+  });
+});
+
+describe("shutdown", () => {
+  it("[LIFE3] SIGTERM closes connections, flushes writes, exits 0, and the data is there after restart", async () => {
+    const dataDir = await tempDir();
+    const first = await spawnServer({ DATA_DIR: dataDir });
+    const writer = connect({ url: first.address.wsUrl, name: "graceful" });
+    await synced(writer);
+    for (let i = 0; i < 200; i++) writer.document.getText("text").insert(0, "x");
+    await vi.waitFor(() => expect(writer.unsyncedChanges).toBe(0));
+    first.child.kill("SIGTERM");
+    expect(await first.exited).toEqual({ code: 0, signal: null });
+    const messages = first.lines.map(parseLine).map((l) => l?.msg);
+    expect(messages).toContain("server closed; every accepted write is stored");
+    writer.destroy();
+
+    const second = await spawnServer({ DATA_DIR: dataDir });
+    const reader = connect({ url: second.address.wsUrl, name: "graceful" });
+    await synced(reader);
+    expect(reader.document.getText("text").toString()).toBe("x".repeat(200));
+  });
+});
+
+describe("observability", () => {
+  it("[OBS1] /healthz, /readyz and /metrics answer; unknown routes are JSON 404s", async () => {
+    const { address } = await startServer();
+    const writer = connect({ url: address.wsUrl, name: "observed" });
+    await synced(writer);
+    writer.document.getText("text").insert(0, "count me");
+    await acknowledged(writer);
+    expect(await (await fetch(`${address.url}/healthz`)).json()).toEqual({ status: "ok" });
+    expect(await (await fetch(`${address.url}/readyz`)).json()).toEqual({
+      status: "ready",
+      store: "leveldb",
+    });
+    const metrics = await (await fetch(`${address.url}/metrics`)).text();
+    for (const name of [
+      "collab_connections_open 1",
+      "collab_documents_loaded 1",
+      "collab_messages_received_total",
+      "collab_messages_sent_total",
+      "collab_bytes_received_total",
+      "collab_bytes_sent_total",
+      "collab_store_write_seconds_bucket",
+      "collab_store_errors_total 0",
+      "collab_compactions_total",
+      "collab_store_pending_updates 0",
+    ]) {
+      expect(metrics).toContain(name);
+    }
+    const missing = await fetch(`${address.url}/nope`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({
+      error: { code: "not_found", message: "no route for /nope" },
+    });
+    const post = await fetch(`${address.url}/healthz`, { method: "POST" });
+    expect(post.status).toBe(405);
+  });
+
+  it("[OBS2] logs are JSON lines with connection open and close, the document and the close reason, and no content or tokens", async () => {
+    const server = await spawnServer({ DATA_DIR: await tempDir() });
+    const writer = connect({
+      url: server.address.wsUrl,
+      name: "logged-doc",
+      token: "secret-token-value",
+    });
+    await synced(writer);
+    writer.document.getText("text").insert(0, "private words");
+    await acknowledged(writer);
+    writer.destroy();
+    await vi.waitFor(() =>
+      expect(server.lines.some((l) => parseLine(l)?.msg === "connection closed")).toBe(true),
+    );
+    const entries = server.lines.map(parseLine);
+    expect(entries.every((e) => e !== null)).toBe(true);
+    const opened = entries.find((e) => e?.msg === "connection opened");
+    const closed = entries.find((e) => e?.msg === "connection closed");
+    expect(opened).toMatchObject({ level: "info", connection: expect.any(String) });
+    expect(closed).toMatchObject({
+      documents: ["logged-doc"],
+      code: expect.any(Number),
+      reason: expect.any(String),
+    });
+    const all = server.lines.join("\n");
+    expect(all).not.toContain("secret-token-value");
+    expect(all).not.toContain("private words");
+  });
+});
