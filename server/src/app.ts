@@ -5,18 +5,17 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Hocuspocus } from "@hocuspocus/server";
+import type { Hocuspocus } from "@hocuspocus/server";
 import { type Config, DEFAULT_CONFIG } from "./config.ts";
-import { DocumentNameGuard } from "./documents/names.ts";
+import { createSyncCore } from "./core.ts";
 import { Close } from "./errors.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
-import { DurablePersistence } from "./persistence/extension.ts";
 import { LevelDbStore } from "./persistence/leveldb.ts";
 import { MemoryStore } from "./persistence/memory.ts";
 import type { DocumentStore } from "./persistence/store.ts";
 import { createHttpHandler } from "./transport/http.ts";
-import { type SocketContext, WebSocketTransport } from "./transport/websocket.ts";
+import { WebSocketTransport } from "./transport/websocket.ts";
 
 export interface CollabServerOptions {
   /** Settings; anything left out takes its default. */
@@ -85,52 +84,14 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
   const onRefused = (reason: string) => metrics.refusals.inc({ reason });
   wireStoreEvents(store, logger, metrics);
 
-  const persistence = new DurablePersistence({
-    store,
-    logger,
-    compactMaxEntries: config.compactMaxEntries,
-    compactMaxBytes: config.compactMaxBytes,
-    maxDocuments: config.maxDocuments,
-    onRefused,
-  });
-  hocuspocus = new Hocuspocus({
-    quiet: true,
-    timeout: config.idleTimeoutMs,
-    maxUnauthenticatedQueueSize: config.maxUnauthenticatedQueueBytes,
-    maxUnauthenticatedQueueMessages: config.maxUnauthenticatedQueueMessages,
-    maxPendingDocuments: config.maxPendingDocuments,
-    flushDelay: config.broadcastBatchMs === 0 ? false : config.broadcastBatchMs,
-    // Stores are written per update by DurablePersistence; Hocuspocus' debounced store is unused.
-    unloadImmediately: true,
-    extensions: [
-      new DocumentNameGuard(onRefused),
-      persistence,
-      {
-        extensionName: "connection-log",
-        async connected({ context, documentName }) {
-          (context as SocketContext).documents.add(documentName);
-          logger.debug(
-            { connection: (context as SocketContext).connectionId, document: documentName },
-            "document opened",
-          );
-        },
-        async onDisconnect({ context, documentName }) {
-          logger.debug(
-            { connection: (context as SocketContext).connectionId, document: documentName },
-            "document closed",
-          );
-        },
-      },
-    ],
-  });
+  const core = createSyncCore({ config, store, logger, onRefused });
+  hocuspocus = core.hocuspocus;
   const hp = hocuspocus;
-
   transport = new WebSocketTransport({
-    hocuspocus: hp,
+    core,
     logger,
     metrics,
     maxMessageBytes: config.maxMessageBytes,
-    whenDurable: (name) => persistence.whenDurable(name),
   });
   const ws = transport;
 

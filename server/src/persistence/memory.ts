@@ -3,14 +3,7 @@
  * durable ones (it shares their write queue). For tests and `STORE=memory`
  * development servers: everything is gone when the process exits.
  */
-import {
-  type Head,
-  LogStore,
-  type LogStoreOptions,
-  metaOf,
-  nextHead,
-  type WriteOp,
-} from "./log-store.ts";
+import { type Head, LogStore, metaOf, nextHead, type WriteOp } from "./log-store.ts";
 import type { DocumentMeta, ListOptions, StoredDocument } from "./store.ts";
 
 interface Entry {

@@ -3,7 +3,7 @@
  * without decoding the rest: `varString address, varUint type` is enough.
  */
 import * as decoding from "lib0/decoding";
-import { MessageType, splitAddress } from "../protocol/messages.ts";
+import { MessageType, splitAddress } from "./messages.ts";
 
 const utf8 = new TextDecoder();
 
