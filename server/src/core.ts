@@ -5,15 +5,17 @@
  * `close` and `readyState`, so the WebSocket transport, tests and the fuzz
  * network all drive the same code.
  */
-import { Hocuspocus } from "@hocuspocus/server";
+import { type Document, Hocuspocus } from "@hocuspocus/server";
 import type { Config } from "./config.ts";
 import { DocumentNameGuard } from "./documents/names.ts";
+import { PresenceClocks, rewriteAwarenessFrame } from "./documents/presence.ts";
 import type { CloseCode } from "./errors.ts";
 import type { Logger } from "./observability/logger.ts";
 import { DurablePersistence } from "./persistence/extension.ts";
 import type { DocumentStore } from "./persistence/store.ts";
-import { acknowledgedDocument } from "./protocol/acks.ts";
 import { inspectFrame } from "./protocol/guard.ts";
+import { messageHead } from "./protocol/head.ts";
+import { MessageType } from "./protocol/messages.ts";
 
 /** The socket the core talks to: any WebSocket-like object. */
 export interface CoreSocket {
@@ -96,10 +98,13 @@ export function createSyncCore({ config, store, logger, onRefused }: SyncCoreOpt
     ],
   });
 
+  guardDocumentLifecycle(hocuspocus);
+
   return {
     hocuspocus,
     persistence,
     connect(socket, request, context) {
+      const presence = new PresenceClocks();
       const adapter = {
         get readyState() {
           return socket.readyState;
@@ -107,19 +112,39 @@ export function createSyncCore({ config, store, logger, onRefused }: SyncCoreOpt
         send(data: string | ArrayBufferLike | Blob | ArrayBufferView) {
           if (!ArrayBuffer.isView(data)) return;
           const message = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-          const documentName = acknowledgedDocument(message);
-          const pending = documentName === null ? null : persistence.whenDurable(documentName);
-          if (pending === null) socket.send(message);
-          // Acknowledge only once durable; an abandoned write is never acknowledged.
-          else
-            pending.then(
-              () => socket.readyState === 1 && socket.send(message),
-              () => {},
-            );
+          const head = messageHead(message);
+          switch (head?.type) {
+            case MessageType.SyncStatus:
+              acknowledgeWhenDurable(head.documentName, message);
+              return;
+            case MessageType.Awareness:
+              socket.send(
+                rewriteAwarenessFrame(message, (u) => presence.outgoing(head.documentName, u)),
+              );
+              return;
+            default:
+              socket.send(message);
+          }
         },
         close(code?: number, reason?: string) {
           socket.close(code ?? 1000, reason ?? "");
         },
+      };
+      // Acknowledge only once durable; an abandoned write is never acknowledged.
+      const acknowledgeWhenDurable = (documentName: string, message: Uint8Array) => {
+        const durable = persistence.whenDurable(documentName);
+        if (durable === null) {
+          // Never acknowledge a change to a document that is not being stored.
+          logger.error(
+            { document: documentName },
+            "acknowledgement for an unloaded document withheld",
+          );
+          return;
+        }
+        durable.then(
+          () => socket.readyState === 1 && socket.send(message),
+          () => {},
+        );
       };
       const client = hocuspocus.handleConnection(adapter, request, context);
       let open = true;
@@ -128,9 +153,15 @@ export function createSyncCore({ config, store, logger, onRefused }: SyncCoreOpt
           if (!open) return { kind: "ignored" };
           const verdict = inspectFrame(frame);
           switch (verdict.kind) {
-            case "message":
-              client.handleMessage(frame);
+            case "message": {
+              const document = hocuspocus.documents.get(verdict.documentName);
+              const revised =
+                verdict.type === MessageType.Awareness
+                  ? rewriteAwarenessFrame(frame, (u) => presence.incoming(u, document?.awareness))
+                  : frame;
+              client.handleMessage(revised);
               return { kind: "handled" };
+            }
             case "pong":
               return { kind: "ignored" };
             case "reject":
@@ -145,5 +176,47 @@ export function createSyncCore({ config, store, logger, onRefused }: SyncCoreOpt
         },
       };
     },
+  };
+}
+
+/**
+ * Closes two races in Hocuspocus' document lifecycle, both found by the
+ * convergence fuzz.
+ *
+ * 1. Attaching to a document that is being unloaded: `createDocument` hands
+ *    out the loaded document and the connection is added a few microtasks
+ *    later; an unload whose `beforeUnloadDocument` hook (ours waits for
+ *    pending writes) finishes in between destroys it, and the new client then
+ *    edits a dead document. `createDocument` now never returns a destroyed
+ *    document (it loads again) and holds the document, as a direct connection
+ *    does, until the connection is attached.
+ * 2. Unloading a stale instance: Hocuspocus calls `unloadDocument(document)`
+ *    from timers and disconnect callbacks that can run after that document
+ *    was unloaded and a new one of the same name loaded; it checks the name,
+ *    not the instance, and so removes the new document from its map while
+ *    clients are still connected to it. The next client then gets a second
+ *    live copy and the two never converge. `unloadDocument` now ignores
+ *    anything but the current instance.
+ */
+function guardDocumentLifecycle(hocuspocus: Hocuspocus): void {
+  const unloadDocument = hocuspocus.unloadDocument.bind(hocuspocus);
+  hocuspocus.unloadDocument = async (document: Document) => {
+    if (hocuspocus.documents.get(document.name) !== document) return;
+    return unloadDocument(document);
+  };
+  const createDocument = hocuspocus.createDocument.bind(hocuspocus);
+  hocuspocus.createDocument = async (...args: Parameters<Hocuspocus["createDocument"]>) => {
+    const [name] = args;
+    for (;;) {
+      const document = await createDocument(...args);
+      if (document.isDestroyed || hocuspocus.documents.get(name) !== document) continue;
+      document.addDirectConnection();
+      // ClientConnection attaches its connection synchronously after this resolves.
+      setImmediate(() => {
+        document.removeDirectConnection();
+        if (document.getConnectionsCount() === 0) void hocuspocus.unloadDocument(document);
+      });
+      return document;
+    }
   };
 }

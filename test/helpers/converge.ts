@@ -21,6 +21,25 @@ function fingerprint(doc: Y.Doc): { stateVector: number[]; deleteSet: number[]; 
   };
 }
 
+/**
+ * Gives every root type the class some doc knows it by. A document that only
+ * received updates (the server's, or one rebuilt from storage) holds untyped
+ * roots until someone asks for them by type; without this its content would
+ * compare as undefined.
+ */
+function materialise(docs: readonly Y.Doc[]): void {
+  const getters = new Map<string, (doc: Y.Doc) => unknown>();
+  for (const doc of docs) {
+    for (const [key, type] of doc.share) {
+      if (type instanceof Y.Text) getters.set(key, (d) => d.getText(key));
+      else if (type instanceof Y.XmlFragment) getters.set(key, (d) => d.getXmlFragment(key));
+      else if (type instanceof Y.Map) getters.set(key, (d) => d.getMap(key));
+      else if (type instanceof Y.Array) getters.set(key, (d) => d.getArray(key));
+    }
+  }
+  for (const doc of docs) for (const get of getters.values()) get(doc);
+}
+
 /** Asserts that every doc (and the doc rebuilt from `stored`, if given) has converged. */
 export function expectConverged(docs: readonly Y.Doc[], stored?: readonly Uint8Array[]): void {
   const all = [...docs];
@@ -29,21 +48,19 @@ export function expectConverged(docs: readonly Y.Doc[], stored?: readonly Uint8A
     Y.transact(rebuilt, () => {
       for (const update of stored) Y.applyUpdate(rebuilt, update);
     });
-    // Materialise every root type the live docs use, so content compares equal.
-    for (const [key, type] of docs[0]?.share ?? []) {
-      if (type instanceof Y.Text) rebuilt.getText(key);
-      else if (type instanceof Y.XmlFragment) rebuilt.getXmlFragment(key);
-      else if (type instanceof Y.Map) rebuilt.getMap(key);
-      else if (type instanceof Y.Array) rebuilt.getArray(key);
-    }
     all.push(rebuilt);
   }
+  materialise(all);
   const [first, ...rest] = all.map(fingerprint);
-  for (const other of rest) expect(other).toEqual(first);
+  rest.forEach((other, i) => {
+    const which = i + 1 === docs.length ? "the document rebuilt from storage" : `document ${i + 1}`;
+    expect(other, `${which} differs from document 0`).toEqual(first);
+  });
 }
 
 /** True when every doc has converged (for vi.waitFor loops). */
 export function converged(docs: readonly Y.Doc[]): boolean {
+  materialise(docs);
   const [first, ...rest] = docs.map((d) => JSON.stringify(fingerprint(d)));
   return rest.every((other) => other === first);
 }

@@ -14,7 +14,6 @@
  *   writes (and compacts what is left), and keeps it in memory if that fails.
  */
 import type {
-  afterUnloadDocumentPayload,
   beforeUnloadDocumentPayload,
   Document,
   Extension,
@@ -49,7 +48,6 @@ interface Tracked {
   /** Resolves when every write queued so far for this document is durable. */
   lastWrite: Promise<void>;
   compactionScheduled: boolean;
-  stopListening: () => void;
 }
 
 export class DurablePersistence implements Extension {
@@ -64,8 +62,9 @@ export class DurablePersistence implements Extension {
   }
 
   /**
-   * Resolves once every change applied so far to `name` is durable; null when
-   * nothing is pending. The transport holds acknowledgements on this.
+   * Resolves once every change applied so far to `name` is durable. The core
+   * holds acknowledgements on this. Null when `name` is not a loaded document:
+   * nothing applied to it is being stored, so nothing may be acknowledged.
    */
   whenDurable(name: string): Promise<void> | null {
     return this.tracked.get(name)?.lastWrite ?? null;
@@ -110,29 +109,29 @@ export class DurablePersistence implements Extension {
       bytes: stored?.meta.logBytes ?? 0,
       lastWrite: Promise.resolve(),
       compactionScheduled: false,
-      stopListening: () => {},
     };
     const onUpdate = (update: Uint8Array, origin: unknown) => this.record(tracked, update, origin);
     document.on("update", onUpdate);
-    tracked.stopListening = () => document.off("update", onUpdate);
+    // Forget the document when it is destroyed (unloaded), and only this one:
+    // by then a new document of the same name may already be loading.
+    document.once("destroy", () => {
+      document.off("update", onUpdate);
+      if (this.tracked.get(documentName) === tracked) this.tracked.delete(documentName);
+    });
     this.tracked.set(documentName, tracked);
     // A log left long by a crash is compacted right away, so the next load is short.
     this.maybeCompact(tracked);
   }
 
-  async beforeUnloadDocument({ documentName }: beforeUnloadDocumentPayload): Promise<void> {
+  async beforeUnloadDocument({
+    documentName,
+    document,
+  }: beforeUnloadDocumentPayload): Promise<void> {
     const tracked = this.tracked.get(documentName);
-    if (tracked === undefined) return;
+    if (tracked?.document !== document) return;
     if (tracked.entries > 0) this.compact(tracked);
     // Throwing keeps the document in memory: Hocuspocus aborts the unload.
     await tracked.lastWrite;
-  }
-
-  async afterUnloadDocument({ documentName }: afterUnloadDocumentPayload): Promise<void> {
-    const tracked = this.tracked.get(documentName);
-    if (tracked === undefined) return;
-    tracked.stopListening();
-    this.tracked.delete(documentName);
   }
 
   private record(tracked: Tracked, update: Uint8Array, origin: unknown): void {

@@ -1,0 +1,124 @@
+/**
+ * Presence clocks that survive reconnects.
+ *
+ * y-protocols' awareness orders each client's states by a clock, and a removal
+ * raises that clock by one. Two removals go unrepaired in stock Hocuspocus and
+ * y-websocket: the server removes a departed client's state (raising its clock
+ * on the server and on every peer), and a provider that loses its connection
+ * removes every peer's state locally (raising their clocks in its own view).
+ * A returning client re-announces itself with the clock it still has, and
+ * after a reconnect the server sends the current states with theirs: both are
+ * now stale to whoever did the removal, so presence comes back only with the
+ * provider's 15-second renewal.
+ *
+ * We repair both at the server:
+ * - Incoming: a state a connection sends for a client whose clock the server
+ *   has already passed is raised just past it (the connection is live, so its
+ *   message is the newest).
+ * - Outgoing: each connection gets awareness clocks in a sequence of its own.
+ *   The first state it receives for a client carries the current time in ms
+ *   (past anything an earlier connection of the same provider can have seen,
+ *   as awareness changes far less often than once a millisecond); every later
+ *   one is one more than the last. A provider applies the echo of its own
+ *   state, so its own clock follows too.
+ */
+import * as decoding from "lib0/decoding";
+import * as encoding from "lib0/encoding";
+import type { Awareness } from "y-protocols/awareness";
+
+interface Entry {
+  client: number;
+  clock: number;
+  state: string;
+}
+
+/** One connection's awareness clock bookkeeping. */
+export class PresenceClocks {
+  /** Per document: the last clock sent to this connection for each client. */
+  private readonly sent = new Map<string, Map<number, number>>();
+  private readonly now: () => number;
+
+  /** @param now the wall clock in ms (simulations pass their own). @default Date.now */
+  constructor(now: () => number = Date.now) {
+    this.now = now;
+  }
+
+  /**
+   * An incoming awareness update with clocks the server has already passed
+   * raised past them, or null when nothing changes. `awareness` is the
+   * document's, or undefined while it is not loaded.
+   */
+  incoming(update: Uint8Array, awareness: Awareness | undefined): Uint8Array | null {
+    if (awareness === undefined) return null;
+    const entries = decodeEntries(update);
+    let changed = false;
+    for (const entry of entries) {
+      const known = awareness.meta.get(entry.client)?.clock;
+      if (known !== undefined && known >= entry.clock) {
+        entry.clock = known + 1;
+        changed = true;
+      }
+    }
+    return changed ? encodeEntries(entries) : null;
+  }
+
+  /** An outgoing awareness update re-clocked in this connection's own sequence. */
+  outgoing(documentName: string, update: Uint8Array): Uint8Array {
+    let sent = this.sent.get(documentName);
+    if (sent === undefined) {
+      sent = new Map();
+      this.sent.set(documentName, sent);
+    }
+    const entries = decodeEntries(update);
+    for (const entry of entries) {
+      const last = sent.get(entry.client);
+      entry.clock = last === undefined ? Math.max(entry.clock, this.now()) + 2 : last + 1;
+      sent.set(entry.client, entry.clock);
+    }
+    return encodeEntries(entries);
+  }
+}
+
+/**
+ * Rewrites the awareness update inside a message frame
+ * (`varString address, varUint type, varUint8Array update`); returns the
+ * frame itself when `rewrite` returns null.
+ */
+export function rewriteAwarenessFrame(
+  frame: Uint8Array,
+  rewrite: (update: Uint8Array) => Uint8Array | null,
+): Uint8Array {
+  const decoder = decoding.createDecoder(frame);
+  const address = decoding.readVarString(decoder);
+  const type = decoding.readVarUint(decoder);
+  const rewritten = rewrite(decoding.readVarUint8Array(decoder));
+  if (rewritten === null) return frame;
+  const encoder = encoding.createEncoder();
+  encoding.writeVarString(encoder, address);
+  encoding.writeVarUint(encoder, type);
+  encoding.writeVarUint8Array(encoder, rewritten);
+  return encoding.toUint8Array(encoder);
+}
+
+function decodeEntries(update: Uint8Array): Entry[] {
+  const decoder = decoding.createDecoder(update);
+  const count = decoding.readVarUint(decoder);
+  const entries: Entry[] = [];
+  for (let i = 0; i < count; i++) {
+    const client = decoding.readVarUint(decoder);
+    const clock = decoding.readVarUint(decoder);
+    entries.push({ client, clock, state: decoding.readVarString(decoder) });
+  }
+  return entries;
+}
+
+function encodeEntries(entries: readonly Entry[]): Uint8Array {
+  const encoder = encoding.createEncoder();
+  encoding.writeVarUint(encoder, entries.length);
+  for (const { client, clock, state } of entries) {
+    encoding.writeVarUint(encoder, client);
+    encoding.writeVarUint(encoder, clock);
+    encoding.writeVarString(encoder, state);
+  }
+  return encoding.toUint8Array(encoder);
+}
