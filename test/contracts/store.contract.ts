@@ -51,6 +51,18 @@ export function describeStoreContract(kind: string, factory: StoreFactory): void
       expect(stored?.meta.logEntries).toBe(3);
     });
 
+    it("[PERS1] a log of 150,000 updates loads whole", async () => {
+      const store = await open();
+      const typist = new Typist();
+      const writes: Promise<void>[] = [];
+      for (let i = 0; i < 150_000; i++)
+        writes.push(store.append("long", typist.type(String(i % 10))));
+      await Promise.all(writes);
+      const stored = await store.load("long");
+      expect(stored?.updates).toHaveLength(150_000);
+      expect(textOf(docFrom(stored?.updates ?? []))).toBe(typist.text);
+    });
+
     it("[PERS1] a missing document loads as null and has no metadata", async () => {
       const store = await open();
       expect(await store.load("nothing-here")).toBeNull();

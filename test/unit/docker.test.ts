@@ -463,7 +463,9 @@ describe("[OPS1] Dockerfile", () => {
   });
 
   it("[OPS1] installs production dependencies only, from the lockfile", () => {
-    const install = instructions.find((i) => i.keyword === "RUN" && /\bnpm\s+install\b/.test(i.args));
+    const install = instructions.find(
+      (i) => i.keyword === "RUN" && /\bnpm\s+install\b/.test(i.args),
+    );
     expect(install?.args).toMatch(/--omit=dev\b/);
   });
 

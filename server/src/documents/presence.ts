@@ -1,26 +1,26 @@
 /**
  * Presence clocks that survive reconnects.
  *
- * y-protocols' awareness orders each client's states by a clock, and a removal
- * raises that clock by one. Two removals go unrepaired in stock Hocuspocus and
- * y-websocket: the server removes a departed client's state (raising its clock
- * on the server and on every peer), and a provider that loses its connection
- * removes every peer's state locally (raising their clocks in its own view).
- * A returning client re-announces itself with the clock it still has, and
- * after a reconnect the server sends the current states with theirs: both are
- * now stale to whoever did the removal, so presence comes back only with the
- * provider's 15-second renewal.
+ * y-protocols' awareness accepts a client's state only with a clock newer than
+ * the last one it saw for that client, and removing a state keeps that clock.
+ * Two removals therefore go unrepaired in stock Hocuspocus and y-websocket:
+ * when a connection closes the server removes its client's state, and the
+ * provider, once reconnected, re-announces the same state with the same clock,
+ * which the server and every peer ignore as not newer; and a provider that
+ * loses its connection removes every peer's state locally, after which the
+ * server's resend of the current states carries the same clocks and is
+ * ignored too. Presence comes back only with the provider's 15-second renewal.
  *
  * We repair both at the server:
- * - Incoming: a state a connection sends for a client whose clock the server
- *   has already passed is raised just past it (the connection is live, so its
- *   message is the newest).
+ * - Incoming: a state for a client whose clock the server has already seen
+ *   is raised just past it (the connection is live, so its message is the
+ *   newest).
  * - Outgoing: each connection gets awareness clocks in a sequence of its own.
- *   The first state it receives for a client carries the current time in ms
- *   (past anything an earlier connection of the same provider can have seen,
- *   as awareness changes far less often than once a millisecond); every later
- *   one is one more than the last. A provider applies the echo of its own
- *   state, so its own clock follows too.
+ *   The first state it receives for a client carries the current time in ms,
+ *   past anything an earlier connection of the same provider can have been
+ *   sent (awareness changes far less often than once a millisecond); every
+ *   later one is one more than the last. A provider applies the echo of its
+ *   own state, so its own clock follows along.
  */
 import * as decoding from "lib0/decoding";
 import * as encoding from "lib0/encoding";

@@ -63,9 +63,21 @@ export interface LevelDbStoreOptions extends LogStoreOptions {
   readonly fsync?: boolean;
 }
 
+/**
+ * Superseded bytes (deleted log entries, replaced snapshots) a document may
+ * leave in LevelDB's files before we ask LevelDB to compact its key range.
+ * LevelDB reclaims space only when a level grows past its size (10 MB at
+ * level 1), so one busy document's garbage would otherwise stay on disk.
+ */
+const RECLAIM_AFTER_BYTES = 1024 * 1024;
+
 export class LevelDbStore extends LogStore {
   readonly kind = "leveldb";
   private readonly heads = new Map<string, Head | null>();
+  /** Superseded bytes per document since its range was last compacted. */
+  private readonly garbage = new Map<string, number>();
+  /** Background compactRange calls, one at a time. */
+  private reclaiming: Promise<void> = Promise.resolve();
 
   private readonly db: Db;
   private readonly fsync: boolean;
@@ -121,6 +133,7 @@ export class LevelDbStore extends LogStore {
   protected async writeBatch(batch: readonly WriteOp[]): Promise<void> {
     const now = Date.now();
     const staged = new Map<string, Head | null>();
+    const superseded = new Map<string, number>();
     const ops: BatchOp[] = [];
     for (const op of batch) {
       if (op.kind === "probe") {
@@ -142,12 +155,14 @@ export class LevelDbStore extends LogStore {
             ops.push({ type: "del", key: updateKey(op.name, seq) });
           }
           ops.push({ type: "put", key: snapshotKey(op.name), value: op.state });
+          superseded.set(op.name, (superseded.get(op.name) ?? 0) + (head?.bytes ?? 0));
           break;
         case "delete":
           for (let seq = head?.firstSeq ?? 0; seq < (head?.nextSeq ?? 0); seq++) {
             ops.push({ type: "del", key: updateKey(op.name, seq) });
           }
           ops.push({ type: "del", key: snapshotKey(op.name) });
+          superseded.set(op.name, (superseded.get(op.name) ?? 0) + (head?.bytes ?? 0));
           break;
       }
       staged.set(op.name, next);
@@ -162,6 +177,30 @@ export class LevelDbStore extends LogStore {
     await this.db.batch(ops, { sync: this.fsync });
     for (const [name, head] of staged) this.heads.set(name, head);
     if (this.heads.size > 10_000) this.heads.clear();
+    for (const [name, bytes] of superseded) this.reclaimLater(name, bytes);
+  }
+
+  /**
+   * Counts superseded bytes and, past RECLAIM_AFTER_BYTES, compacts the
+   * document's key range in the background. This only frees disk space: a
+   * failure leaves every byte of data intact (LevelDB reclaims it later on
+   * its own), so it is not a write failure and is not retried.
+   */
+  private reclaimLater(name: string, bytes: number): void {
+    const total = (this.garbage.get(name) ?? 0) + bytes;
+    if (total < RECLAIM_AFTER_BYTES) {
+      this.garbage.set(name, total);
+      return;
+    }
+    this.garbage.delete(name);
+    this.reclaiming = this.reclaiming.then(async () => {
+      try {
+        await this.db.compactRange(updateKey(name, 0), updateKey(name, Number.MAX_SAFE_INTEGER));
+        await this.db.compactRange(snapshotKey(name), snapshotKey(name));
+      } catch {
+        // See above: only disk space is at stake.
+      }
+    });
   }
 
   /** The head of `name`, from the cache or the database. */
@@ -196,7 +235,8 @@ export class LevelDbStore extends LogStore {
           `document "${name}": metadata lists ${head.nextSeq - head.firstSeq} log entries, found ${log.length}`,
         );
       }
-      updates.push(...log);
+      // Not push(...log): a long log would exceed the call stack's argument limit.
+      for (const update of log) updates.push(update);
       return { updates, meta: metaOf(head) };
     } finally {
       await snapshot.close();
@@ -238,6 +278,7 @@ export class LevelDbStore extends LogStore {
   }
 
   protected async release(): Promise<void> {
+    await this.reclaiming;
     await this.db.close();
   }
 }

@@ -1,0 +1,60 @@
+/**
+ * Presence across reconnects, with the stock provider ([SYNC4]). Stock
+ * Hocuspocus shows a reconnected user again only after the provider's
+ * 15-second awareness renewal; these waits are far shorter than that.
+ */
+import type { HocuspocusProvider } from "@hocuspocus/provider";
+import { describe, expect, it, vi } from "vitest";
+import { connect, synced } from "../helpers/clients.ts";
+import { startServer } from "../helpers/server.ts";
+
+const SOON = { timeout: 5_000, interval: 10 };
+
+function names(provider: HocuspocusProvider): string[] {
+  return [...(provider.awareness?.getStates().values() ?? [])]
+    .map((state) => (state.user as { name?: string } | undefined)?.name ?? "?")
+    .sort();
+}
+
+async function reconnect(provider: HocuspocusProvider): Promise<void> {
+  const socket = provider.configuration.websocketProvider;
+  socket.disconnect();
+  await vi.waitFor(() => expect(provider.isSynced).toBe(false), SOON);
+  await socket.connect();
+  await synced(provider);
+}
+
+describe("presence across reconnects", () => {
+  it("[SYNC4] a client that reconnects is visible to the others at once", async () => {
+    const { address } = await startServer();
+    const alice = connect({ url: address.wsUrl, name: "presence" });
+    const bob = connect({ url: address.wsUrl, name: "presence" });
+    await Promise.all([synced(alice), synced(bob)]);
+    alice.setAwarenessField("user", { name: "Alice" });
+    bob.setAwarenessField("user", { name: "Bob" });
+    await vi.waitFor(() => expect(names(bob)).toEqual(["Alice", "Bob"]), SOON);
+
+    await reconnect(alice);
+    await vi.waitFor(() => expect(names(bob)).toEqual(["Alice", "Bob"]), SOON);
+    await vi.waitFor(() => expect(names(alice)).toEqual(["Alice", "Bob"]), SOON);
+    // Later changes still flow both ways.
+    alice.setAwarenessField("user", { name: "Alice 2" });
+    await vi.waitFor(() => expect(names(bob)).toEqual(["Alice 2", "Bob"]), SOON);
+    bob.setAwarenessField("user", { name: "Bob 2" });
+    await vi.waitFor(() => expect(names(alice)).toEqual(["Alice 2", "Bob 2"]), SOON);
+  });
+
+  it("[SYNC4] a client that reconnects sees everyone who stayed, at once", async () => {
+    const { address } = await startServer();
+    const alice = connect({ url: address.wsUrl, name: "presence" });
+    const bob = connect({ url: address.wsUrl, name: "presence" });
+    await Promise.all([synced(alice), synced(bob)]);
+    alice.setAwarenessField("user", { name: "Alice" });
+    bob.setAwarenessField("user", { name: "Bob" });
+    await vi.waitFor(() => expect(names(bob)).toEqual(["Alice", "Bob"]), SOON);
+
+    await reconnect(bob);
+    await vi.waitFor(() => expect(names(bob)).toEqual(["Alice", "Bob"]), SOON);
+    await vi.waitFor(() => expect(names(alice)).toEqual(["Alice", "Bob"]), SOON);
+  });
+});

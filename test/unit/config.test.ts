@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_CONFIG, parseConfig, SETTINGS } from "../../server/src/config.ts";
+import { isCollabError } from "../../server/src/errors.ts";
+
+describe("configuration", () => {
+  it("[CONF1] defaults are the documented ones", () => {
+    expect(DEFAULT_CONFIG).toMatchObject({
+      host: "127.0.0.1",
+      port: 1234,
+      dataDir: "./data",
+      store: "leveldb",
+      fsync: false,
+    });
+    expect(parseConfig({})).toEqual(DEFAULT_CONFIG);
+  });
+
+  it("[CONF1] values are parsed and validated with a message naming the variable", () => {
+    expect(parseConfig({ port: "0", fsync: "true", maxDocuments: "5" })).toMatchObject({
+      port: 0,
+      fsync: true,
+      maxDocuments: 5,
+    });
+    expect(() => parseConfig({ port: "12.5" })).toThrow(
+      'PORT must be an integer 0-65535, got "12.5"',
+    );
+    try {
+      parseConfig({ maxDocuments: "0" });
+      expect.unreachable();
+    } catch (error) {
+      expect(isCollabError(error, "CONFIG_INVALID")).toBe(true);
+    }
+  });
+
+  it("[CONF2] every setting has a unique environment variable and flag", () => {
+    expect(new Set(SETTINGS.map((s) => s.env)).size).toBe(SETTINGS.length);
+    expect(new Set(SETTINGS.map((s) => s.flag.split(" ")[0])).size).toBe(SETTINGS.length);
+  });
+});
