@@ -1,0 +1,113 @@
+/**
+ * Benchmark entry point: `npm run bench` runs every benchmark,
+ * `node --expose-gc bench/run.ts store` only the named ones. Prints a
+ * Markdown table per benchmark to stdout (progress goes to stderr) and writes
+ * everything, with the machine it ran on, to bench/results/latest.json.
+ *
+ * To add a benchmark, implement {@link Benchmark} (bench/lib.ts) in its own
+ * file and list it in `BENCHMARKS`.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { cpus, platform, release, totalmem } from "node:os";
+import { fileURLToPath } from "node:url";
+import { type Benchmark, type BenchmarkResult, meetsTarget, type Row, round } from "./lib.ts";
+import { storeBenchmark } from "./store.ts";
+
+/** Every benchmark, in the order they run. */
+const BENCHMARKS: readonly Benchmark[] = [storeBenchmark];
+
+const RESULTS = new URL("./results/latest.json", import.meta.url);
+
+/** The machine and runtime, recorded with every result so numbers can be compared fairly. */
+function machine(): Record<string, unknown> {
+  const cores = cpus();
+  return {
+    cpu: cores[0]?.model ?? "unknown",
+    cores: cores.length,
+    totalMemoryBytes: totalmem(),
+    platform: `${platform()} ${release()}`,
+    node: process.version,
+    gcExposed: typeof globalThis.gc === "function",
+    date: new Date().toISOString(),
+  };
+}
+
+function formatNumber(value: number, unit: string): string {
+  if (Number.isNaN(value)) return "failed";
+  const rounded = round(value);
+  if (unit === "B" || Math.abs(rounded) >= 1000) return Math.round(rounded).toLocaleString("en-US");
+  return String(rounded);
+}
+
+function escapeCell(text: string): string {
+  return text.replaceAll("|", "\\|");
+}
+
+/** A Markdown table of `rows`; `reference` names the reference column. */
+export function markdownTable(rows: readonly Row[], reference = "reference"): string {
+  const lines = [
+    `| metric | ours | unit | ${reference} | ours better by | target | met |`,
+    "|---|--:|---|--:|--:|---|---|",
+  ];
+  for (const r of rows) {
+    const met = meetsTarget(r);
+    const cells = [
+      r.note === undefined ? r.name : `${r.name} — ${r.note}`,
+      formatNumber(r.value, r.unit),
+      r.unit,
+      r.reference === undefined ? "" : formatNumber(r.reference, r.unit),
+      r.ratio === undefined ? "" : `${round(r.ratio)}×`,
+      r.target === undefined ? "" : `${r.target.op} ${formatNumber(r.target.value, r.unit)}`,
+      met === undefined ? "" : met ? "yes" : "**no**",
+    ];
+    lines.push(`| ${cells.map(escapeCell).join(" | ")} |`);
+  }
+  return lines.join("\n");
+}
+
+function select(args: readonly string[]): Benchmark[] {
+  if (args.length === 0) return [...BENCHMARKS];
+  const known = new Map(BENCHMARKS.map((b) => [b.id, b]));
+  const unknown = args.filter((id) => !known.has(id));
+  if (unknown.length > 0) {
+    throw new Error(
+      `unknown benchmark(s): ${unknown.join(", ")}; available: ${BENCHMARKS.map((b) => b.id).join(", ")}`,
+    );
+  }
+  return BENCHMARKS.filter((b) => args.includes(b.id));
+}
+
+async function main(): Promise<void> {
+  const selected = select(process.argv.slice(2));
+  const info = machine();
+  if (info.gcExposed !== true) {
+    process.stderr.write("note: run with --expose-gc (npm run bench does) for steadier numbers\n");
+  }
+  const results: Array<{ id: string; title: string; seconds: number } & BenchmarkResult> = [];
+  for (const benchmark of selected) {
+    const started = performance.now();
+    const result = await benchmark.run({
+      log: (message) => process.stderr.write(`[${benchmark.id}] ${message}\n`),
+    });
+    const seconds = round((performance.now() - started) / 1000);
+    results.push({ id: benchmark.id, title: benchmark.title, seconds, ...result });
+    process.stdout.write(
+      `\n## ${benchmark.title}\n\n${markdownTable(result.rows, benchmark.reference)}\n\n(${seconds} s)\n`,
+    );
+  }
+  process.stdout.write(
+    `\nMachine: ${String(info.cpu)}, ${String(info.cores)} cores, ${round(Number(info.totalMemoryBytes) / 2 ** 30)} GiB, Node ${String(info.node)}\n`,
+  );
+  await mkdir(new URL("./", RESULTS), { recursive: true });
+  const json = {
+    machine: info,
+    benchmarks: results.map((r) => ({
+      ...r,
+      rows: r.rows.map((x) => ({ ...x, met: meetsTarget(x) })),
+    })),
+  };
+  await writeFile(RESULTS, `${JSON.stringify(json, null, 2)}\n`);
+  process.stderr.write(`wrote ${fileURLToPath(RESULTS)}\n`);
+}
+
+await main();
