@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_CONFIG, parseConfig, SETTINGS } from "../../server/src/config.ts";
 import { isCollabError } from "../../server/src/errors.ts";
@@ -34,5 +35,17 @@ describe("configuration", () => {
   it("[CONF2] every setting has a unique environment variable and flag", () => {
     expect(new Set(SETTINGS.map((s) => s.env)).size).toBe(SETTINGS.length);
     expect(new Set(SETTINGS.map((s) => s.flag.split(" ")[0])).size).toBe(SETTINGS.length);
+  });
+});
+
+describe("README", () => {
+  it("[CONF2] documents every setting with its flag and default", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    for (const s of SETTINGS) {
+      const row = readme.split("\n").find((line) => line.startsWith(`| \`${s.env}\``));
+      expect(row, `README has no row for ${s.env}`).toBeDefined();
+      expect(row).toContain(`\`${s.flag.split(" ")[0]}\``);
+      expect(row).toContain(`\`${String(s.default)}\``);
+    }
   });
 });
