@@ -169,3 +169,23 @@ describe("bad input", () => {
     await vi.waitFor(() => expect(d.isSynced).toBe(true));
   });
 });
+
+describe("limits before authentication", () => {
+  it("[LIM2] a connection that queues too much before authenticating is closed, alone", async () => {
+    const { address } = await startServer({
+      config: { maxUnauthenticatedQueueMessages: 5, maxPendingDocuments: 3 },
+    });
+    const other = await bystander(address.wsUrl);
+    // Messages for a document whose auth never comes are queued, up to the limit.
+    const chatty = rawSocket(address.wsUrl);
+    await chatty.opened;
+    for (let i = 0; i < 6; i++) chatty.ws.send(wire.syncStep1("never-authenticated"));
+    expect((await chatty.closed).code).toBe(4205);
+    // Too many documents waiting for authentication at once.
+    const fanout = rawSocket(address.wsUrl);
+    await fanout.opened;
+    for (let i = 0; i < 4; i++) fanout.ws.send(wire.syncStep1(`pending-${i}`));
+    expect((await fanout.closed).code).toBe(4205);
+    await other.check("after the limits");
+  });
+});

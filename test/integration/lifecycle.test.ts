@@ -148,3 +148,13 @@ describe("observability", () => {
     expect(all).not.toContain("private words");
   });
 });
+
+describe("stores", () => {
+  it("[CONF1] STORE=memory runs without a data directory", async () => {
+    const server = await spawnServer({ STORE: "memory", DATA_DIR: "/nonexistent/never-created" });
+    expect(await (await fetch(`${server.address.url}/readyz`)).json()).toEqual({
+      status: "ready",
+      store: "memory",
+    });
+  });
+});
