@@ -5,6 +5,7 @@
  */
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { ClassicLevel } from "classic-level";
 import { describe, expect, it } from "vitest";
 import * as Y from "yjs";
 import { LevelDbStore } from "../../server/src/persistence/leveldb.ts";
@@ -47,5 +48,25 @@ describe("LevelDB disk use", () => {
     const loaded = new Y.Doc();
     for (const u of stored?.updates ?? []) Y.applyUpdate(loaded, u);
     expect(loaded.getText("text").toString()).toBe(text.toString());
+  });
+});
+
+describe("LevelDB keys", () => {
+  it("[PERS4] deleting a document leaves none of its keys behind", async () => {
+    const dir = await tempDir();
+    const store = await LevelDbStore.open({ dir });
+    const doc = new Y.Doc();
+    doc.on("update", (u: Uint8Array) => void store.append("gone", u));
+    for (let i = 0; i < 20; i++) doc.getText("text").insert(0, String(i));
+    await store.compact("gone", Y.encodeStateAsUpdate(doc));
+    doc.getText("text").insert(0, "tail");
+    await store.append("kept", Y.encodeStateAsUpdate(new Y.Doc()));
+    await store.delete("gone");
+    await store.close();
+    const db = new ClassicLevel<string, string>(dir);
+    const keys = await db.keys().all();
+    await db.close();
+    expect(keys.filter((k) => k.includes("gone"))).toEqual([]);
+    expect(keys.filter((k) => k.includes("kept")).length).toBeGreaterThan(0);
   });
 });
