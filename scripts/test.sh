@@ -15,4 +15,5 @@ echo "== tsc --noEmit"
 tsc --noEmit -p .
 echo "== vitest"
 mkdir -p test-results
+rm -f test-results/vitest.json
 vitest run --reporter=default --reporter=json --outputFile.json=test-results/vitest.json "$@"

@@ -147,6 +147,8 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
         const remainingMs = Math.max(0, config.shutdownTimeoutMs - (Date.now() - started));
         const { abandoned } = await store.close({ abortAfterMs: remainingMs });
         for (const document of hp.documents.values()) document.destroy();
+        // Everything is stored or given up; do not wait on peers that ignore the close handshake.
+        ws.terminateAll();
         await stopped;
         if (abandoned > 0)
           logger.error({ abandonedUpdates: abandoned }, "server closed with writes not stored");
@@ -174,6 +176,9 @@ function wireStoreEvents(store: DocumentStore, logger: Logger, metrics: Metrics)
   store.events.on("writeFailed", ({ error, attempt, retryInMs }) => {
     metrics.storeErrors.inc();
     logger.error({ err: error, attempt, retryInMs }, "store write failed; retrying");
+  });
+  store.events.on("recoveryFailed", ({ error }) => {
+    logger.error({ err: error }, "store could not recover before retrying");
   });
   store.events.on("compacted", ({ name, bytes }) => {
     metrics.compactions.inc();

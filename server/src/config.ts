@@ -42,7 +42,7 @@ export interface Config {
   readonly compactMaxBytes: number;
   /** Batch outgoing broadcasts over this many ms; 0 sends each update at once. @default 0 */
   readonly broadcastBatchMs: number;
-  /** How long shutdown waits for pending writes before giving up. @default 30_000 */
+  /** How long shutdown waits for pending writes before giving up. @default 20_000 */
   readonly shutdownTimeoutMs: number;
 }
 
@@ -181,7 +181,7 @@ export const SETTINGS = [
     flag: "--idle-timeout-ms <ms>",
     default: 60_000,
     description:
-      "close a connection that sends nothing for this long (providers send awareness every 30 s)",
+      "close a connection that sends nothing for this long (checked every period, so within two)",
     allowed: "an integer 1000-3600000",
     schema: integer(1000, 3_600_000),
   }),
@@ -217,7 +217,7 @@ export const SETTINGS = [
     key: "shutdownTimeoutMs",
     env: "SHUTDOWN_TIMEOUT_MS",
     flag: "--shutdown-timeout-ms <ms>",
-    default: 30_000,
+    default: 20_000,
     description: "on SIGTERM, how long to wait for pending writes before exiting with an error",
     allowed: "an integer 0-600000",
     schema: integer(0, 600_000),

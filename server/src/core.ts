@@ -86,10 +86,10 @@ export function createSyncCore({ config, store, logger, onRefused }: SyncCoreOpt
         async connected({ context, documentName }) {
           const { connectionId, documents } = context as ConnectionContext;
           documents.add(documentName);
-          logger.debug({ connection: connectionId, document: documentName }, "document opened");
+          logger.info({ connection: connectionId, document: documentName }, "document opened");
         },
         async onDisconnect({ context, documentName }) {
-          logger.debug(
+          logger.info(
             { connection: (context as ConnectionContext).connectionId, document: documentName },
             "document closed",
           );

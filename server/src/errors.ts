@@ -9,13 +9,11 @@ export type ErrorCode =
   | "DATA_DIR_LOCKED"
   | "STORE_CLOSED"
   | "STORE_CORRUPT"
-  | "STORE_WRITE_FAILED"
   | "STORE_UNAVAILABLE"
   | "DOCUMENT_NAME_INVALID"
   | "DOCUMENT_LOAD_FAILED"
   | "TOO_MANY_DOCUMENTS"
-  | "PROTOCOL_ERROR"
-  | "SHUTTING_DOWN";
+  | "PROTOCOL_ERROR";
 
 /**
  * The server's error: a stable `code` plus a human-readable message. When it
@@ -61,8 +59,6 @@ export const Close = {
   invalidPayload: { code: 1007, reason: "invalid payload" },
   /** A single message larger than MAX_MESSAGE_BYTES. */
   messageTooBig: { code: 1009, reason: "message too big" },
-  /** Unexpected server failure while handling this connection. */
-  internalError: { code: 1011, reason: "internal error" },
 } as const satisfies Record<string, CloseCode>;
 
 /** Reasons sent in a per-document refusal (Hocuspocus' permission-denied message). */
@@ -70,7 +66,6 @@ export const Refusal = {
   invalidName: "invalid-document-name",
   tooManyDocuments: "too-many-documents",
   loadFailed: "document-load-failed",
-  shuttingDown: "server-shutting-down",
 } as const;
 
 /** Cuts a close reason to the 123 bytes RFC 6455 allows, on a character boundary. */

@@ -176,6 +176,17 @@ export function describeStoreContract(kind: string, factory: StoreFactory): void
       const page1 = await store.list({ limit: 3 });
       const page2 = await store.list({ limit: 3, after: page1.at(-1)?.name });
       expect([...page1, ...page2].map((e) => e.name)).toEqual(["a", "a/1", "a/2", "ab", "b", "c"]);
+      // `after` before the prefix range starts at the range; the name equal to the prefix is kept.
+      expect((await store.list({ prefix: "a", after: "0", limit: 2 })).map((e) => e.name)).toEqual([
+        "a",
+        "a/1",
+      ]);
+      expect((await store.list({ prefix: "a", after: "a", limit: 5 })).map((e) => e.name)).toEqual([
+        "a/1",
+        "a/2",
+        "ab",
+      ]);
+      expect(await store.list({ prefix: "a", after: "b", limit: 5 })).toEqual([]);
     });
 
     it("[PERS6] documents whose names share a prefix stay separate", async () => {

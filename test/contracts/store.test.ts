@@ -19,20 +19,21 @@ afterAll(async () => {
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
-describeStoreContract("leveldb", {
-  async create(options) {
-    const dir = await mkdtemp(join(tmpdir(), "collab-store-"));
-    dirs.push(dir);
-    const store = await LevelDbStore.open({ dir, ...fastRetry, ...options });
-    dirOf.set(store, dir);
-    return store;
-  },
-  async reopen(store) {
-    const dir = dirOf.get(store);
-    if (dir === undefined) throw new Error("unknown store");
-    await store.close();
-    const reopened = await LevelDbStore.open({ dir, ...fastRetry });
-    dirOf.set(reopened, dir);
-    return reopened;
-  },
-});
+for (const fsync of [false, true])
+  describeStoreContract(fsync ? "leveldb with fsync" : "leveldb", {
+    async create(options) {
+      const dir = await mkdtemp(join(tmpdir(), "collab-store-"));
+      dirs.push(dir);
+      const store = await LevelDbStore.open({ dir, fsync, ...fastRetry, ...options });
+      dirOf.set(store, dir);
+      return store;
+    },
+    async reopen(store) {
+      const dir = dirOf.get(store);
+      if (dir === undefined) throw new Error("unknown store");
+      await store.close();
+      const reopened = await LevelDbStore.open({ dir, fsync, ...fastRetry });
+      dirOf.set(reopened, dir);
+      return reopened;
+    },
+  });

@@ -114,7 +114,10 @@ describe("bad input", () => {
     await big.opened;
     big.ws.send(wire.auth("huge"));
     big.ws.send(wire.update("huge", updateFor("x".repeat(100 * 1024))));
-    expect((await big.closed).code).toBe(1009);
+    expect(await big.closed).toEqual({
+      code: 1009,
+      reason: "message too big: the limit is 65536 bytes",
+    });
     await other.check("after oversized");
     const metrics = await server.metrics.registry.getSingleMetricAsString(
       "collab_protocol_errors_total",
@@ -142,7 +145,7 @@ describe("bad input", () => {
   it("[NAME1] invalid document names are refused per document with a clear reason", async () => {
     const { address, server } = await startServer();
     const other = await bystander(address.wsUrl);
-    for (const name of ["x".repeat(256), "tab\there", "nul\0byte".replace("\0", "\u0001")]) {
+    for (const name of ["x".repeat(256), "tab\there", "nul\0byte".replace("\0", "\u0001"), "   "]) {
       const provider = connect({ url: address.wsUrl, name });
       expect(await refusal(provider)).toMatch(/^invalid-document-name: /);
     }

@@ -122,7 +122,7 @@ describe("observability", () => {
   it("[OBS2] logs are JSON lines with connection open and close, the document and the close reason, and no content or tokens", async () => {
     const server = await spawnServer({ DATA_DIR: await tempDir() });
     const writer = connect({
-      url: server.address.wsUrl,
+      url: `${server.address.wsUrl}/collab?token=secret-in-query`,
       name: "logged-doc",
       token: "secret-token-value",
     });
@@ -145,6 +145,10 @@ describe("observability", () => {
     });
     const all = server.lines.join("\n");
     expect(all).not.toContain("secret-token-value");
+    expect(all).not.toContain("secret-in-query");
+    expect(entries.find((e) => e?.msg === "document opened")).toMatchObject({
+      document: "logged-doc",
+    });
     expect(all).not.toContain("private words");
   });
 });

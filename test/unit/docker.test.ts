@@ -16,6 +16,7 @@ import { dirname, join, matchesGlob, posix, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseDocument } from "yaml";
+import { DEFAULT_CONFIG } from "../../server/src/config.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const DCLINT = join(ROOT, "node_modules", ".bin", "dclint");
@@ -311,9 +312,10 @@ describe("[OPS1] docker-compose.yml", () => {
 
     it("[OPS1] restarts unless stopped and gives the server time to flush on SIGTERM", () => {
       expect(server.restart).toBe("unless-stopped");
-      // Longer than Docker's 10 s default, so the flush on SIGTERM is not cut short.
+      // Longer than the server's own shutdown deadline, so the flush on SIGTERM (and its
+      // report of anything it could not store) is not cut short by Docker's SIGKILL.
       expect(durationMs(str(server.stop_grace_period, "stop_grace_period"))).toBeGreaterThan(
-        10_000,
+        DEFAULT_CONFIG.shutdownTimeoutMs,
       );
       expect(server.stop_signal ?? "SIGTERM").toBe("SIGTERM");
     });

@@ -54,5 +54,7 @@ describe("document names", () => {
     expect(checkDocumentName("")).toMatch(/empty/);
     expect(checkDocumentName("a\u0085b")).toMatch(/control/);
     expect(checkDocumentName("\ud800")).toMatch(/well-formed/);
+    expect(checkDocumentName("  ")).toMatch(/whitespace/);
+    expect(checkDocumentName(" a ")).toBeNull();
   });
 });

@@ -23,6 +23,8 @@ export interface GroupCommitOptions<Op> {
   readonly maxRetryMs?: number;
   /** Runs before each retry, e.g. to reopen a database that entered an error state. */
   readonly beforeRetry?: () => Promise<void>;
+  /** `beforeRetry` failed; the write is retried anyway (and counted again if it fails). */
+  readonly onRecoveryFailed?: (error: unknown) => void;
   readonly onWritten?: (info: { operations: number; bytes: number; seconds: number }) => void;
   readonly onFailed?: (info: { error: unknown; attempt: number; retryInMs: number }) => void;
 }
@@ -44,6 +46,7 @@ export class GroupCommitQueue<Op> {
   private failingSince: { since: number; error: unknown } | null = null;
   private wakeRetry: (() => void) | null = null;
   private queued = 0;
+  private abandonedOps = 0;
   private readonly maxOps: number;
   private readonly maxBytes: number;
 
@@ -92,6 +95,11 @@ export class GroupCommitQueue<Op> {
     return this.queued;
   }
 
+  /** Operations rejected by {@link abort} (never written). */
+  get abandoned(): number {
+    return this.abandonedOps;
+  }
+
   /** When and why the batch in flight last failed, or null while writes succeed. */
   get failing(): { since: number; error: unknown } | null {
     return this.failingSince;
@@ -112,7 +120,10 @@ export class GroupCommitQueue<Op> {
   }
 
   private rejectAll(reason: unknown): void {
-    for (const batch of this.batches.splice(0)) batch.reject(reason);
+    for (const batch of this.batches.splice(0)) {
+      this.abandonedOps += batch.ops.length;
+      batch.reject(reason);
+    }
     this.queued = 0;
   }
 
@@ -152,8 +163,8 @@ export class GroupCommitQueue<Op> {
           if (this.aborted === null) {
             try {
               await this.options.beforeRetry?.();
-            } catch (reopenError) {
-              this.options.onFailed?.({ error: reopenError, attempt, retryInMs });
+            } catch (recoveryError) {
+              this.options.onRecoveryFailed?.(recoveryError);
             }
           }
         }

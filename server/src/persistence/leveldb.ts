@@ -255,10 +255,12 @@ export class LevelDbStore extends LogStore {
     const end = new Uint8Array(start.length + 1);
     end.set(start);
     end[start.length] = 0xff;
+    const after = options.after === undefined ? undefined : metaKey(options.after);
+    // Start after `after` only when it sorts inside the prefix range; before it, the range start wins.
     const range =
-      options.after === undefined
-        ? { gte: start, lt: end, limit: options.limit }
-        : { gt: maxBytes(start, metaKey(options.after)), lt: end, limit: options.limit };
+      after !== undefined && Buffer.compare(after, start) >= 0
+        ? { gt: after, lt: end, limit: options.limit }
+        : { gte: start, lt: end, limit: options.limit };
     const entries = await this.db.iterator(range).all();
     return entries.map(([key, value]) => {
       const name = decoder.decode(key.subarray(2));
@@ -291,8 +293,4 @@ function parseHead(name: string, bytes: Uint8Array): Head {
       cause: error,
     });
   }
-}
-
-function maxBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
-  return Buffer.compare(a, b) >= 0 ? a : b;
 }

@@ -106,6 +106,9 @@ export abstract class LogStore implements DocumentStore {
   protected readonly queue: GroupCommitQueue<WriteOp>;
   private readonly lastWrite = new Map<string, Promise<void>>();
   private state: "open" | "closing" | "closed" = "open";
+  /** The recovery in progress, which reads wait for, and how many have started. */
+  private recovering: Promise<void> | null = null;
+  private recoveries = 0;
 
   protected readonly options: LogStoreOptions;
 
@@ -128,9 +131,17 @@ export abstract class LogStore implements DocumentStore {
             : 0,
       initialRetryMs: options.initialRetryMs,
       maxRetryMs: options.maxRetryMs,
-      beforeRetry: () => this.recover(),
+      beforeRetry: () => {
+        this.recoveries++;
+        const recovering = this.recover().finally(() => {
+          if (this.recovering === recovering) this.recovering = null;
+        });
+        this.recovering = recovering;
+        return recovering;
+      },
       onWritten: (info) => this.events.emit("written", info),
       onFailed: (info) => this.events.emit("writeFailed", info),
+      onRecoveryFailed: (error) => this.events.emit("recoveryFailed", { error }),
     });
   }
 
@@ -150,7 +161,7 @@ export abstract class LogStore implements DocumentStore {
   async load(name: string): Promise<StoredDocument | null> {
     this.assertReadable(name);
     await this.lastWrite.get(name);
-    return this.read(name);
+    return this.reading(() => this.read(name));
   }
 
   append(name: string, update: Uint8Array): Promise<void> {
@@ -168,12 +179,12 @@ export abstract class LogStore implements DocumentStore {
   async meta(name: string): Promise<DocumentMeta | null> {
     this.assertReadable(name);
     await this.lastWrite.get(name);
-    return this.readMeta(name);
+    return this.reading(() => this.readMeta(name));
   }
 
   async list(options: ListOptions): Promise<Array<{ name: string; meta: DocumentMeta }>> {
     this.assertReadable();
-    return this.readList(options);
+    return this.reading(() => this.readList(options));
   }
 
   flush(): Promise<void> {
@@ -204,27 +215,49 @@ export abstract class LogStore implements DocumentStore {
   async close(options: { abortAfterMs?: number } = {}): Promise<{ abandoned: number }> {
     if (this.state !== "open") return { abandoned: 0 };
     this.state = "closing";
-    let abandoned = 0;
-    const drained = this.queue.close();
-    const timer =
-      options.abortAfterMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            abandoned = this.queue.pending;
-            this.queue.abort(
-              new CollabError("STORE_CLOSED", "the store closed with writes still failing"),
-            );
-          }, options.abortAfterMs);
-    try {
+    const drained = this.queue.close().catch(() => {
+      // Abandoned writes: their callers saw the rejection, and `abandoned` counts them.
+    });
+    if (options.abortAfterMs === undefined) {
       await drained;
-    } catch {
-      // The writes were abandoned; their callers saw the rejection and `abandoned` counts them.
-    } finally {
+    } else {
+      const deadline = options.abortAfterMs;
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        drained.then(() => "drained" as const),
+        new Promise<"late">((resolve) => {
+          timer = setTimeout(() => resolve("late"), deadline);
+        }),
+      ]);
       clearTimeout(timer);
+      if (outcome === "late") {
+        this.queue.abort(
+          new CollabError("STORE_CLOSED", "the store closed with writes still failing"),
+        );
+        // A write already in flight may still finish; do not wait on one that never settles.
+        await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+      }
     }
     this.state = "closed";
     await this.release();
-    return { abandoned };
+    return { abandoned: this.queue.abandoned };
+  }
+
+  /**
+   * Runs a read, waiting out a recovery (a database being reopened) and
+   * retrying once if one started while the read was running, so a read
+   * during a write-failure episode does not fail a healthy document.
+   */
+  private async reading<T>(read: () => Promise<T>): Promise<T> {
+    await this.recovering;
+    const epoch = this.recoveries;
+    try {
+      return await read();
+    } catch (error) {
+      if (this.recoveries === epoch && this.recovering === null) throw error;
+      await this.recovering;
+      return read();
+    }
   }
 
   private write(op: WriteOp & { name: string }): Promise<void> {

@@ -61,6 +61,8 @@ export type StoreEvents = {
     readonly attempt: number;
     readonly retryInMs: number;
   }) => void;
+  /** The store could not recover (e.g. reopen its database) before a retry. */
+  recoveryFailed: (info: { readonly error: unknown }) => void;
   /** A document's log was replaced by a snapshot. */
   compacted: (info: { readonly name: string; readonly bytes: number }) => void;
 };

@@ -1,5 +1,6 @@
 /**
- * Document names: 1 to 255 bytes of UTF-8 with no control characters. A name
+ * Document names: 1 to 255 bytes of UTF-8 with no control characters, not
+ * only whitespace. A name
  * is only ever a key in the store, never a file path, so nothing else is
  * forbidden: slashes, dots and spaces are ordinary characters.
  */
@@ -19,6 +20,8 @@ export function checkDocumentName(name: string): string | null {
     return `document name is ${bytes} bytes, at most ${MAX_NAME_BYTES} allowed`;
   }
   if (CONTROL.test(name)) return "document name contains a control character";
+  // Hocuspocus refuses these itself, with a generic reason; say why instead.
+  if (name.trim() === "") return "document name is only whitespace";
   if (name.isWellFormed?.() === false) return "document name is not well-formed Unicode";
   return null;
 }

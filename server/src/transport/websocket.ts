@@ -50,11 +50,27 @@ export class WebSocketTransport {
     }
   }
 
+  /** Drops sockets whose peers have not answered the close handshake. */
+  terminateAll(): void {
+    for (const ws of this.sockets.keys()) ws.terminate();
+  }
+
   private accept(ws: WebSocket, request: IncomingMessage): void {
     const { core, logger, metrics } = this.options;
     const context: ConnectionContext = { connectionId: randomUUID(), documents: new Set() };
     const log = logger.child({ connection: context.connectionId });
-    log.info({ remote: request.socket.remoteAddress, path: request.url }, "connection opened");
+    // The path only: a query string can carry a token.
+    const path = new URL(request.url ?? "/", "http://localhost").pathname;
+    log.info({ remote: request.socket.remoteAddress, path }, "connection opened");
+    // ws closes an oversized message with 1009 and no reason; say what the limit is.
+    const close = ws.close.bind(ws);
+    ws.close = (code?: number, reason?: string | Buffer) =>
+      close(
+        code,
+        code === Close.messageTooBig.code && !reason
+          ? `${Close.messageTooBig.reason}: the limit is ${this.options.maxMessageBytes} bytes`
+          : reason,
+      );
 
     const connection = core.connect(
       {
