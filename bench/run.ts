@@ -11,10 +11,11 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, platform, release, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { type Benchmark, type BenchmarkResult, meetsTarget, type Row, round } from "./lib.ts";
+import { serverBenchmark } from "./server.ts";
 import { storeBenchmark } from "./store.ts";
 
 /** Every benchmark, in the order they run. */
-const BENCHMARKS: readonly Benchmark[] = [storeBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [storeBenchmark, serverBenchmark];
 
 const RESULTS = new URL("./results/latest.json", import.meta.url);
 
