@@ -75,7 +75,8 @@ export function createSyncCore({ config, store, logger, onRefused }: SyncCoreOpt
     maxUnauthenticatedQueueSize: config.maxUnauthenticatedQueueBytes,
     maxUnauthenticatedQueueMessages: config.maxUnauthenticatedQueueMessages,
     maxPendingDocuments: config.maxPendingDocuments,
-    flushDelay: config.broadcastBatchMs === 0 ? false : config.broadcastBatchMs,
+    // 0: merge what arrives within one event-loop turn, adding no delay (Hocuspocus' setImmediate batching).
+    flushDelay: config.broadcastBatchMs,
     // DurablePersistence stores every update as it arrives; Hocuspocus' debounced store is unused.
     unloadImmediately: true,
     extensions: [
@@ -130,7 +131,9 @@ export function createSyncCore({ config, store, logger, onRefused }: SyncCoreOpt
           socket.close(code ?? 1000, reason ?? "");
         },
       };
-      // Acknowledge only once durable; an abandoned write is never acknowledged.
+      // Acknowledge only once durable; an abandoned write is never acknowledged. Updates
+      // that share a write batch share its promise, so their acknowledgements wait together.
+      let waiting: { durable: Promise<void>; messages: Uint8Array[] } | null = null;
       const acknowledgeWhenDurable = (documentName: string, message: Uint8Array) => {
         const durable = persistence.whenDurable(documentName);
         if (durable === null) {
@@ -141,8 +144,17 @@ export function createSyncCore({ config, store, logger, onRefused }: SyncCoreOpt
           );
           return;
         }
+        if (waiting?.durable === durable) {
+          waiting.messages.push(message);
+          return;
+        }
+        const group = { durable, messages: [message] };
+        waiting = group;
         durable.then(
-          () => socket.readyState === 1 && socket.send(message),
+          () => {
+            if (waiting === group) waiting = null;
+            for (const ack of group.messages) if (socket.readyState === 1) socket.send(ack);
+          },
           () => {},
         );
       };

@@ -83,16 +83,7 @@ export class DurablePersistence implements Extension {
     let stored: Awaited<ReturnType<DocumentStore["load"]>>;
     try {
       stored = await store.load(documentName);
-      if (stored !== null) {
-        const updates = stored.updates;
-        Y.transact(
-          document,
-          () => {
-            for (const update of updates) Y.applyUpdate(document, update);
-          },
-          loadOrigin,
-        );
-      }
+      if (stored !== null) applyQuietly(document, stored.updates);
     } catch (error) {
       logger.error({ err: error, document: documentName }, "document failed to load; refusing it");
       throw this.refuse(
@@ -167,6 +158,8 @@ export class DurablePersistence implements Extension {
    * once per document rather than once per update of the failed batch.
    */
   private watch(tracked: Tracked, write: Promise<void>): Promise<void> {
+    // Updates that share a batch share its promise; watch it once.
+    if (tracked.lastWrite === write) return write;
     write.catch((error: unknown) => {
       if (tracked.lastWrite !== write) return;
       this.options.logger.error(
@@ -180,5 +173,29 @@ export class DurablePersistence implements Extension {
   private refuse(code: ErrorCode, reason: string, message: string, cause?: unknown): CollabError {
     this.options.onRefused?.(reason);
     return new CollabError(code, message, { reason, cause });
+  }
+}
+
+/**
+ * Applies the stored state without emitting it as an `update` event. Nothing
+ * needs that event while a document loads (Hocuspocus' own listener only
+ * broadcasts to connections, and there are none yet), yet Yjs encodes the
+ * whole state once more to emit it: about a third of a cold load. The update
+ * listeners (lib0's observer map) are set aside for the one transaction.
+ */
+function applyQuietly(document: Document, updates: readonly Uint8Array[]): void {
+  const observers = (document as unknown as { _observers?: unknown })._observers;
+  const listeners = observers instanceof Map ? observers.get("update") : undefined;
+  if (listeners !== undefined) (observers as Map<string, unknown>).delete("update");
+  try {
+    Y.transact(
+      document,
+      () => {
+        for (const update of updates) Y.applyUpdate(document, update);
+      },
+      loadOrigin,
+    );
+  } finally {
+    if (listeners !== undefined) (observers as Map<string, unknown>).set("update", listeners);
   }
 }

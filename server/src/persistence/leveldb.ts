@@ -30,23 +30,36 @@ const decoder = new TextDecoder();
 const FORMAT_KEY = encoder.encode("\0format");
 const PROBE_KEY = encoder.encode("\0probe");
 
-function prefixed(tag: string, name: string, suffix?: Uint8Array): Uint8Array {
+function prefixed(tag: string, name: string): Uint8Array {
   const nameBytes = encoder.encode(name);
-  const key = new Uint8Array(2 + nameBytes.length + (suffix ? 1 + suffix.length : 0));
+  const key = new Uint8Array(2 + nameBytes.length);
   key[0] = tag.charCodeAt(0);
   key.set(nameBytes, 2);
-  if (suffix) key.set(suffix, 3 + nameBytes.length);
   return key;
 }
 
 const metaKey = (name: string) => prefixed("m", name);
 const snapshotKey = (name: string) => prefixed("s", name);
 
-function updateKey(name: string, seq: number): Uint8Array {
-  const suffix = new Uint8Array(8);
-  new DataView(suffix.buffer).setBigUint64(0, BigInt(seq));
-  return prefixed("u", name, suffix);
+/** `u\0<name>\0` followed by room for the sequence number; fill with {@link updateKeyAt}. */
+function updateKeyPrefix(name: string): Uint8Array {
+  const nameBytes = encoder.encode(name);
+  const key = new Uint8Array(3 + nameBytes.length + 8);
+  key[0] = 0x75; // "u"
+  key.set(nameBytes, 2);
+  return key;
 }
+
+/** The key of log entry `seq` (big-endian, so keys sort by sequence), from a prefix made once per name. */
+function updateKeyAt(prefix: Uint8Array, seq: number): Uint8Array {
+  const key = prefix.slice();
+  const view = new DataView(key.buffer, key.length - 8, 8);
+  view.setUint32(0, Math.floor(seq / 2 ** 32));
+  view.setUint32(4, seq >>> 0);
+  return key;
+}
+
+const updateKey = (name: string, seq: number) => updateKeyAt(updateKeyPrefix(name), seq);
 
 type Db = ClassicLevel<Uint8Array, Uint8Array>;
 type BatchOp =
@@ -134,32 +147,43 @@ export class LevelDbStore extends LogStore {
     const now = Date.now();
     const staged = new Map<string, Head | null>();
     const superseded = new Map<string, number>();
+    const prefixes = new Map<string, Uint8Array>();
+    const keyOf = (name: string, seq: number) => {
+      let prefix = prefixes.get(name);
+      if (prefix === undefined) {
+        prefix = updateKeyPrefix(name);
+        prefixes.set(name, prefix);
+      }
+      return updateKeyAt(prefix, seq);
+    };
     const ops: BatchOp[] = [];
     for (const op of batch) {
       if (op.kind === "probe") {
         ops.push({ type: "put", key: PROBE_KEY, value: encoder.encode(String(now)) });
         continue;
       }
-      const head = staged.has(op.name) ? (staged.get(op.name) ?? null) : await this.head(op.name);
+      // The cache and this batch's staged heads first: most operations need no read.
+      const cached = staged.has(op.name) ? staged.get(op.name) : this.heads.get(op.name);
+      const head = cached !== undefined ? cached : await this.head(op.name);
       const next = nextHead(head, op, now);
       switch (op.kind) {
         case "append":
           ops.push({
             type: "put",
-            key: updateKey(op.name, (next as Head).nextSeq - 1),
+            key: keyOf(op.name, (next as Head).nextSeq - 1),
             value: op.update,
           });
           break;
         case "compact":
           for (let seq = head?.firstSeq ?? 0; seq < (head?.nextSeq ?? 0); seq++) {
-            ops.push({ type: "del", key: updateKey(op.name, seq) });
+            ops.push({ type: "del", key: keyOf(op.name, seq) });
           }
           ops.push({ type: "put", key: snapshotKey(op.name), value: op.state });
           superseded.set(op.name, (superseded.get(op.name) ?? 0) + (head?.bytes ?? 0));
           break;
         case "delete":
           for (let seq = head?.firstSeq ?? 0; seq < (head?.nextSeq ?? 0); seq++) {
-            ops.push({ type: "del", key: updateKey(op.name, seq) });
+            ops.push({ type: "del", key: keyOf(op.name, seq) });
           }
           ops.push({ type: "del", key: snapshotKey(op.name) });
           superseded.set(op.name, (superseded.get(op.name) ?? 0) + (head?.bytes ?? 0));

@@ -264,11 +264,14 @@ export abstract class LogStore implements DocumentStore {
     const problem = checkDocumentName(op.name);
     if (problem !== null) return Promise.reject(new CollabError("DOCUMENT_NAME_INVALID", problem));
     const done = this.queue.push(op);
-    this.lastWrite.set(op.name, done);
-    const forget = () => {
-      if (this.lastWrite.get(op.name) === done) this.lastWrite.delete(op.name);
-    };
-    done.then(forget, forget);
+    // Operations of one batch share its promise: register the clean-up once per batch and name.
+    if (this.lastWrite.get(op.name) !== done) {
+      this.lastWrite.set(op.name, done);
+      const forget = () => {
+        if (this.lastWrite.get(op.name) === done) this.lastWrite.delete(op.name);
+      };
+      done.then(forget, forget);
+    }
     return done;
   }
 
