@@ -40,7 +40,7 @@ export interface Config {
   readonly compactMaxEntries: number;
   /** ...or this many bytes. @default 8 MiB */
   readonly compactMaxBytes: number;
-  /** Merge outgoing broadcasts over this many ms; 0 merges within one event-loop turn. @default 0 */
+  /** Merge outgoing broadcasts over this many ms; 0 sends each update at once. @default 0 */
   readonly broadcastBatchMs: number;
   /** How long shutdown waits for pending writes before giving up. @default 20_000 */
   readonly shutdownTimeoutMs: number;
