@@ -9,7 +9,9 @@ import { join, resolve } from "node:path";
 import { onTestFinished } from "vitest";
 import { type CollabServer, createCollabServer, type ServerAddress } from "../../server/src/app.ts";
 import type { Config } from "../../server/src/config.ts";
+import { LevelDbStore } from "../../server/src/persistence/leveldb.ts";
 import type { DocumentStore } from "../../server/src/persistence/store.ts";
+import { failNext } from "../contracts/store.contract.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -127,4 +129,24 @@ export function parseLine(line: string): Record<string, unknown> | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * An in-process server over a real LevelDB store whose writes fail while
+ * `faults.remaining > 0` (each failed batch is retried after `retryMs`).
+ */
+export async function startServerWithFaults(options: {
+  retryMs: number;
+  config?: Partial<Config>;
+}) {
+  const dataDir = await tempDir();
+  const faults = failNext(0);
+  const store = await LevelDbStore.open({
+    dir: dataDir,
+    faults,
+    initialRetryMs: options.retryMs,
+    maxRetryMs: options.retryMs,
+  });
+  const running = await startServer({ store, dataDir, config: options.config });
+  return { ...running, store, faults };
 }

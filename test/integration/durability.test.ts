@@ -7,10 +7,8 @@
 import { ClassicLevel } from "classic-level";
 import { describe, expect, it, vi } from "vitest";
 import * as Y from "yjs";
-import { LevelDbStore } from "../../server/src/persistence/leveldb.ts";
-import { failNext } from "../contracts/store.contract.ts";
 import { acknowledged, connect, refusal, synced } from "../helpers/clients.ts";
-import { spawnServer, startServer, tempDir } from "../helpers/server.ts";
+import { spawnServer, startServer, startServerWithFaults, tempDir } from "../helpers/server.ts";
 
 describe("durability", () => {
   it("[PERS10] a restart on the same DATA_DIR keeps every document", async () => {
@@ -100,15 +98,7 @@ describe("durability", () => {
   });
 
   it("[PERS13] while store writes fail, edits are not acknowledged and /readyz says so; they are stored once it recovers", async () => {
-    const dataDir = await tempDir();
-    const faults = failNext(0);
-    const store = await LevelDbStore.open({
-      dir: dataDir,
-      faults,
-      initialRetryMs: 20,
-      maxRetryMs: 50,
-    });
-    const { address, server } = await startServer({ store });
+    const { address, server, store, faults } = await startServerWithFaults({ retryMs: 30 });
     const writer = connect({ url: address.wsUrl, name: "fragile" });
     await synced(writer);
     expect((await fetch(`${address.url}/readyz`)).status).toBe(200);

@@ -24,15 +24,21 @@ async function reconnect(provider: HocuspocusProvider): Promise<void> {
   await synced(provider);
 }
 
+/** Alice and Bob on one document, each seeing both. */
+async function aliceAndBob(): Promise<{ alice: HocuspocusProvider; bob: HocuspocusProvider }> {
+  const { address } = await startServer();
+  const alice = connect({ url: address.wsUrl, name: "presence" });
+  const bob = connect({ url: address.wsUrl, name: "presence" });
+  await Promise.all([synced(alice), synced(bob)]);
+  alice.setAwarenessField("user", { name: "Alice" });
+  bob.setAwarenessField("user", { name: "Bob" });
+  await vi.waitFor(() => expect(names(bob)).toEqual(["Alice", "Bob"]), SOON);
+  return { alice, bob };
+}
+
 describe("presence across reconnects", () => {
   it("[SYNC4] a client that reconnects is visible to the others at once", async () => {
-    const { address } = await startServer();
-    const alice = connect({ url: address.wsUrl, name: "presence" });
-    const bob = connect({ url: address.wsUrl, name: "presence" });
-    await Promise.all([synced(alice), synced(bob)]);
-    alice.setAwarenessField("user", { name: "Alice" });
-    bob.setAwarenessField("user", { name: "Bob" });
-    await vi.waitFor(() => expect(names(bob)).toEqual(["Alice", "Bob"]), SOON);
+    const { alice, bob } = await aliceAndBob();
 
     await reconnect(alice);
     await vi.waitFor(() => expect(names(bob)).toEqual(["Alice", "Bob"]), SOON);
@@ -45,13 +51,7 @@ describe("presence across reconnects", () => {
   });
 
   it("[SYNC4] a client that reconnects sees everyone who stayed, at once", async () => {
-    const { address } = await startServer();
-    const alice = connect({ url: address.wsUrl, name: "presence" });
-    const bob = connect({ url: address.wsUrl, name: "presence" });
-    await Promise.all([synced(alice), synced(bob)]);
-    alice.setAwarenessField("user", { name: "Alice" });
-    bob.setAwarenessField("user", { name: "Bob" });
-    await vi.waitFor(() => expect(names(bob)).toEqual(["Alice", "Bob"]), SOON);
+    const { alice, bob } = await aliceAndBob();
 
     await reconnect(bob);
     await vi.waitFor(() => expect(names(bob)).toEqual(["Alice", "Bob"]), SOON);

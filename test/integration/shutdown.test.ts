@@ -6,9 +6,8 @@
 import { describe, expect, it, vi } from "vitest";
 import * as Y from "yjs";
 import { LevelDbStore } from "../../server/src/persistence/leveldb.ts";
-import { failNext } from "../contracts/store.contract.ts";
 import { acknowledged, connect, synced } from "../helpers/clients.ts";
-import { startServer, tempDir } from "../helpers/server.ts";
+import { startServer, startServerWithFaults } from "../helpers/server.ts";
 import { rawSocket, wire } from "../helpers/wire.ts";
 
 async function textIn(dir: string, name: string): Promise<string> {
@@ -22,15 +21,9 @@ async function textIn(dir: string, name: string): Promise<string> {
 
 describe("shutdown with writes pending", () => {
   it("[LIFE3] close waits for writes still being retried, closes sockets with 1001, and stores everything", async () => {
-    const dataDir = await tempDir();
-    const faults = failNext(0);
-    const store = await LevelDbStore.open({
-      dir: dataDir,
-      faults,
-      initialRetryMs: 50,
-      maxRetryMs: 100,
+    const { server, address, store, faults, dataDir } = await startServerWithFaults({
+      retryMs: 50,
     });
-    const { server, address } = await startServer({ store });
     const writer = connect({ url: address.wsUrl, name: "pending" });
     const raw = rawSocket(address.wsUrl);
     await Promise.all([synced(writer), raw.opened]);
@@ -46,15 +39,10 @@ describe("shutdown with writes pending", () => {
   });
 
   it("[LIFE3] writes still failing at the deadline are reported as not stored", async () => {
-    const dataDir = await tempDir();
-    const faults = failNext(0);
-    const store = await LevelDbStore.open({
-      dir: dataDir,
-      faults,
-      initialRetryMs: 20,
-      maxRetryMs: 20,
+    const { server, address, store, faults } = await startServerWithFaults({
+      retryMs: 20,
+      config: { shutdownTimeoutMs: 300 },
     });
-    const { server, address } = await startServer({ store, config: { shutdownTimeoutMs: 300 } });
     const writer = connect({ url: address.wsUrl, name: "doomed" });
     await synced(writer);
     faults.remaining = Number.POSITIVE_INFINITY;
@@ -81,15 +69,7 @@ describe("shutdown with writes pending", () => {
 
 describe("unloading while writes fail", () => {
   it("[PERS13] a document whose writes fail stays in memory after its last client leaves, and unloads once they are stored", async () => {
-    const dataDir = await tempDir();
-    const faults = failNext(0);
-    const store = await LevelDbStore.open({
-      dir: dataDir,
-      faults,
-      initialRetryMs: 100,
-      maxRetryMs: 100,
-    });
-    const { server, address } = await startServer({ store });
+    const { server, address, store, faults } = await startServerWithFaults({ retryMs: 100 });
     const writer = connect({ url: address.wsUrl, name: "kept-in-memory" });
     await synced(writer);
     faults.remaining = 3;
