@@ -72,12 +72,11 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
   const logger = options.logger ?? createLogger(config.logLevel);
   const store = options.store ?? (await openStore(config));
   let shuttingDown = false;
-  let transport: WebSocketTransport | undefined;
-  let hocuspocus: Hocuspocus | undefined;
 
+  // The gauges read the core and transport below only when scraped.
   const metrics = createMetrics({
-    openConnections: () => transport?.openConnections ?? 0,
-    loadedDocuments: () => hocuspocus?.getDocumentsCount() ?? 0,
+    openConnections: () => ws.openConnections,
+    loadedDocuments: () => hp.getDocumentsCount(),
     pendingUpdates: () => store.pendingUpdates(),
     storeHealthy: () => store.health().state === "ok",
   });
@@ -85,15 +84,13 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
   wireStoreEvents(store, logger, metrics);
 
   const core = createSyncCore({ config, store, logger, onRefused });
-  hocuspocus = core.hocuspocus;
-  const hp = hocuspocus;
-  transport = new WebSocketTransport({
+  const hp = core.hocuspocus;
+  const ws = new WebSocketTransport({
     core,
     logger,
     metrics,
     maxMessageBytes: config.maxMessageBytes,
   });
-  const ws = transport;
 
   const handle = createHttpHandler({ store, metrics, isShuttingDown: () => shuttingDown });
   const http: Server = createServer((request, response) => {
