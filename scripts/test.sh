@@ -5,9 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the suites need (none yet for the server core; the editor's
-# browser tests will add chromium, scaling will add redis-server and postgresql).
-bash scripts/system-deps.sh
+# System packages the suites need: Chromium for the editor's browser tests
+# (scaling will add redis-server and postgresql).
+bash scripts/system-deps.sh chromium=chromium
+
+# The browser tests load the editor the server serves; build it if sources changed.
+node scripts/build-editor.ts --if-stale
 
 echo "== biome (format + lint)"
 biome ci --reporter=summary .

@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { DocumentStore } from "../persistence/store.ts";
+import { serveEditor } from "./static.ts";
 
 export interface HttpRoutesOptions {
   readonly store: DocumentStore;
@@ -12,6 +13,8 @@ export interface HttpRoutesOptions {
   readonly isShuttingDown: () => boolean;
   /** How long the readiness probe waits for its store write. @default 2_000 */
   readonly probeTimeoutMs?: number;
+  /** The editor builds to serve. @default editor/dist of this checkout */
+  readonly editorDist?: string;
 }
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => Promise<void> | void;
@@ -28,6 +31,24 @@ export function createHttpHandler(options: HttpRoutesOptions): Handler {
       response.writeHead(200, { "content-type": options.metrics.registry.contentType });
       response.end(body);
     },
+    "/api/v1/documents": async (request, response) => {
+      const query = new URL(request.url ?? "/", "http://localhost").searchParams;
+      const limit = Math.min(1000, Math.max(1, Number(query.get("limit") ?? 100) || 100));
+      const page = await options.store.list({
+        prefix: query.get("prefix") ?? undefined,
+        after: query.get("after") ?? undefined,
+        limit,
+      });
+      json(response, 200, {
+        documents: page.map(({ name, meta }) => ({
+          name,
+          created: new Date(meta.created).toISOString(),
+          updated: new Date(meta.updated).toISOString(),
+          size: meta.bytes,
+        })),
+        next: page.length === limit ? (page.at(-1)?.name ?? null) : null,
+      });
+    },
     "/": (_request, response) => {
       response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
       response.end(START_PAGE);
@@ -35,9 +56,15 @@ export function createHttpHandler(options: HttpRoutesOptions): Handler {
   };
   return async (request, response) => {
     const path = new URL(request.url ?? "/", "http://localhost").pathname;
+    const readOnly = request.method === "GET" || request.method === "HEAD";
+    try {
+      if (readOnly && (await serveEditor(request, response, options.editorDist))) return;
+    } catch (cause) {
+      if (!response.headersSent) return error(response, 500, "internal", String(cause));
+    }
     const route = routes[path];
     if (route === undefined) return error(response, 404, "not_found", `no route for ${path}`);
-    if (request.method !== "GET" && request.method !== "HEAD") {
+    if (!readOnly) {
       response.setHeader("allow", "GET, HEAD");
       return error(
         response,
@@ -126,6 +153,7 @@ const START_PAGE = `<!doctype html>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#222}code{background:#f3f3f3;padding:.1em .3em;border-radius:3px}</style>
 </head><body>
 <h1>collab-docs server is running</h1>
+<p>The editor is not built: run <code>npm run build -w editor</code> (<code>npm start</code> does it when needed).</p>
 <p>Connect a Hocuspocus provider to the WebSocket on this address (any path), for example
 <code>new HocuspocusProvider({ url: "ws://" + location.host, name: "my-document" })</code>.</p>
 <p><a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a> · <a href="/metrics">/metrics</a></p>

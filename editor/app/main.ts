@@ -1,0 +1,112 @@
+/**
+ * The app the server serves: `/` lists documents and opens or creates one,
+ * `/d/<name>` edits it. The user's name lives in localStorage.
+ */
+import { colorFor, createCollabEditor } from "../src/index.ts";
+
+interface Listed {
+  readonly name: string;
+  readonly updated: string;
+}
+
+const USER_KEY = "collab-docs:user-name";
+const main = document.querySelector("#main") as HTMLElement;
+const title = document.querySelector("#title") as HTMLElement;
+const nameInput = document.querySelector("#user-name") as HTMLInputElement;
+
+function userName(): string {
+  let name = localStorage.getItem(USER_KEY);
+  if (!name) {
+    name = `Guest ${Math.floor(Math.random() * 900 + 100)}`;
+    localStorage.setItem(USER_KEY, name);
+  }
+  return name;
+}
+
+function documentPath(name: string): string {
+  return `/d/${encodeURIComponent(name)}`;
+}
+
+async function showList(): Promise<void> {
+  document.title = "collab-docs";
+  title.textContent = "Documents";
+  const form = document.createElement("form");
+  form.className = "app-open";
+  form.innerHTML = `<input name="doc" placeholder="Document name, e.g. team/notes" aria-label="Document name" required maxlength="255" />
+    <button class="app-button" type="submit">Open or create</button>`;
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const name = (new FormData(form).get("doc") as string).trim();
+    if (name) location.assign(documentPath(name));
+  });
+  const list = document.createElement("ul");
+  list.className = "app-list";
+  main.replaceChildren(form, list);
+  try {
+    const response = await fetch("/api/v1/documents?limit=200");
+    const body = (await response.json()) as { documents: Listed[] };
+    if (body.documents.length === 0) {
+      main.append(
+        Object.assign(document.createElement("p"), {
+          className: "app-empty",
+          textContent: "No documents yet: name one above to start.",
+        }),
+      );
+      list.remove();
+    }
+    for (const doc of body.documents) {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = documentPath(doc.name);
+      const label = document.createElement("span");
+      label.textContent = doc.name;
+      const time = document.createElement("time");
+      time.dateTime = doc.updated;
+      time.textContent = new Date(doc.updated).toLocaleString();
+      link.append(label, time);
+      item.append(link);
+      list.append(item);
+    }
+  } catch {
+    list.replaceWith(
+      Object.assign(document.createElement("p"), {
+        className: "app-empty",
+        textContent: "Could not load the document list.",
+      }),
+    );
+  }
+}
+
+function showDocument(name: string): void {
+  document.title = `${name} · collab-docs`;
+  const label = document.createElement("span");
+  label.textContent = name;
+  const share = document.createElement("button");
+  share.className = "app-button secondary";
+  share.type = "button";
+  share.textContent = "Copy link";
+  share.addEventListener("click", async () => {
+    await navigator.clipboard?.writeText(location.href).catch(() => {});
+    share.textContent = "Link copied";
+  });
+  title.replaceChildren(label, share);
+  const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
+  const user = userName();
+  const handle = createCollabEditor(main, {
+    url: wsUrl,
+    document: name,
+    user: { name: user, color: colorFor(user) },
+  });
+  (window as unknown as { collab: typeof handle }).collab = handle;
+  nameInput.addEventListener("change", () => {
+    const next = nameInput.value.trim();
+    if (!next) return;
+    localStorage.setItem(USER_KEY, next);
+    handle.setUser({ name: next, color: colorFor(next) });
+  });
+}
+
+nameInput.value = userName();
+const match = /^\/d\/(.+)$/u.exec(location.pathname);
+if (match?.[1]) showDocument(decodeURIComponent(match[1]));
+else void showList();

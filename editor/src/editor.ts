@@ -1,0 +1,189 @@
+/**
+ * createCollabEditor: a Tiptap editor bound to a Yjs document that a
+ * Hocuspocus provider keeps in sync with a collab-docs server, with presence,
+ * carets, a toolbar, a status line and an offline copy in IndexedDB.
+ */
+import { HocuspocusProvider } from "@hocuspocus/provider";
+import { Editor } from "@tiptap/core";
+import Collaboration from "@tiptap/extension-collaboration";
+import CollaborationCaret from "@tiptap/extension-collaboration-caret";
+import { Placeholder } from "@tiptap/extensions";
+import { IndexeddbPersistence } from "y-indexeddb";
+import * as Y from "yjs";
+import { Emitter } from "./emitter.ts";
+import { FIELD, schemaExtensions } from "./extensions.ts";
+import { type CollabEditorOptions, type CollabUser, resolveOptions } from "./options.ts";
+import type { ConnectionState, SaveState } from "./status.ts";
+import { mountChrome } from "./ui/chrome.ts";
+
+/** Someone in the document, as presence shows them. */
+export interface Participant extends CollabUser {
+  /** The Yjs client id; unique per open editor. */
+  readonly clientId: number;
+  /** True for this editor's own user. */
+  readonly self: boolean;
+}
+
+export type CollabEditorEvents = {
+  connection: (state: ConnectionState) => void;
+  save: (state: SaveState) => void;
+  presence: (participants: readonly Participant[]) => void;
+  /** The document's content changed (locally or remotely). */
+  change: () => void;
+};
+
+/** What {@link createCollabEditor} returns. */
+export interface CollabEditorHandle {
+  readonly editor: Editor;
+  readonly provider: HocuspocusProvider;
+  /** The current connection and save states. */
+  readonly connection: ConnectionState;
+  readonly save: SaveState;
+  /** Subscribes to an event; returns the function that unsubscribes. */
+  on<E extends keyof CollabEditorEvents>(event: E, listener: CollabEditorEvents[E]): () => void;
+  /** Changes the local user's name and colour (caret and presence follow). */
+  setUser(user: CollabUser): void;
+  /** Removes every listener, timer, socket and DOM node the editor made. */
+  destroy(): void;
+}
+
+/**
+ * Mounts a collaborative editor into `element`.
+ *
+ * @example
+ * const handle = createCollabEditor(document.querySelector("#editor"), {
+ *   url: "ws://localhost:1234",
+ *   document: "team/notes",
+ *   user: { name: "Ada", color: "#7c3aed" },
+ * });
+ * handle.on("save", (s) => console.log(s.kind));
+ */
+export function createCollabEditor(
+  element: HTMLElement,
+  options: CollabEditorOptions,
+): CollabEditorHandle {
+  const resolved = resolveOptions(options);
+  const events = new Emitter<CollabEditorEvents>();
+  const ydoc = new Y.Doc();
+  const cleanups: Array<() => void> = [];
+
+  const root = element.ownerDocument.createElement("div");
+  root.className = "collab-editor";
+  root.dataset.readonly = String(resolved.readOnly);
+  element.append(root);
+  cleanups.push(() => root.remove());
+
+  const offline = resolved.offline
+    ? new IndexeddbPersistence(`collab-docs:${resolved.url}:${resolved.document}`, ydoc)
+    : null;
+  if (offline !== null) cleanups.push(() => void offline.destroy());
+
+  const provider = new HocuspocusProvider({
+    url: resolved.url,
+    name: resolved.document,
+    document: ydoc,
+    token: resolved.token ?? null,
+  });
+  cleanups.push(() => provider.destroy());
+
+  let connection: ConnectionState = { kind: "connecting" };
+  let save: SaveState = { kind: "saved" };
+  const setConnection = (next: ConnectionState) => {
+    if (connection.kind === "denied" && next.kind !== "denied") return;
+    connection = next;
+    events.emit("connection", next);
+  };
+  const setSave = (pending: number) => {
+    save = pending === 0 ? { kind: "saved" } : { kind: "saving", pending };
+    events.emit("save", save);
+  };
+  const onStatus = ({ status }: { status: string }) => {
+    if (status === "connected") setConnection({ kind: "connected" });
+    else if (status === "connecting") setConnection({ kind: "connecting" });
+    else setConnection({ kind: "offline", keptOnDevice: offline !== null });
+  };
+  const onDenied = ({ reason }: { reason: string }) => setConnection({ kind: "denied", reason });
+  const onUnsynced = ({ number }: { number: number }) => setSave(number);
+  provider.on("status", onStatus);
+  provider.on("authenticationFailed", onDenied);
+  provider.on("unsyncedChanges", onUnsynced);
+  cleanups.push(() => {
+    provider.off("status", onStatus);
+    provider.off("authenticationFailed", onDenied);
+    provider.off("unsyncedChanges", onUnsynced);
+  });
+  const onBrowserOffline = () => setConnection({ kind: "offline", keptOnDevice: offline !== null });
+  const view = element.ownerDocument.defaultView;
+  view?.addEventListener("offline", onBrowserOffline);
+  cleanups.push(() => view?.removeEventListener("offline", onBrowserOffline));
+
+  const surface = element.ownerDocument.createElement("div");
+  surface.className = "collab-editor__surface";
+  let user = resolved.user;
+  const editor = new Editor({
+    element: surface,
+    editable: !resolved.readOnly,
+    extensions: [
+      ...schemaExtensions(),
+      Placeholder.configure({ placeholder: resolved.placeholder }),
+      Collaboration.configure({ document: ydoc, field: FIELD }),
+      CollaborationCaret.configure({ provider, user: { ...user } }),
+    ],
+    editorProps: { attributes: { class: "collab-editor__content", "aria-label": "Document" } },
+  });
+  cleanups.push(() => editor.destroy());
+  const onChange = () => events.emit("change");
+  editor.on("update", onChange);
+  cleanups.push(() => editor.off("update", onChange));
+
+  const participants = (): Participant[] => {
+    const states = provider.awareness?.getStates() ?? new Map();
+    const list: Participant[] = [];
+    for (const [clientId, state] of states) {
+      const u = (state as { user?: Partial<CollabUser> }).user;
+      if (typeof u?.name !== "string") continue;
+      list.push({
+        clientId,
+        name: u.name,
+        color: u.color ?? "#888",
+        self: clientId === ydoc.clientID,
+      });
+    }
+    return list.sort((a, b) => Number(b.self) - Number(a.self) || a.name.localeCompare(b.name));
+  };
+  const onAwareness = () => events.emit("presence", participants());
+  provider.awareness?.on("change", onAwareness);
+  cleanups.push(() => provider.awareness?.off("change", onAwareness));
+
+  if (resolved.chrome) {
+    cleanups.push(
+      mountChrome({ root, surface, editor, events, readOnly: resolved.readOnly, participants }),
+    );
+  } else {
+    root.append(surface);
+  }
+
+  let destroyed = false;
+  return {
+    editor,
+    provider,
+    get connection() {
+      return connection;
+    },
+    get save() {
+      return save;
+    },
+    on: (event, listener) => events.on(event, listener),
+    setUser(next) {
+      user = next;
+      editor.commands.updateUser({ ...next });
+    },
+    destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      events.clear();
+      for (const cleanup of cleanups.reverse()) cleanup();
+      ydoc.destroy();
+    },
+  };
+}

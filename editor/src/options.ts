@@ -1,0 +1,100 @@
+/**
+ * Options of {@link createCollabEditor} and attributes of `<collab-editor>`.
+ */
+
+/** Who is typing: shown on the caret and in the presence list. */
+export interface CollabUser {
+  /** @example "Ada" */
+  readonly name: string;
+  /** Any CSS colour. @example "#7c3aed" */
+  readonly color: string;
+}
+
+export interface CollabEditorOptions {
+  /**
+   * WebSocket URL of the collab-docs server (any path).
+   * @example "ws://localhost:1234"
+   */
+  readonly url: string;
+  /**
+   * Document name: 1 to 255 bytes of UTF-8, no control characters.
+   * @example "team/meeting-notes"
+   */
+  readonly document: string;
+  /**
+   * Access token sent to the server, or a function returning a fresh one (called on every
+   * (re)connect).
+   * @default undefined (no token)
+   * @example async () => (await fetch("/token")).text()
+   */
+  readonly token?: string | (() => Promise<string>);
+  /**
+   * The local user.
+   * @default a generated name and colour
+   * @example { name: "Ada", color: "#7c3aed" }
+   */
+  readonly user?: { readonly name: string; readonly color?: string };
+  /**
+   * Show the document without letting this user change it.
+   * @default false
+   */
+  readonly readOnly?: boolean;
+  /**
+   * Keep a copy in the browser (IndexedDB) so edits made offline survive a reload and merge
+   * when the connection returns.
+   * @default true
+   */
+  readonly offline?: boolean;
+  /**
+   * Text shown while the document is empty.
+   * @default "Start writing…"
+   */
+  readonly placeholder?: string;
+  /**
+   * Show the toolbar, presence and status bar; false gives only the editing surface.
+   * @default true
+   */
+  readonly chrome?: boolean;
+}
+
+/** Options with their defaults filled in. */
+export interface ResolvedOptions extends Required<Omit<CollabEditorOptions, "token">> {
+  readonly token: CollabEditorOptions["token"];
+}
+
+const PALETTE = [
+  "#7c3aed",
+  "#db2777",
+  "#ea580c",
+  "#16a34a",
+  "#0891b2",
+  "#2563eb",
+  "#9333ea",
+  "#ca8a04",
+];
+
+/** A stable colour for a name. */
+export function colorFor(name: string): string {
+  let hash = 0;
+  for (const char of name) hash = (hash * 31 + (char.codePointAt(0) ?? 0)) >>> 0;
+  return PALETTE[hash % PALETTE.length] as string;
+}
+
+export function resolveOptions(options: CollabEditorOptions): ResolvedOptions {
+  if (typeof options.url !== "string" || options.url === "")
+    throw new TypeError("collab-editor: `url` is required");
+  if (typeof options.document !== "string" || options.document === "") {
+    throw new TypeError("collab-editor: `document` is required");
+  }
+  const name = options.user?.name ?? `Guest ${Math.floor(Math.random() * 900 + 100)}`;
+  return {
+    url: options.url,
+    document: options.document,
+    token: options.token,
+    user: { name, color: options.user?.color ?? colorFor(name) },
+    readOnly: options.readOnly ?? false,
+    offline: options.offline ?? true,
+    placeholder: options.placeholder ?? "Start writing…",
+    chrome: options.chrome ?? true,
+  };
+}

@@ -1,0 +1,226 @@
+/**
+ * The editor's chrome: toolbar, presence and status line, in plain DOM so the
+ * package needs no framework. Everything it adds is removed by the returned
+ * function.
+ */
+import type { Editor } from "@tiptap/core";
+import type { CollabEditorEvents, Participant } from "../editor.ts";
+import type { Emitter } from "../emitter.ts";
+import { type ConnectionState, describeConnection, describeSave } from "../status.ts";
+
+interface ChromeOptions {
+  readonly root: HTMLElement;
+  readonly surface: HTMLElement;
+  readonly editor: Editor;
+  readonly events: Emitter<CollabEditorEvents>;
+  readonly readOnly: boolean;
+  readonly participants: () => Participant[];
+}
+
+interface Tool {
+  readonly label: string;
+  readonly title: string;
+  readonly run: (editor: Editor) => void;
+  readonly active?: (editor: Editor) => boolean;
+}
+
+const TOOLS: ReadonlyArray<Tool | "|"> = [
+  {
+    label: "B",
+    title: "Bold (Ctrl+B)",
+    run: (e) => e.chain().focus().toggleBold().run(),
+    active: (e) => e.isActive("bold"),
+  },
+  {
+    label: "I",
+    title: "Italic (Ctrl+I)",
+    run: (e) => e.chain().focus().toggleItalic().run(),
+    active: (e) => e.isActive("italic"),
+  },
+  {
+    label: "U",
+    title: "Underline (Ctrl+U)",
+    run: (e) => e.chain().focus().toggleUnderline().run(),
+    active: (e) => e.isActive("underline"),
+  },
+  {
+    label: "S",
+    title: "Strikethrough (Ctrl+Shift+S)",
+    run: (e) => e.chain().focus().toggleStrike().run(),
+    active: (e) => e.isActive("strike"),
+  },
+  {
+    label: "</>",
+    title: "Inline code (Ctrl+E)",
+    run: (e) => e.chain().focus().toggleCode().run(),
+    active: (e) => e.isActive("code"),
+  },
+  "|",
+  ...([1, 2, 3] as const).map((level) => ({
+    label: `H${level}`,
+    title: `Heading ${level} (Ctrl+Alt+${level})`,
+    run: (e: Editor) => e.chain().focus().toggleHeading({ level }).run(),
+    active: (e: Editor) => e.isActive("heading", { level }),
+  })),
+  "|",
+  {
+    label: "•",
+    title: "Bullet list (Ctrl+Shift+8)",
+    run: (e) => e.chain().focus().toggleBulletList().run(),
+    active: (e) => e.isActive("bulletList"),
+  },
+  {
+    label: "1.",
+    title: "Numbered list (Ctrl+Shift+7)",
+    run: (e) => e.chain().focus().toggleOrderedList().run(),
+    active: (e) => e.isActive("orderedList"),
+  },
+  {
+    label: "☐",
+    title: "Task list (Ctrl+Shift+9)",
+    run: (e) => e.chain().focus().toggleTaskList().run(),
+    active: (e) => e.isActive("taskList"),
+  },
+  {
+    label: "❝",
+    title: "Quote (Ctrl+Shift+B)",
+    run: (e) => e.chain().focus().toggleBlockquote().run(),
+    active: (e) => e.isActive("blockquote"),
+  },
+  {
+    label: "{ }",
+    title: "Code block (Ctrl+Alt+C)",
+    run: (e) => e.chain().focus().toggleCodeBlock().run(),
+    active: (e) => e.isActive("codeBlock"),
+  },
+  {
+    label: "Link",
+    title: "Add or edit a link",
+    run: (e) => editLink(e),
+    active: (e) => e.isActive("link"),
+  },
+  { label: "―", title: "Horizontal rule", run: (e) => e.chain().focus().setHorizontalRule().run() },
+  "|",
+  {
+    label: "↶",
+    title: "Undo your last change (Ctrl+Z)",
+    run: (e) => e.chain().focus().undo().run(),
+  },
+  { label: "↷", title: "Redo (Ctrl+Shift+Z)", run: (e) => e.chain().focus().redo().run() },
+];
+
+/** Asks for a link's address; an empty answer removes the link. */
+function editLink(editor: Editor): void {
+  const current = (editor.getAttributes("link").href as string | undefined) ?? "https://";
+  const href = globalThis.prompt?.("Link address (empty to remove)", current);
+  if (href === null || href === undefined) return;
+  const chain = editor.chain().focus().extendMarkRange("link");
+  if (href.trim() === "") chain.unsetLink().run();
+  else chain.setLink({ href: href.trim() }).run();
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(
+  doc: Document,
+  tag: K,
+  className: string,
+  text?: string,
+) {
+  const node = doc.createElement(tag);
+  node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function initials(name: string): string {
+  const parts = name.trim().split(/\s+/u);
+  const letters = parts.length > 1 ? [parts[0], parts.at(-1)] : [name.trim()];
+  return letters
+    .map((p) => [...(p ?? "")].slice(0, parts.length > 1 ? 1 : 2).join(""))
+    .join("")
+    .toUpperCase();
+}
+
+export function mountChrome({
+  root,
+  surface,
+  editor,
+  events,
+  readOnly,
+  participants,
+}: ChromeOptions): () => void {
+  const doc = root.ownerDocument;
+  const header = el(doc, "div", "collab-editor__bar");
+  const toolbar = el(doc, "div", "collab-editor__toolbar");
+  toolbar.setAttribute("role", "toolbar");
+  toolbar.setAttribute("aria-label", "Formatting");
+  const presence = el(doc, "ul", "collab-editor__presence");
+  presence.setAttribute("aria-label", "People in this document");
+  const status = el(doc, "div", "collab-editor__status");
+  status.setAttribute("role", "status");
+  const connectionText = el(doc, "span", "collab-editor__connection");
+  const saveText = el(doc, "span", "collab-editor__save");
+  status.append(connectionText, saveText);
+
+  const buttons: Array<{ button: HTMLButtonElement; tool: Tool }> = [];
+  if (!readOnly) {
+    for (const tool of TOOLS) {
+      if (tool === "|") {
+        toolbar.append(el(doc, "span", "collab-editor__separator"));
+        continue;
+      }
+      const button = el(doc, "button", "collab-editor__tool", tool.label);
+      button.type = "button";
+      button.title = tool.title;
+      button.setAttribute("aria-label", tool.title);
+      button.addEventListener("mousedown", (event) => event.preventDefault());
+      button.addEventListener("click", () => tool.run(editor));
+      toolbar.append(button);
+      buttons.push({ button, tool });
+    }
+  }
+  header.append(toolbar, presence);
+  root.append(header, surface, status);
+
+  const refreshTools = () => {
+    for (const { button, tool } of buttons) {
+      const active = tool.active?.(editor) ?? false;
+      button.classList.toggle("is-active", active);
+      if (tool.active) button.setAttribute("aria-pressed", String(active));
+    }
+  };
+  const renderPresence = (list: readonly Participant[]) => {
+    presence.replaceChildren(
+      ...list.map((p) => {
+        const item = el(doc, "li", "collab-editor__person", initials(p.name));
+        item.style.setProperty("--person-color", p.color);
+        item.title = p.self ? `${p.name} (you)` : p.name;
+        item.dataset.name = p.name;
+        if (p.self) item.classList.add("is-self");
+        return item;
+      }),
+    );
+  };
+  const renderConnection = (state: ConnectionState) => {
+    connectionText.textContent = describeConnection(state);
+    root.dataset.connection = state.kind;
+  };
+  renderConnection({ kind: "connecting" });
+  saveText.textContent = describeSave({ kind: "saved" });
+  renderPresence(participants());
+
+  editor.on("transaction", refreshTools);
+  const off = [
+    events.on("presence", renderPresence),
+    events.on("connection", renderConnection),
+    events.on("save", (state) => {
+      saveText.textContent = describeSave(state);
+      root.dataset.save = state.kind;
+    }),
+    () => editor.off("transaction", refreshTools),
+  ];
+  return () => {
+    for (const unsubscribe of off) unsubscribe();
+    header.remove();
+    status.remove();
+  };
+}

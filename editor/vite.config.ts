@@ -1,0 +1,44 @@
+/**
+ * Three builds of the editor, chosen by `--mode`:
+ * - `lib`: the npm package, ES module with dependencies external (dist/lib);
+ * - `standalone`: one self-contained ES module with every dependency, for plain
+ *   HTML pages (the server serves it at /embed/collab-editor.js; dist/standalone);
+ * - `app` (default): the app the server serves at / and /d/<name> (dist/app).
+ */
+import { resolve } from "node:path";
+import { defineConfig } from "vite";
+
+const here = import.meta.dirname;
+
+export default defineConfig(({ mode }) => {
+  if (mode === "lib" || mode === "standalone") {
+    const lib = mode === "lib";
+    return {
+      build: {
+        outDir: resolve(here, lib ? "dist/lib" : "dist/standalone"),
+        emptyOutDir: true,
+        sourcemap: true,
+        minify: !lib,
+        lib: {
+          entry: resolve(here, "src/index.ts"),
+          formats: ["es"],
+          fileName: () => (lib ? "index.js" : "collab-editor.js"),
+          cssFileName: "collab-editor",
+        },
+        rolldownOptions: lib
+          ? { external: [/^@tiptap\//, /^@hocuspocus\//, /^yjs/, /^y-/, /^lib0/] }
+          : {},
+      },
+    };
+  }
+  return {
+    root: resolve(here, "app"),
+    // The app bundles Yjs, ProseMirror and Tiptap (about 170 kB gzip); one chunk is fine.
+    build: {
+      outDir: resolve(here, "dist/app"),
+      emptyOutDir: true,
+      sourcemap: true,
+      chunkSizeWarningLimit: 1024,
+    },
+  };
+});

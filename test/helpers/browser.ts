@@ -1,0 +1,66 @@
+/**
+ * Real Chromium for end-to-end tests: Debian's /usr/bin/chromium driven by
+ * playwright-core (Playwright cannot download its own browsers here). Each
+ * call gives a fresh context (its own storage); everything closes when the
+ * test finishes.
+ */
+import { type Browser, chromium, type Page } from "playwright-core";
+import { onTestFinished } from "vitest";
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+let shared: Promise<Browser> | undefined;
+
+/** One browser per test file; contexts isolate the pages. */
+export function browser(): Promise<Browser> {
+  shared ??= chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+      "--disable-quic",
+    ],
+  });
+  return shared;
+}
+
+export async function closeBrowser(): Promise<void> {
+  const running = shared;
+  shared = undefined;
+  await (await running)?.close();
+}
+
+/** A page in a fresh context, with the local user's name preset. */
+export async function openPage(url: string, userName: string): Promise<Page> {
+  const context = await (await browser()).newContext({ viewport: { width: 900, height: 700 } });
+  onTestFinished(() => context.close());
+  await context.addInitScript(
+    (name) => localStorage.setItem("collab-docs:user-name", name),
+    userName,
+  );
+  const page = await context.newPage();
+  page.on("pageerror", (error) => console.error(`[${userName}] page error:`, error.message));
+  await page.goto(url);
+  return page;
+}
+
+/** The editor's plain text (not the page text, which includes caret labels). */
+export function editorText(page: Page): Promise<string> {
+  return page.evaluate(() =>
+    (window as unknown as { collab: { editor: { getText(): string } } }).collab.editor.getText(),
+  );
+}
+
+/** Waits until the page's editor is connected and synced. */
+export async function editorReady(page: Page): Promise<void> {
+  await page.waitForFunction(() => {
+    const collab = (window as unknown as { collab?: { provider: { isSynced: boolean } } }).collab;
+    return collab?.provider.isSynced === true;
+  });
+  await page.locator(".collab-editor__content").waitFor();
+}
