@@ -1,0 +1,111 @@
+/**
+ * Embedding in real Chromium ([EMB] rules): the README's plain-HTML example,
+ * served from another origin, a read-only embed, and destroy().
+ */
+import { readFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { afterAll, describe, expect, it, onTestFinished } from "vitest";
+import * as Y from "yjs";
+import { browser, closeBrowser } from "../helpers/browser.ts";
+import { acknowledged, connect, synced } from "../helpers/clients.ts";
+import { ROOT, startServer } from "../helpers/server.ts";
+
+afterAll(closeBrowser);
+
+/** Serves `html` at / from its own origin (port 0), like a customer's site. */
+async function hostPage(html: string): Promise<string> {
+  const server: Server = createServer((_request, response) => {
+    response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    response.end(html);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+}
+
+/** The README's plain-HTML example, pointed at `address`. */
+function readmeExample(address: { url: string; wsUrl: string }, extra = ""): string {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("## Embed the editor"));
+  const html = /```html\n([\s\S]*?)```/.exec(section)?.[1];
+  if (html === undefined) throw new Error("README has no HTML example under 'Embed the editor'");
+  return `<!doctype html><meta charset="utf-8"><body>${html
+    .replaceAll("http://localhost:1234", address.url)
+    .replaceAll("ws://localhost:1234", address.wsUrl)
+    .replace("<collab-editor ", `<collab-editor ${extra} `)}</body>`;
+}
+
+async function newPage() {
+  const context = await (await browser()).newContext();
+  onTestFinished(() => context.close());
+  const page = await context.newPage();
+  page.on("pageerror", (error) => console.error("page error:", error.message));
+  return page;
+}
+
+describe("embedding", () => {
+  it("[EMB1] the README's plain-HTML example edits the document from another origin", async () => {
+    const { address } = await startServer();
+    const watcher = connect({ url: address.wsUrl, name: "team/notes" });
+    await synced(watcher);
+    const page = await newPage();
+    await page.goto(await hostPage(readmeExample(address)));
+    const content = page.locator("collab-editor .collab-editor__content");
+    await content.click();
+    await page.keyboard.type("typed in an embed");
+    await expect
+      .poll(() => watcher.document.getXmlFragment("default").toString())
+      .toContain("typed in an embed");
+    await page.locator("collab-editor").getByText("All changes saved").waitFor();
+    await page.locator('collab-editor .collab-editor__person[data-name="Ada"]').waitFor();
+  });
+
+  it("[EMB2] a read-only embed shows the document but cannot change it", async () => {
+    const { address, server } = await startServer();
+    const writer = connect({ url: address.wsUrl, name: "team/notes" });
+    await synced(writer);
+    const paragraph = new Y.XmlElement("paragraph");
+    paragraph.insert(0, [new Y.XmlText("read me")]);
+    writer.document.getXmlFragment("default").insert(0, [paragraph]);
+    await acknowledged(writer);
+    const before = (await server.store.meta("team/notes"))?.logEntries;
+
+    const page = await newPage();
+    await page.goto(await hostPage(readmeExample(address, 'readonly offline="false"')));
+    const content = page.locator("collab-editor .collab-editor__content");
+    await content.getByText("read me").waitFor();
+    expect(await content.getAttribute("contenteditable")).toBe("false");
+    await content.click();
+    await page.keyboard.type("should not appear");
+    expect(await page.locator("collab-editor .collab-editor__tool").count()).toBe(0);
+    expect(await content.textContent()).not.toContain("should not appear");
+    expect(writer.document.getXmlFragment("default").toString()).not.toContain("should not appear");
+    expect((await server.store.meta("team/notes"))?.logEntries).toBe(before);
+  });
+
+  it("[EMB3] destroy() closes the socket and removes what the editor added", async () => {
+    const { address, server } = await startServer();
+    const page = await newPage();
+    await page.goto(
+      await hostPage(`<!doctype html><meta charset="utf-8"><div id="host"></div>
+      <script type="module">
+        import { createCollabEditor } from "${address.url}/embed/collab-editor.js";
+        window.handle = createCollabEditor(document.querySelector("#host"), {
+          url: "${address.wsUrl}", document: "destroyed", offline: false, user: { name: "Temp" },
+        });
+      </script>`),
+    );
+    await page.locator("#host .collab-editor").waitFor();
+    await expect.poll(() => server.hocuspocus.getConnectionsCount()).toBe(1);
+    await page.evaluate(() =>
+      (window as unknown as { handle: { destroy(): void } }).handle.destroy(),
+    );
+    await expect.poll(() => server.hocuspocus.getConnectionsCount()).toBe(0);
+    await expect
+      .poll(() => server.metrics.registry.getSingleMetricAsString("collab_connections_open"))
+      .toMatch(/collab_connections_open 0/);
+    expect(await page.locator("#host").innerHTML()).toBe("");
+  });
+});
