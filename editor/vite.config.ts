@@ -25,9 +25,10 @@ export default defineConfig(({ mode }) => {
           fileName: () => (lib ? "index.js" : "collab-editor.js"),
           cssFileName: "collab-editor",
         },
+        // Vite leaves whitespace in ES library builds; the standalone bundle ships to browsers as is.
         rolldownOptions: lib
           ? { external: [/^@tiptap\//, /^@hocuspocus\//, /^yjs/, /^y-/, /^lib0/] }
-          : {},
+          : { output: { minify: true } },
       },
     };
   }

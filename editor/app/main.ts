@@ -106,6 +106,9 @@ function showDocument(name: string): void {
   });
 }
 
+// The app shell stays available offline, so a document page can reload without the network.
+if ("serviceWorker" in navigator) void navigator.serviceWorker.register("/sw.js").catch(() => {});
+
 nameInput.value = userName();
 const match = /^\/d\/(.+)$/u.exec(location.pathname);
 if (match?.[1]) showDocument(decodeURIComponent(match[1]));

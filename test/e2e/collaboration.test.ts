@@ -132,6 +132,48 @@ describe("collaboration in the browser", () => {
     await bob.getByText("All changes saved").waitFor();
   });
 
+  it("[EDIT5] a page reloaded while offline still has its offline edits, and they sync when it is back", async () => {
+    const { address } = await startServer();
+    const url = `${address.url}/d/offline-reload`;
+    const [alice, bob] = await Promise.all([openPage(url, "Alice"), openPage(url, "Bob")]);
+    await Promise.all([editorReady(alice), editorReady(bob)]);
+    // The service worker has cached the app shell once it is ready.
+    await bob.evaluate(async () => {
+      await navigator.serviceWorker.ready;
+    });
+    await bob.context().setOffline(true);
+    await bob.getByText("Offline — changes are kept on this device").waitFor();
+    await bob.locator(".collab-editor__content").click();
+    await bob.keyboard.type("written offline, then reloaded");
+    // y-indexeddb writes asynchronously: wait until the local copy holds the edit.
+    const localCopy = () =>
+      bob.evaluate(
+        (name) =>
+          new Promise<number>((resolve) => {
+            const open = indexedDB.open(name);
+            open.onsuccess = () => {
+              const request = open.result.transaction("updates").objectStore("updates").count();
+              request.onsuccess = () => {
+                open.result.close();
+                resolve(request.result);
+              };
+            };
+          }),
+        `collab-docs:${address.wsUrl}:offline-reload`,
+      );
+    await expect.poll(localCopy).toBeGreaterThan(1);
+    await bob.reload();
+    await bob
+      .locator(".collab-editor__content")
+      .getByText("written offline, then reloaded")
+      .waitFor();
+    expect(await editorText(alice)).not.toContain("written offline");
+    await bob.context().setOffline(false);
+    await expect
+      .poll(() => editorText(alice), { timeout: 15_000 })
+      .toContain("written offline, then reloaded");
+  });
+
   it("[EDIT6] after the server restarts, a reload shows the content intact", async () => {
     const first = await startServer();
     const url = `${first.address.url}/d/restart`;

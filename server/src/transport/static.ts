@@ -73,6 +73,12 @@ export async function serveEditor(
     await send(response, index, "no-cache", head);
     return true;
   }
+  if (path === "/sw.js") {
+    const file = await fileIn(app, "sw.js");
+    if (file === null) return false;
+    await send(response, file, "no-cache", head);
+    return true;
+  }
   if (path.startsWith("/assets/")) {
     const file = await fileIn(app, path);
     if (file === null) return false;
