@@ -104,4 +104,42 @@ describe("the app", () => {
     await mkdir(dir, { recursive: true });
     await view.screenshot({ path: join(dir, "side-by-side.png") });
   });
+
+  it("[APP5] fits a phone screen and the toolbar is reachable and usable from the keyboard", async () => {
+    const { address } = await startServer();
+    const context = await (await browser()).newContext({
+      viewport: { width: 390, height: 844 },
+      hasTouch: true,
+    });
+    onTestFinished(() => context.close());
+    await context.addInitScript(() => localStorage.setItem("collab-docs:user-name", "Phone User"));
+    const page = await context.newPage();
+    await page.goto(`${address.url}/d/phone`);
+    await editorReady(page);
+    expect(
+      await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth),
+    ).toBe(true);
+    const dir = join(ROOT, "test-results");
+    await mkdir(dir, { recursive: true });
+    await page.screenshot({ path: join(dir, "phone.png") });
+
+    // Keyboard only: Tab to the Bold button, press it, type.
+    await page.locator(".collab-editor__content").click();
+    for (let i = 0; i < 20; i++) {
+      await page.keyboard.press("Shift+Tab");
+      if (
+        await page.evaluate(
+          () => document.activeElement?.getAttribute("aria-label") === "Bold (Ctrl+B)",
+        )
+      )
+        break;
+    }
+    expect(await page.evaluate(() => document.activeElement?.getAttribute("aria-label"))).toBe(
+      "Bold (Ctrl+B)",
+    );
+    await page.keyboard.press("Enter");
+    await expect
+      .poll(() => page.getByRole("button", { name: "Bold (Ctrl+B)" }).getAttribute("aria-pressed"))
+      .toBe("true");
+  });
 });
