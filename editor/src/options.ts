@@ -12,12 +12,14 @@ export interface CollabUser {
 
 export interface CollabEditorOptions {
   /**
-   * WebSocket URL of the collab-docs server (any path).
+   * WebSocket URL of the collab-docs server (any path). Required.
+   * @default none
    * @example "ws://localhost:1234"
    */
   readonly url: string;
   /**
-   * Document name: 1 to 255 bytes of UTF-8, no control characters.
+   * Document name: 1 to 255 bytes of UTF-8, no control characters. Required.
+   * @default none
    * @example "team/meeting-notes"
    */
   readonly document: string;
@@ -35,24 +37,28 @@ export interface CollabEditorOptions {
    */
   readonly user?: { readonly name: string; readonly color?: string };
   /**
-   * Show the document without letting this user change it.
+   * Show the document without letting this user change it (no toolbar, not editable).
    * @default false
+   * @example true
    */
   readonly readOnly?: boolean;
   /**
    * Keep a copy in the browser (IndexedDB) so edits made offline survive a reload and merge
    * when the connection returns.
    * @default true
+   * @example false // a shared kiosk: keep nothing in the browser
    */
   readonly offline?: boolean;
   /**
    * Text shown while the document is empty.
    * @default "Start writing…"
+   * @example "Meeting notes…"
    */
   readonly placeholder?: string;
   /**
    * Show the toolbar, presence and status bar; false gives only the editing surface.
    * @default true
+   * @example false // your app draws its own toolbar from handle.editor
    */
   readonly chrome?: boolean;
 }
