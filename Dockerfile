@@ -39,7 +39,22 @@ RUN --mount=type=cache,target=/root/.npm \
     npm install --omit=dev --no-audit --no-fund
 
 # ---------------------------------------------------------------------------------------
-# Stage 2: runtime.
+# Stage 2: build the editor app and embed bundle (Vite is a dev dependency, so this stage
+# installs everything; only editor/dist leaves it).
+# ---------------------------------------------------------------------------------------
+FROM node:24-slim AS editor
+
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+COPY server/package.json ./server/
+COPY editor/ ./editor/
+COPY scripts/build-editor.ts ./scripts/
+COPY tsconfig.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm install --no-audit --no-fund && node scripts/build-editor.ts
+
+# ---------------------------------------------------------------------------------------
+# Stage 3: runtime.
 # ---------------------------------------------------------------------------------------
 FROM node:24-slim AS runtime
 
@@ -63,6 +78,8 @@ COPY --from=deps /app ./
 # Server sources. .dockerignore excludes **/node_modules, so this cannot clobber the
 # dependencies installed above with binaries built on the host.
 COPY server/ ./server/
+# The editor app and the standalone embed bundle the server serves at / and /embed/.
+COPY --from=editor /app/editor/dist ./editor/dist
 
 # The application files stay owned by root (read-only for the server process); only the
 # data directory belongs to the unprivileged `node` user (uid 1000) of the base image.

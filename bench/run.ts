@@ -10,12 +10,13 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, platform, release, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
+import { editorBenchmark } from "./editor.ts";
 import { type Benchmark, type BenchmarkResult, meetsTarget, type Row, round } from "./lib.ts";
 import { serverBenchmark } from "./server.ts";
 import { storeBenchmark } from "./store.ts";
 
 /** Every benchmark, in the order they run. */
-const BENCHMARKS: readonly Benchmark[] = [storeBenchmark, serverBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [storeBenchmark, serverBenchmark, editorBenchmark];
 
 const RESULTS = new URL("./results/latest.json", import.meta.url);
 
