@@ -40,8 +40,14 @@ async function rewriteDeclarations(dir: string): Promise<void> {
     if (entry.isDirectory()) await rewriteDeclarations(path);
     else if (entry.name.endsWith(".d.ts")) {
       // Sources import with .ts (Node runs them directly); published declarations point at .js.
+      // The stylesheet import is Vite's business (the CSS ships as style.css), not the types'.
       const text = await readFile(path, "utf8");
-      await writeFile(path, text.replace(/(from\s+["']\.{1,2}\/[^"']*)\.ts(["'])/g, "$1.js$2"));
+      await writeFile(
+        path,
+        text
+          .replace(/(from\s+["']\.{1,2}\/[^"']*)\.ts(["'])/g, "$1.js$2")
+          .replace(/^import\s+["'][^"']+\.css["'];\n/gm, ""),
+      );
     }
   }
 }

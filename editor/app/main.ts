@@ -13,6 +13,8 @@ const USER_KEY = "collab-docs:user-name";
 const main = document.querySelector("#main") as HTMLElement;
 const title = document.querySelector("#title") as HTMLElement;
 const nameInput = document.querySelector("#user-name") as HTMLInputElement;
+/** What a new name changes besides localStorage (the open editor's user). */
+let onNameChange: (name: string) => void = () => {};
 
 function userName(): string {
   let name = localStorage.getItem(USER_KEY);
@@ -43,8 +45,18 @@ async function showList(): Promise<void> {
   list.className = "app-list";
   main.replaceChildren(form, list);
   try {
-    const response = await fetch("/api/v1/documents?limit=200");
-    const body = (await response.json()) as { documents: Listed[] };
+    const body = { documents: [] as Listed[] };
+    // Every page of the list (bounded: 50 pages of 200).
+    let after: string | null = "";
+    for (let pages = 0; after !== null && pages < 50; pages++) {
+      const query = new URLSearchParams({ limit: "200", ...(after ? { after } : {}) });
+      const page = (await (await fetch(`/api/v1/documents?${query}`)).json()) as {
+        documents: Listed[];
+        next: string | null;
+      };
+      body.documents.push(...page.documents);
+      after = page.next;
+    }
     if (body.documents.length === 0) {
       main.append(
         Object.assign(document.createElement("p"), {
@@ -98,18 +110,19 @@ function showDocument(name: string): void {
     user: { name: user, color: colorFor(user) },
   });
   (window as unknown as { collab: typeof handle }).collab = handle;
-  nameInput.addEventListener("change", () => {
-    const next = nameInput.value.trim();
-    if (!next) return;
-    localStorage.setItem(USER_KEY, next);
-    handle.setUser({ name: next, color: colorFor(next) });
-  });
+  onNameChange = (next) => handle.setUser({ name: next, color: colorFor(next) });
 }
 
 // The app shell stays available offline, so a document page can reload without the network.
 if ("serviceWorker" in navigator) void navigator.serviceWorker.register("/sw.js").catch(() => {});
 
 nameInput.value = userName();
+nameInput.addEventListener("change", () => {
+  const next = nameInput.value.trim();
+  if (!next) return;
+  localStorage.setItem(USER_KEY, next);
+  onNameChange(next);
+});
 const match = /^\/d\/(.+)$/u.exec(location.pathname);
 if (match?.[1]) showDocument(decodeURIComponent(match[1]));
 else void showList();

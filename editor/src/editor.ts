@@ -112,16 +112,26 @@ export function createCollabEditor(
     provider.off("authenticationFailed", onDenied);
     provider.off("unsyncedChanges", onUnsynced);
   });
+  // The browser knows about a network drop before the socket times out; when the network is
+  // back, the socket may never have closed, so read its state instead of waiting for an event.
   const onBrowserOffline = () => setConnection({ kind: "offline", keptOnDevice: offline !== null });
+  const onBrowserOnline = () =>
+    onStatus({ status: provider.configuration.websocketProvider.status });
   const view = element.ownerDocument.defaultView;
   view?.addEventListener("offline", onBrowserOffline);
-  cleanups.push(() => view?.removeEventListener("offline", onBrowserOffline));
+  view?.addEventListener("online", onBrowserOnline);
+  cleanups.push(() => {
+    view?.removeEventListener("offline", onBrowserOffline);
+    view?.removeEventListener("online", onBrowserOnline);
+  });
 
   const surface = element.ownerDocument.createElement("div");
   surface.className = "collab-editor__surface";
   let user = resolved.user;
   const editor = new Editor({
     element: surface,
+    // Tiptap's own stylesheet is global; the equivalent rules live in styles.css under .collab-editor.
+    injectCSS: false,
     editable: !resolved.readOnly,
     extensions: [
       ...schemaExtensions(),

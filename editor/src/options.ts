@@ -35,7 +35,7 @@ export interface CollabEditorOptions {
    * @default a generated name and colour
    * @example { name: "Ada", color: "#7c3aed" }
    */
-  readonly user?: { readonly name: string; readonly color?: string };
+  readonly user?: { readonly name?: string; readonly color?: string };
   /**
    * Show the document without letting this user change it (no toolbar, not editable).
    * @default false

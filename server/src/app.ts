@@ -94,7 +94,11 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
 
   const handle = createHttpHandler({ store, metrics, isShuttingDown: () => shuttingDown });
   const http: Server = createServer((request, response) => {
-    void handle(request, response);
+    Promise.resolve(handle(request, response)).catch((cause: unknown) => {
+      logger.error({ err: cause }, "HTTP request failed");
+      if (!response.headersSent) response.writeHead(500).end();
+      else response.destroy();
+    });
   });
   http.on("upgrade", (request, socket, head) => {
     if (shuttingDown) {

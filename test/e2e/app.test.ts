@@ -22,6 +22,12 @@ describe("the app", () => {
       await expect.poll(() => writer.unsyncedChanges).toBe(0);
     }
     const page = await openPage(`${address.url}/`, "Alice");
+    // The name can be set from the list page too.
+    await page.getByLabel("Your name").fill("Alice from the list");
+    await page.getByLabel("Your name").blur();
+    expect(await page.evaluate(() => localStorage.getItem("collab-docs:user-name"))).toBe(
+      "Alice from the list",
+    );
     const links = page.locator(".app-list a span");
     await expect.poll(() => links.allTextContents()).toEqual(["alpha notes", "team/plan"]);
     await page.getByLabel("Document name").fill("brand new/doc ü");

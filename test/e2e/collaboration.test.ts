@@ -123,6 +123,8 @@ describe("collaboration in the browser", () => {
     expect(await editorText(alice)).not.toContain("bob offline");
 
     await bob.context().setOffline(false);
+    // The status says so too: a short drop never closed the socket, so nothing else would.
+    await bob.locator(".collab-editor__connection").getByText("Connected").waitFor();
     await expect
       .poll(async () => (await editorText(alice)) === (await editorText(bob)), { timeout: 15_000 })
       .toBe(true);

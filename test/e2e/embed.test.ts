@@ -51,9 +51,15 @@ describe("embedding", () => {
     const watcher = connect({ url: address.wsUrl, name: "team/notes" });
     await synced(watcher);
     const page = await newPage();
+    const sockets: string[] = [];
+    page.on("websocket", (socket) => sockets.push(socket.url()));
     await page.goto(await hostPage(readmeExample(address)));
     const content = page.locator("collab-editor .collab-editor__content");
     await content.click();
+    // One element, one editor, one socket, however many attributes it was upgraded with.
+    expect(sockets).toHaveLength(1);
+    // Nothing global lands in the host page: Tiptap's stylesheet is not injected.
+    expect(await page.locator("head style[data-tiptap-style]").count()).toBe(0);
     await page.keyboard.type("typed in an embed");
     await expect
       .poll(() => watcher.document.getXmlFragment("default").toString())

@@ -162,3 +162,26 @@ describe("stores", () => {
     });
   });
 });
+
+describe("malformed HTTP", () => {
+  it("[OBS1] a request URL that does not parse gets 400 and the server keeps running", async () => {
+    const { address } = await startServer();
+    const { connect: tcp } = await import("node:net");
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = tcp(address.port, "127.0.0.1", () =>
+        socket.write("GET //[ HTTP/1.1\r\nHost: x\r\n\r\n"),
+      );
+      let data = "";
+      socket.on("data", (chunk) => {
+        data += chunk;
+        if (data.includes("\r\n\r\n")) {
+          socket.destroy();
+          resolve(data);
+        }
+      });
+      socket.on("error", reject);
+    });
+    expect(reply).toMatch(/^HTTP\/1.1 400/);
+    expect((await fetch(`${address.url}/healthz`)).status).toBe(200);
+  });
+});

@@ -32,3 +32,14 @@ describe("editor options", () => {
     expect(describeSave({ kind: "saved" })).toBe("All changes saved");
   });
 });
+
+describe("presence colours from the network", () => {
+  it("[EDIT2] only plain colour values reach the page", async () => {
+    const { safeColor } = await import("../../editor/src/ui/chrome.ts");
+    expect(safeColor("#7c3aed")).toBe("#7c3aed");
+    expect(safeColor("rgb(1, 2, 3)")).toBe("rgb(1, 2, 3)");
+    expect(safeColor("teal")).toBe("teal");
+    expect(safeColor("url(http://attacker/beacon)")).toBe("#888888");
+    expect(safeColor("red; background: url(x)")).toBe("#888888");
+  });
+});

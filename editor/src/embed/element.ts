@@ -2,25 +2,29 @@
  * `<collab-editor>`: the editor as a custom element, for pages without a
  * framework. Attributes: `url`, `document`, `token`, `user-name`,
  * `user-color`, `readonly`, `placeholder`, `offline` ("false" turns the
- * IndexedDB copy off). The editor is (re)created when the element is
- * connected or an attribute changes, and destroyed when it is removed.
+ * IndexedDB copy off). The editor is created when the element is connected,
+ * destroyed when it is removed, and rebuilt (once, however many attributes
+ * changed together) when anything but the user changes; a new user name or
+ * colour is applied to the running editor.
  */
 import { type CollabEditorHandle, createCollabEditor } from "../editor.ts";
+import { colorFor } from "../options.ts";
 
+const USER_ATTRIBUTES = new Set(["user-name", "user-color"]);
 const ATTRIBUTES = [
   "url",
   "document",
   "token",
-  "user-name",
-  "user-color",
   "readonly",
   "placeholder",
   "offline",
+  ...USER_ATTRIBUTES,
 ];
 
 export class CollabEditorElement extends HTMLElement {
   static readonly observedAttributes = ATTRIBUTES;
   private handle: CollabEditorHandle | null = null;
+  private remountQueued = false;
 
   /** The running editor, or null while the element is detached or misconfigured. */
   get editorHandle(): CollabEditorHandle | null {
@@ -28,7 +32,7 @@ export class CollabEditorElement extends HTMLElement {
   }
 
   connectedCallback(): void {
-    this.mount();
+    this.queueMount();
   }
 
   disconnectedCallback(): void {
@@ -36,8 +40,34 @@ export class CollabEditorElement extends HTMLElement {
     this.handle = null;
   }
 
-  attributeChangedCallback(): void {
-    if (this.isConnected) this.mount();
+  attributeChangedCallback(name: string, previous: string | null, next: string | null): void {
+    if (previous === next || !this.isConnected) return;
+    if (USER_ATTRIBUTES.has(name) && this.handle !== null) {
+      const user = this.user();
+      if (user !== undefined)
+        this.handle.setUser({
+          name: user.name ?? "Guest",
+          color: user.color ?? colorFor(user.name ?? ""),
+        });
+      return;
+    }
+    this.queueMount();
+  }
+
+  /** Mounts once per task, after every attribute set in it (as on upgrade) has arrived. */
+  private queueMount(): void {
+    if (this.remountQueued) return;
+    this.remountQueued = true;
+    queueMicrotask(() => {
+      this.remountQueued = false;
+      if (this.isConnected) this.mount();
+    });
+  }
+
+  private user(): { name?: string; color?: string } | undefined {
+    const name = this.getAttribute("user-name") ?? undefined;
+    const color = this.getAttribute("user-color") ?? undefined;
+    return name === undefined && color === undefined ? undefined : { name, color };
   }
 
   private mount(): void {
@@ -46,13 +76,11 @@ export class CollabEditorElement extends HTMLElement {
     const url = this.getAttribute("url");
     const name = this.getAttribute("document");
     if (!url || !name) return;
-    const userName = this.getAttribute("user-name");
-    const userColor = this.getAttribute("user-color");
     this.handle = createCollabEditor(this, {
       url,
       document: name,
       token: this.getAttribute("token") ?? undefined,
-      user: userName ? { name: userName, color: userColor ?? undefined } : undefined,
+      user: this.user(),
       readOnly: this.hasAttribute("readonly") && this.getAttribute("readonly") !== "false",
       offline: this.getAttribute("offline") !== "false",
       placeholder: this.getAttribute("placeholder") ?? undefined,

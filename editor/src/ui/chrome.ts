@@ -119,6 +119,16 @@ function editLink(editor: Editor): void {
   else chain.setLink({ href: href.trim() }).run();
 }
 
+/**
+ * A peer's colour arrives over the network: accept only plain colour values,
+ * never url(...) or anything else that would make every viewer fetch something.
+ */
+export function safeColor(color: string): string {
+  return /^(#[0-9a-f]{3,8}|(rgb|hsl)a?\([\d\s.,%/-]+\)|[a-z]{3,20})$/i.test(color)
+    ? color
+    : "#888888";
+}
+
 function el<K extends keyof HTMLElementTagNameMap>(
   doc: Document,
   tag: K,
@@ -192,7 +202,7 @@ export function mountChrome({
     presence.replaceChildren(
       ...list.map((p) => {
         const item = el(doc, "li", "collab-editor__person", initials(p.name));
-        item.style.setProperty("--person-color", p.color);
+        item.style.setProperty("--person-color", safeColor(p.color));
         item.title = p.self ? `${p.name} (you)` : p.name;
         item.dataset.name = p.name;
         if (p.self) item.classList.add("is-self");

@@ -55,7 +55,12 @@ export function createHttpHandler(options: HttpRoutesOptions): Handler {
     },
   };
   return async (request, response) => {
-    const path = new URL(request.url ?? "/", "http://localhost").pathname;
+    let path: string;
+    try {
+      path = new URL(request.url ?? "/", "http://localhost").pathname;
+    } catch {
+      return error(response, 400, "bad_request", "the request URL does not parse");
+    }
     const readOnly = request.method === "GET" || request.method === "HEAD";
     try {
       if (readOnly && (await serveEditor(request, response, options.editorDist))) return;
