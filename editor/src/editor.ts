@@ -8,9 +8,9 @@ import { Editor } from "@tiptap/core";
 import Collaboration from "@tiptap/extension-collaboration";
 import CollaborationCaret from "@tiptap/extension-collaboration-caret";
 import { Placeholder } from "@tiptap/extensions";
+import { ObservableV2 } from "lib0/observable";
 import { IndexeddbPersistence } from "y-indexeddb";
 import * as Y from "yjs";
-import { Emitter } from "./emitter.ts";
 import { FIELD, schemaExtensions } from "./extensions.ts";
 import { type CollabEditorOptions, type CollabUser, resolveOptions } from "./options.ts";
 import type { ConnectionState, SaveState } from "./status.ts";
@@ -63,7 +63,11 @@ export function createCollabEditor(
   options: CollabEditorOptions,
 ): CollabEditorHandle {
   const resolved = resolveOptions(options);
-  const events = new Emitter<CollabEditorEvents>();
+  const events = new ObservableV2<CollabEditorEvents>();
+  const on: CollabEditorHandle["on"] = (event, listener) => {
+    events.on(event, listener);
+    return () => events.off(event, listener);
+  };
   const ydoc = new Y.Doc();
   const cleanups: Array<() => void> = [];
 
@@ -91,11 +95,11 @@ export function createCollabEditor(
   const setConnection = (next: ConnectionState) => {
     if (connection.kind === "denied" && next.kind !== "denied") return;
     connection = next;
-    events.emit("connection", next);
+    events.emit("connection", [next]);
   };
   const setSave = (pending: number) => {
     save = pending === 0 ? { kind: "saved" } : { kind: "saving", pending };
-    events.emit("save", save);
+    events.emit("save", [save]);
   };
   const onStatus = ({ status }: { status: string }) => {
     if (status === "connected") setConnection({ kind: "connected" });
@@ -142,7 +146,7 @@ export function createCollabEditor(
     editorProps: { attributes: { class: "collab-editor__content", "aria-label": "Document" } },
   });
   cleanups.push(() => editor.destroy());
-  const onChange = () => events.emit("change");
+  const onChange = () => events.emit("change", []);
   editor.on("update", onChange);
   cleanups.push(() => editor.off("update", onChange));
 
@@ -161,13 +165,13 @@ export function createCollabEditor(
     }
     return list.sort((a, b) => Number(b.self) - Number(a.self) || a.name.localeCompare(b.name));
   };
-  const onAwareness = () => events.emit("presence", participants());
+  const onAwareness = () => events.emit("presence", [participants()]);
   provider.awareness?.on("change", onAwareness);
   cleanups.push(() => provider.awareness?.off("change", onAwareness));
 
   if (resolved.chrome) {
     cleanups.push(
-      mountChrome({ root, surface, editor, events, readOnly: resolved.readOnly, participants }),
+      mountChrome({ root, surface, editor, on, readOnly: resolved.readOnly, participants }),
     );
   } else {
     root.append(surface);
@@ -183,7 +187,7 @@ export function createCollabEditor(
     get save() {
       return save;
     },
-    on: (event, listener) => events.on(event, listener),
+    on,
     setUser(next) {
       user = next;
       editor.commands.updateUser({ ...next });
@@ -191,7 +195,7 @@ export function createCollabEditor(
     destroy() {
       if (destroyed) return;
       destroyed = true;
-      events.clear();
+      events.destroy();
       for (const cleanup of cleanups.reverse()) cleanup();
       ydoc.destroy();
     },

@@ -4,15 +4,15 @@
  * function.
  */
 import type { Editor } from "@tiptap/core";
-import type { CollabEditorEvents, Participant } from "../editor.ts";
-import type { Emitter } from "../emitter.ts";
+import type { CollabEditorHandle, Participant } from "../editor.ts";
 import { type ConnectionState, describeConnection, describeSave } from "../status.ts";
 
 interface ChromeOptions {
   readonly root: HTMLElement;
   readonly surface: HTMLElement;
   readonly editor: Editor;
-  readonly events: Emitter<CollabEditorEvents>;
+  /** Subscribes to the editor's events; returns the unsubscribe function. */
+  readonly on: CollabEditorHandle["on"];
   readonly readOnly: boolean;
   readonly participants: () => Participant[];
 }
@@ -154,7 +154,7 @@ export function mountChrome({
   root,
   surface,
   editor,
-  events,
+  on,
   readOnly,
   participants,
 }: ChromeOptions): () => void {
@@ -220,9 +220,9 @@ export function mountChrome({
 
   editor.on("transaction", refreshTools);
   const off = [
-    events.on("presence", renderPresence),
-    events.on("connection", renderConnection),
-    events.on("save", (state) => {
+    on("presence", renderPresence),
+    on("connection", renderConnection),
+    on("save", (state) => {
       saveText.textContent = describeSave(state);
       root.dataset.save = state.kind;
     }),
