@@ -39,12 +39,14 @@
  *    message), so "keydown → next frame done" is what the user waits for
  *    to see the character, including the wait for the frame boundary.
  */
+
 import { execFileSync } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { JSONContent } from "@tiptap/core";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import type { CollabEditorHandle } from "../editor/src/index.ts";
+import { CHROMIUM, CHROMIUM_ARGS } from "../scripts/chromium.ts";
 import { createCollabServer } from "../server/src/app.ts";
 import {
   type BenchContext,
@@ -68,18 +70,6 @@ const KEYSTROKES = 200;
 const TYPED = " the quick brown fox jumps over the lazy dog".repeat(6).slice(0, KEYSTROKES);
 /** The keystroke that ends the first typed word: autolink's first linkifyjs call. */
 const FIRST_WORD_END = TYPED.indexOf(" ", 1);
-/** The same launch flags as test/helpers/browser.ts. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
 const VIEWPORT = { width: 900, height: 700 };
 const USER_KEY = "collab-docs:user-name";
 /** Samples taken to estimate how far a page's clock is from this process's. */
@@ -757,7 +747,7 @@ async function runEditorBenchmarks(context: BenchContext): Promise<BenchmarkResu
       const { url } = await server.listen();
       const browser = await chromium.launch({
         executablePath: CHROMIUM,
-        args: CHROMIUM_ARGS,
+        args: [...CHROMIUM_ARGS],
         timeout: LAUNCH_TIMEOUT_MS,
       });
       try {

@@ -6,8 +6,7 @@
  */
 import { type Browser, chromium, type Page } from "playwright-core";
 import { onTestFinished } from "vitest";
-
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+import { CHROMIUM, CHROMIUM_ARGS } from "../../scripts/chromium.ts";
 
 let shared: Promise<Browser> | undefined;
 
@@ -15,16 +14,7 @@ let shared: Promise<Browser> | undefined;
 export function browser(): Promise<Browser> {
   shared ??= chromium.launch({
     executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-      "--disable-quic",
-    ],
+    args: [...CHROMIUM_ARGS],
   });
   return shared;
 }
