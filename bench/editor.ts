@@ -57,6 +57,7 @@ import {
   round,
   row,
   withTempDir,
+  withTimeout,
 } from "./lib.ts";
 import { loadTrace } from "./trace.ts";
 
@@ -298,19 +299,6 @@ function installSocketProbe(): void {
 }
 
 // --- Helpers ---------------------------------------------------------------------------------
-
-/** Rejects with a message naming `what` when `promise` takes longer than `ms`. */
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The nearest-rank percentile `p` (0–100) of `values` (NaN when empty). */
 function percentile(values: readonly number[], p: number): number {

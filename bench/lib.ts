@@ -142,3 +142,16 @@ export function spread(values: readonly number[]): string {
   if (values.length < 2) return "1 run";
   return `median of ${values.length} runs, ${round(Math.min(...values))}–${round(Math.max(...values))}`;
 }
+
+/** Rejects with a message naming `what` when `promise` takes longer than `ms`. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

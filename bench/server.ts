@@ -58,6 +58,7 @@ import {
   row,
   spread,
   withTempDir,
+  withTimeout,
 } from "./lib.ts";
 import type { ChildReply, ChildRequest, ChildStats, ListeningLine } from "./servers/child.ts";
 import { loadTrace, type Replay, replayTrace } from "./trace.ts";
@@ -98,19 +99,6 @@ const STOCK = fileURLToPath(new URL("./servers/stock.ts", import.meta.url));
 const CHILD_SETTINGS = [...SETTINGS.map((s) => s.env), "FLUSH_DELAY"];
 
 // --- Small helpers ---------------------------------------------------------------------------
-
-/** Rejects with a message naming `what` when `promise` takes longer than `ms`. */
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** User plus system CPU time of a process.cpuUsage() result, in ms. */
 const cpuMs = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1000;
