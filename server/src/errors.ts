@@ -13,7 +13,17 @@ export type ErrorCode =
   | "DOCUMENT_NAME_INVALID"
   | "DOCUMENT_LOAD_FAILED"
   | "TOO_MANY_DOCUMENTS"
-  | "PROTOCOL_ERROR";
+  | "PROTOCOL_ERROR"
+  | "AUTH_MISCONFIGURED"
+  | "TOKEN_MISSING"
+  | "TOKEN_INVALID"
+  | "TOKEN_EXPIRED"
+  | "ACCESS_DENIED"
+  | "READ_ONLY"
+  | "CONTENT_INVALID"
+  | "DOCUMENT_NOT_FOUND"
+  | "VERSION_NOT_FOUND"
+  | "VERSION_EXISTS";
 
 /**
  * The server's error: a stable `code` plus a human-readable message. When it
