@@ -7,7 +7,7 @@ import { describe, expect, it, onTestFinished, vi } from "vitest";
 import * as Y from "yjs";
 import { isCollabError } from "../../server/src/errors.ts";
 import type { FaultInjector } from "../../server/src/persistence/log-store.ts";
-import type { DocumentStore } from "../../server/src/persistence/store.ts";
+import type { DocumentStore, VersionMeta } from "../../server/src/persistence/store.ts";
 import { docFrom, Typist, textOf } from "../helpers/ydoc.ts";
 
 export interface StoreFactory {
@@ -29,6 +29,24 @@ export function failNext(count: number): FaultInjector & { remaining: number } {
     },
   };
 }
+
+/** A version's fields as a caller passes them; an automatic one unless `fields` say otherwise. */
+function version(
+  id: string,
+  fields: Partial<Omit<VersionMeta, "id" | "bytes">> = {},
+): Omit<VersionMeta, "bytes"> {
+  return { id, label: null, kind: "auto", created: 1_700_000_000_000, author: null, ...fields };
+}
+
+/** The full state of a document holding `text`, as a version stores it. */
+function stateOf(text: string): Uint8Array {
+  const typist = new Typist();
+  typist.type(text);
+  return Y.encodeStateAsUpdate(typist.doc);
+}
+
+/** A plain copy, so a stored state compares equal whatever Uint8Array subclass a store returns. */
+const bytes = (array: Uint8Array | undefined) => (array ? new Uint8Array(array) : undefined);
 
 export function describeStoreContract(kind: string, factory: StoreFactory): void {
   async function open(options?: { faults?: FaultInjector }): Promise<DocumentStore> {
@@ -271,6 +289,187 @@ export function describeStoreContract(kind: string, factory: StoreFactory): void
       expect(faults.remaining).toBe(0);
     });
 
+    it("[PERS15] a saved version lists without its state and loads back byte for byte", async () => {
+      const store = await open();
+      const state = stateOf("before launch");
+      const saved = await store.saveVersion(
+        "doc",
+        version("0001", { label: "Before launch", kind: "named", author: "ada" }),
+        state,
+      );
+      expect(saved).toEqual({
+        id: "0001",
+        label: "Before launch",
+        kind: "named",
+        created: 1_700_000_000_000,
+        bytes: state.byteLength,
+        author: "ada",
+      });
+      expect(await store.listVersions("doc")).toEqual([saved]);
+      const loaded = await store.loadVersion("doc", "0001");
+      expect(loaded?.meta).toEqual(saved);
+      expect(bytes(loaded?.state)).toEqual(state);
+      expect(textOf(docFrom([loaded?.state ?? new Uint8Array()]))).toBe("before launch");
+      expect(await store.loadVersion("doc", "0002")).toBeNull();
+      expect(await store.loadVersion("other", "0001")).toBeNull();
+      expect(await store.listVersions("other")).toEqual([]);
+    });
+
+    it("[PERS15] versions list in id order, comparing UTF-8 bytes", async () => {
+      const store = await open();
+      // "😀" sorts after "｡" in UTF-8 (F0 > EF) but before it in UTF-16 (D83D < FF61).
+      for (const id of ["0003", "｡", "0010", "😀", "0001", "0002"])
+        await store.saveVersion("doc", version(id), stateOf(id));
+      expect((await store.listVersions("doc")).map((v) => v.id)).toEqual([
+        "0001",
+        "0002",
+        "0003",
+        "0010",
+        "｡",
+        "😀",
+      ]);
+    });
+
+    it("[PERS15] saving an id again overwrites that version", async () => {
+      const store = await open();
+      await store.saveVersion(
+        "doc",
+        version("v1", { label: "first", kind: "named" }),
+        stateOf("one"),
+      );
+      const second = stateOf("the second state");
+      await store.saveVersion("doc", version("v1", { label: "second", kind: "named" }), second);
+      const listed = await store.listVersions("doc");
+      expect(listed).toHaveLength(1);
+      expect(listed[0]).toMatchObject({ id: "v1", label: "second", bytes: second.byteLength });
+      expect(bytes((await store.loadVersion("doc", "v1"))?.state)).toEqual(second);
+    });
+
+    it("[PERS15] deleteVersion removes one version; deleting an absent one is a no-op", async () => {
+      const store = await open();
+      const c = stateOf("c");
+      for (const id of ["a", "b"]) await store.saveVersion("doc", version(id), stateOf(id));
+      await store.saveVersion("doc", version("c"), c);
+      await store.deleteVersion("doc", "b");
+      await store.deleteVersion("doc", "b");
+      await store.deleteVersion("doc", "never-saved");
+      await store.deleteVersion("doc", "");
+      await store.deleteVersion("nothing-here", "a");
+      expect((await store.listVersions("doc")).map((v) => v.id)).toEqual(["a", "c"]);
+      expect(await store.loadVersion("doc", "b")).toBeNull();
+      expect(bytes((await store.loadVersion("doc", "c"))?.state)).toEqual(c);
+    });
+
+    it("[PERS15] invalid version ids are refused when saving and never found", async () => {
+      const store = await open();
+      for (const bad of ["", "a\0b", "line\nbreak", "x".repeat(256), "\ud800"]) {
+        await expect(store.saveVersion("doc", version(bad), stateOf("x"))).rejects.toThrow(
+          RangeError,
+        );
+        expect(await store.loadVersion("doc", bad)).toBeNull();
+      }
+      // A lone surrogate must not reach a version whose id its UTF-8 replacement spells.
+      await store.saveVersion("doc", version("\ufffd"), stateOf("kept"));
+      await store.deleteVersion("doc", "\ud800");
+      expect((await store.listVersions("doc")).map((v) => v.id)).toEqual(["\ufffd"]);
+      await store.saveVersion("doc", version("x".repeat(255)), stateOf("long"));
+      expect(await store.listVersions("doc")).toHaveLength(2);
+      await expect(store.saveVersion("a\0b", version("1"), stateOf("x"))).rejects.toSatisfy((e) =>
+        isCollabError(e, "DOCUMENT_NAME_INVALID"),
+      );
+    });
+
+    it("[PERS16] deleting a document deletes its versions, also within one batch", async () => {
+      const store = await open();
+      await store.append("doc", new Typist().type("content"));
+      await store.saveVersion("doc", version("1"), stateOf("one"));
+      await store.saveVersion("doc", version("2"), stateOf("two"));
+      await store.delete("doc");
+      expect(await store.listVersions("doc")).toEqual([]);
+      expect(await store.loadVersion("doc", "1")).toBeNull();
+      // Called in one tick, these share a batch: a version saved before the delete goes with it,
+      // one saved after it stays.
+      const writes = [
+        store.saveVersion("doc", version("3"), stateOf("three")),
+        store.delete("doc"),
+        store.saveVersion("doc", version("4"), stateOf("four")),
+      ];
+      await Promise.all(writes);
+      expect((await store.listVersions("doc")).map((v) => v.id)).toEqual(["4"]);
+      await store.delete("doc");
+      expect(await store.listVersions("doc")).toEqual([]);
+    });
+
+    it("[PERS16] versions of names sharing a prefix stay separate", async () => {
+      const store = await open();
+      for (const name of ["a", "ab", "a/b", "a b"]) {
+        await store.saveVersion(name, version("1"), stateOf(`${name} one`));
+        await store.saveVersion(name, version("2"), stateOf(`${name} two`));
+      }
+      await store.saveVersion("ab", version("3"), stateOf("ab three"));
+      expect((await store.listVersions("a")).map((v) => v.id)).toEqual(["1", "2"]);
+      expect((await store.listVersions("ab")).map((v) => v.id)).toEqual(["1", "2", "3"]);
+      await store.deleteVersion("a", "2");
+      await store.delete("ab");
+      expect((await store.listVersions("a")).map((v) => v.id)).toEqual(["1"]);
+      expect(await store.listVersions("ab")).toEqual([]);
+      for (const name of ["a/b", "a b"]) {
+        expect((await store.listVersions(name)).map((v) => v.id)).toEqual(["1", "2"]);
+        const loaded = await store.loadVersion(name, "2");
+        expect(textOf(docFrom([loaded?.state ?? new Uint8Array()]))).toBe(`${name} two`);
+      }
+      await store.delete("a");
+      expect((await store.listVersions("a/b")).map((v) => v.id)).toEqual(["1", "2"]);
+    });
+
+    it("[PERS16] versions do not count in metadata, and a document with only versions is not listed", async () => {
+      const store = await open();
+      const update = new Typist().type("content");
+      await store.append("doc", update);
+      await store.saveVersion("doc", version("1"), stateOf("a much longer version state"));
+      await store.saveVersion("only-versions", version("1"), stateOf("x"));
+      expect((await store.meta("doc"))?.bytes).toBe(update.byteLength);
+      expect(await store.meta("only-versions")).toBeNull();
+      expect(await store.load("only-versions")).toBeNull();
+      expect((await store.list({ limit: 10 })).map((e) => e.name)).toEqual(["doc"]);
+      expect((await store.list({ prefix: "only", limit: 10 })).map((e) => e.name)).toEqual([]);
+      expect(await store.listVersions("only-versions")).toHaveLength(1);
+    });
+
+    it("[PERS17] versions go through the ordered, retried write queue", async () => {
+      const faults = failNext(2);
+      const store = await open({ faults });
+      const typist = new Typist();
+      const durable: string[] = [];
+      const append = store.append("doc", typist.type("edit")).then(() => durable.push("append"));
+      const state = Y.encodeStateAsUpdate(typist.doc);
+      const save = store
+        .saveVersion("doc", version("1"), state)
+        .then(() => durable.push("version"));
+      await Promise.all([append, save]);
+      expect(faults.remaining).toBe(0);
+      expect(durable).toEqual(["append", "version"]);
+      expect(store.health().state).toBe("ok");
+      expect(bytes((await store.loadVersion("doc", "1"))?.state)).toEqual(state);
+      expect(textOf(docFrom((await store.load("doc"))?.updates ?? []))).toBe("edit");
+    });
+
+    it("[PERS17] close flushes pending versions; version writes after close are refused", async () => {
+      const store = await factory.create();
+      const saved = store.saveVersion("doc", version("1"), stateOf("one"));
+      await store.close();
+      await expect(saved).resolves.toMatchObject({ id: "1" });
+      for (const write of [
+        store.saveVersion("doc", version("2"), stateOf("two")),
+        store.deleteVersion("doc", "1"),
+        store.deleteVersion("doc", ""),
+        store.listVersions("doc"),
+        store.loadVersion("doc", "1"),
+      ]) {
+        await expect(write).rejects.toSatisfy((e) => isCollabError(e, "STORE_CLOSED"));
+      }
+    });
+
     if (factory.reopen !== undefined) {
       const reopen = factory.reopen;
       it("[PERS10] everything acknowledged is there after reopening", async () => {
@@ -290,6 +489,31 @@ export function describeStoreContract(kind: string, factory: StoreFactory): void
         // Sequence numbers continue after a reopen instead of overwriting the log.
         await store.append("doc", typist.type("!"));
         expect(textOf(docFrom((await store.load("doc"))?.updates ?? []))).toBe(typist.text);
+      });
+
+      it("[PERS17] versions are there after reopening, and deleting the document then removes them", async () => {
+        let store = await factory.create();
+        await store.append("doc", new Typist().type("content"));
+        const states = new Map(["1", "2", "3"].map((id) => [id, stateOf(`version ${id}`)]));
+        for (const [id, state] of states)
+          await store.saveVersion("doc", version(id, { label: `v${id}`, kind: "named" }), state);
+        await store.deleteVersion("doc", "2");
+        await store.saveVersion("only-versions", version("1"), stateOf("x"));
+        const listed = await store.listVersions("doc");
+        store = await reopen(store);
+        onTestFinished(async () => {
+          await store.close();
+        });
+        expect(await store.listVersions("doc")).toEqual(listed);
+        expect(listed.map((v) => v.id)).toEqual(["1", "3"]);
+        for (const id of ["1", "3"])
+          expect(bytes((await store.loadVersion("doc", id))?.state)).toEqual(states.get(id));
+        expect((await store.list({ limit: 10 })).map((e) => e.name)).toEqual(["doc"]);
+        // After a reopen nothing is cached: the delete finds the versions in the store itself.
+        await store.delete("doc");
+        await store.delete("only-versions");
+        expect(await store.listVersions("doc")).toEqual([]);
+        expect(await store.listVersions("only-versions")).toEqual([]);
       });
     }
   });

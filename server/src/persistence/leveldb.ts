@@ -9,6 +9,13 @@
  *   `m\0<name>`                 -> metadata and log sequence numbers (JSON)
  *   `s\0<name>`                 -> snapshot: the merged state of the last compaction
  *   `u\0<name>\0<seq: 8 bytes>` -> one Yjs update of the log, in append order
+ *   `v\0<name>\0<id>`           -> metadata of one saved version (JSON)
+ *   `w\0<name>\0<id>`           -> the state of that version
+ *
+ * Versions keep metadata and state apart so listing them reads no state. The
+ * `\0` after the name ends it, so the range `<tag>\0<name>\0` to
+ * `<tag>\0<name>\x01` holds one document's keys and never those of a longer
+ * name starting with the same characters.
  */
 import { ClassicLevel } from "classic-level";
 import { CollabError } from "../errors.ts";
@@ -20,10 +27,16 @@ import {
   nextHead,
   type WriteOp,
 } from "./log-store.ts";
-import type { DocumentMeta, ListOptions, StoredDocument } from "./store.ts";
+import type { DocumentMeta, ListOptions, StoredDocument, VersionMeta } from "./store.ts";
 
 /** Bumped when the key layout changes; a store refuses to open a newer format. */
-const FORMAT = "1";
+const FORMAT = "2";
+/**
+ * Older formats this version upgrades in place on open. Format 1 had no
+ * versions and is read the same way; the bump keeps a format-1 server, which
+ * would delete a document but not its versions, from opening the directory.
+ */
+const UPGRADES_FROM: ReadonlySet<string> = new Set(["1"]);
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -60,6 +73,35 @@ function updateKeyAt(prefix: Uint8Array, seq: number): Uint8Array {
 }
 
 const updateKey = (name: string, seq: number) => updateKeyAt(updateKeyPrefix(name), seq);
+
+/** Version metadata (`v`) or state (`w`). */
+type VersionTag = "v" | "w";
+
+/** `<tag>\0<name>\0`, after which come a document's version ids. */
+function versionPrefix(tag: VersionTag, name: string): Uint8Array {
+  const nameBytes = encoder.encode(name);
+  const key = new Uint8Array(3 + nameBytes.length);
+  key[0] = tag.charCodeAt(0);
+  key.set(nameBytes, 2);
+  return key;
+}
+
+function versionKey(tag: VersionTag, name: string, id: string): Uint8Array {
+  const prefix = versionPrefix(tag, name);
+  const idBytes = encoder.encode(id);
+  const key = new Uint8Array(prefix.length + idBytes.length);
+  key.set(prefix);
+  key.set(idBytes, prefix.length);
+  return key;
+}
+
+/** Every key of one document's versions in family `tag`: `<tag>\0<name>\0` up to `<tag>\0<name>\x01`. */
+function versionRange(tag: VersionTag, name: string): { gte: Uint8Array; lt: Uint8Array } {
+  const gte = versionPrefix(tag, name);
+  const lt = gte.slice();
+  lt[lt.length - 1] = 0x01;
+  return { gte, lt };
+}
 
 type Db = ClassicLevel<Uint8Array, Uint8Array>;
 type BatchOp =
@@ -131,7 +173,7 @@ export class LevelDbStore extends LogStore {
       );
     }
     const format = await db.get(FORMAT_KEY);
-    if (format === undefined) {
+    if (format === undefined || UPGRADES_FROM.has(decoder.decode(format))) {
       await db.put(FORMAT_KEY, encoder.encode(FORMAT), { sync: true });
     } else if (decoder.decode(format) !== FORMAT) {
       await db.close();
@@ -156,10 +198,22 @@ export class LevelDbStore extends LogStore {
       }
       return updateKeyAt(prefix, seq);
     };
+    const addGarbage = (name: string, bytes: number) =>
+      superseded.set(name, (superseded.get(name) ?? 0) + bytes);
     const ops: BatchOp[] = [];
+    const versions = new VersionWrites(this.db, ops, addGarbage);
     for (const op of batch) {
       if (op.kind === "probe") {
         ops.push({ type: "put", key: PROBE_KEY, value: encoder.encode(String(now)) });
+        continue;
+      }
+      // Versions are kept beside the content: they leave the head alone.
+      if (op.kind === "saveVersion") {
+        await versions.save(op.name, op.version, op.state);
+        continue;
+      }
+      if (op.kind === "deleteVersion") {
+        await versions.remove(op.name, op.id);
         continue;
       }
       // The cache and this batch's staged heads first: most operations need no read.
@@ -179,14 +233,15 @@ export class LevelDbStore extends LogStore {
             ops.push({ type: "del", key: keyOf(op.name, seq) });
           }
           ops.push({ type: "put", key: snapshotKey(op.name), value: op.state });
-          superseded.set(op.name, (superseded.get(op.name) ?? 0) + (head?.bytes ?? 0));
+          addGarbage(op.name, head?.bytes ?? 0);
           break;
         case "delete":
           for (let seq = head?.firstSeq ?? 0; seq < (head?.nextSeq ?? 0); seq++) {
             ops.push({ type: "del", key: keyOf(op.name, seq) });
           }
           ops.push({ type: "del", key: snapshotKey(op.name) });
-          superseded.set(op.name, (superseded.get(op.name) ?? 0) + (head?.bytes ?? 0));
+          addGarbage(op.name, head?.bytes ?? 0);
+          await versions.removeAll(op.name);
           break;
       }
       staged.set(op.name, next);
@@ -221,6 +276,8 @@ export class LevelDbStore extends LogStore {
       try {
         await this.db.compactRange(updateKey(name, 0), updateKey(name, Number.MAX_SAFE_INTEGER));
         await this.db.compactRange(snapshotKey(name), snapshotKey(name));
+        const states = versionRange("w", name);
+        await this.db.compactRange(states.gte, states.lt);
       } catch {
         // See above: only disk space is at stake.
       }
@@ -292,6 +349,34 @@ export class LevelDbStore extends LogStore {
     });
   }
 
+  protected async readVersions(name: string): Promise<VersionMeta[]> {
+    const values = await this.db.values(versionRange("v", name)).all();
+    return values.map((value) => parseVersion(name, value));
+  }
+
+  protected async readVersion(
+    name: string,
+    id: string,
+  ): Promise<{ meta: VersionMeta; state: Uint8Array } | null> {
+    // One snapshot, so an overwrite landing between the two reads cannot mix two versions.
+    const snapshot = this.db.snapshot();
+    try {
+      const stored = await this.db.get(versionKey("v", name, id), { snapshot });
+      if (stored === undefined) return null;
+      const meta = parseVersion(name, stored);
+      const state = await this.db.get(versionKey("w", name, id), { snapshot });
+      if (state === undefined) {
+        throw new CollabError(
+          "STORE_CORRUPT",
+          `document "${name}": version ${JSON.stringify(id)} has metadata but no state`,
+        );
+      }
+      return { meta, state };
+    } finally {
+      await snapshot.close();
+    }
+  }
+
   /**
    * LevelDB stops accepting writes after an I/O error (for example a full
    * disk) until it is reopened; reopen before retrying so the retry can
@@ -306,6 +391,101 @@ export class LevelDbStore extends LogStore {
   protected async release(): Promise<void> {
     await this.reclaiming;
     await this.db.close();
+  }
+}
+
+/**
+ * The version keys of one batch. A batch is written as one LevelDB write, so
+ * what it saved or deleted earlier shadows what the database holds: a batch
+ * that saves a version and then deletes its document removes that version too.
+ */
+class VersionWrites {
+  /** Versions this batch wrote, by name and id: their bytes, or null once deleted. */
+  private readonly staged = new Map<string, Map<string, number | null>>();
+  private readonly db: Db;
+  private readonly ops: BatchOp[];
+  private readonly addGarbage: (name: string, bytes: number) => void;
+
+  constructor(db: Db, ops: BatchOp[], addGarbage: (name: string, bytes: number) => void) {
+    this.db = db;
+    this.ops = ops;
+    this.addGarbage = addGarbage;
+  }
+
+  async save(name: string, meta: VersionMeta, state: Uint8Array): Promise<void> {
+    this.addGarbage(name, await this.bytesOf(name, meta.id));
+    this.ops.push({
+      type: "put",
+      key: versionKey("v", name, meta.id),
+      value: encoder.encode(JSON.stringify(meta)),
+    });
+    this.ops.push({ type: "put", key: versionKey("w", name, meta.id), value: state });
+    this.stage(name, meta.id, meta.bytes);
+  }
+
+  async remove(name: string, id: string): Promise<void> {
+    this.drop(name, id, await this.bytesOf(name, id));
+  }
+
+  /** Removes every version of `name`, finding them by their metadata keys (no state is read). */
+  async removeAll(name: string): Promise<void> {
+    const prefixLength = versionPrefix("v", name).length;
+    const present = new Map<string, number>();
+    for (const [key, value] of await this.db.iterator(versionRange("v", name)).all()) {
+      present.set(decoder.decode(key.subarray(prefixLength)), garbageBytes(value));
+    }
+    for (const [id, bytes] of this.staged.get(name) ?? []) {
+      if (bytes === null) present.delete(id);
+      else present.set(id, bytes);
+    }
+    for (const [id, bytes] of present) this.drop(name, id, bytes);
+  }
+
+  private drop(name: string, id: string, bytes: number): void {
+    this.addGarbage(name, bytes);
+    this.ops.push({ type: "del", key: versionKey("v", name, id) });
+    this.ops.push({ type: "del", key: versionKey("w", name, id) });
+    this.stage(name, id, null);
+  }
+
+  /** The bytes of a version as this batch left it so far, 0 when absent (only to count garbage). */
+  private async bytesOf(name: string, id: string): Promise<number> {
+    const staged = this.staged.get(name)?.get(id);
+    if (staged !== undefined) return staged ?? 0;
+    const stored = await this.db.get(versionKey("v", name, id));
+    return stored === undefined ? 0 : garbageBytes(stored);
+  }
+
+  private stage(name: string, id: string, bytes: number | null): void {
+    let ids = this.staged.get(name);
+    if (ids === undefined) {
+      ids = new Map();
+      this.staged.set(name, ids);
+    }
+    ids.set(id, bytes);
+  }
+}
+
+function parseVersion(name: string, bytes: Uint8Array): VersionMeta {
+  try {
+    return JSON.parse(decoder.decode(bytes)) as VersionMeta;
+  } catch (error) {
+    throw new CollabError("STORE_CORRUPT", `document "${name}": version metadata is not readable`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * The `bytes` of stored version metadata, or 0 when unreadable: it only
+ * counts garbage, and an unreadable entry must not stop its own deletion.
+ */
+function garbageBytes(bytes: Uint8Array): number {
+  try {
+    const size = (JSON.parse(decoder.decode(bytes)) as Partial<VersionMeta>).bytes;
+    return typeof size === "number" ? size : 0;
+  } catch {
+    return 0;
   }
 }
 

@@ -1,11 +1,11 @@
 /**
  * What the memory and LevelDB stores share: the write operations, the group
  * commit queue that orders them, per-document bookkeeping (sequence numbers
- * and metadata), name checks, health and the probe. A concrete store only
- * says how to write one batch atomically and how to read.
+ * and metadata), name and version id checks, health and the probe. A
+ * concrete store only says how to write one batch atomically and how to read.
  */
 import { CollabError } from "../errors.ts";
-import { checkDocumentName } from "../protocol/names.ts";
+import { checkDocumentName, MAX_NAME_BYTES } from "../protocol/names.ts";
 import { Emitter } from "../util/emitter.ts";
 import { GroupCommitQueue } from "./group-commit.ts";
 import type {
@@ -15,6 +15,7 @@ import type {
   StoredDocument,
   StoreEvents,
   StoreHealth,
+  VersionMeta,
 } from "./store.ts";
 
 /** One write, in the order the store received it. */
@@ -22,6 +23,13 @@ export type WriteOp =
   | { readonly kind: "append"; readonly name: string; readonly update: Uint8Array }
   | { readonly kind: "compact"; readonly name: string; readonly state: Uint8Array }
   | { readonly kind: "delete"; readonly name: string }
+  | {
+      readonly kind: "saveVersion";
+      readonly name: string;
+      readonly version: VersionMeta;
+      readonly state: Uint8Array;
+    }
+  | { readonly kind: "deleteVersion"; readonly name: string; readonly id: string }
   | { readonly kind: "probe" };
 
 /**
@@ -64,6 +72,9 @@ export function nextHead(head: Head | null, op: WriteOp, now: number): Head | nu
     }
     case "delete":
       return null;
+    // Versions are kept beside the content, not in it.
+    case "saveVersion":
+    case "deleteVersion":
     case "probe":
       return head;
   }
@@ -85,6 +96,23 @@ function emptyHead(now: number): Head {
 export function metaOf(head: Head): DocumentMeta {
   const { created, updated, bytes, logEntries, logBytes } = head;
   return { created, updated, bytes, logEntries, logBytes };
+}
+
+/** Longest allowed version id, in UTF-8 bytes (as for names, so it fits any key or column). */
+export const MAX_VERSION_ID_BYTES = MAX_NAME_BYTES;
+
+// C0 controls, DEL and C1 controls, as in document names.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/u;
+
+/** Whether `id` can name a version: 1 to 255 bytes of well-formed UTF-8 with no control characters. */
+export function isVersionId(id: string): boolean {
+  return (
+    id.length > 0 &&
+    Buffer.byteLength(id, "utf8") <= MAX_VERSION_ID_BYTES &&
+    !CONTROL.test(id) &&
+    id.isWellFormed()
+  );
 }
 
 /** Test seam for failure paths: a store calls `beforeWrite` before each batch; throwing fails the batch. */
@@ -126,7 +154,7 @@ export abstract class LogStore implements DocumentStore {
       sizeOf: (op) =>
         op.kind === "append"
           ? op.update.byteLength
-          : op.kind === "compact"
+          : op.kind === "compact" || op.kind === "saveVersion"
             ? op.state.byteLength
             : 0,
       initialRetryMs: options.initialRetryMs,
@@ -153,6 +181,13 @@ export abstract class LogStore implements DocumentStore {
   protected abstract readList(
     options: ListOptions,
   ): Promise<Array<{ name: string; meta: DocumentMeta }>>;
+  /** The versions of a document in id order (UTF-8 bytes), without their states. */
+  protected abstract readVersions(name: string): Promise<VersionMeta[]>;
+  /** One version with its state; `id` is a valid version id. */
+  protected abstract readVersion(
+    name: string,
+    id: string,
+  ): Promise<{ meta: VersionMeta; state: Uint8Array } | null>;
   /** Called before a failed batch is retried. */
   protected async recover(): Promise<void> {}
   /** Releases the underlying resources once the queue is drained. */
@@ -174,6 +209,52 @@ export abstract class LogStore implements DocumentStore {
 
   delete(name: string): Promise<void> {
     return this.write({ kind: "delete", name });
+  }
+
+  async saveVersion(
+    name: string,
+    version: Omit<VersionMeta, "bytes">,
+    state: Uint8Array,
+  ): Promise<VersionMeta> {
+    if (!isVersionId(version.id))
+      throw new RangeError(`invalid version id ${JSON.stringify(version.id)}`);
+    // Only the known fields: the caller's object may carry more, and a store persists what it gets.
+    const meta: VersionMeta = {
+      id: version.id,
+      label: version.label,
+      kind: version.kind,
+      created: version.created,
+      bytes: state.byteLength,
+      author: version.author,
+    };
+    await this.write({ kind: "saveVersion", name, version: meta, state });
+    return meta;
+  }
+
+  async listVersions(name: string): Promise<VersionMeta[]> {
+    this.assertReadable(name);
+    await this.lastWrite.get(name);
+    return this.reading(() => this.readVersions(name));
+  }
+
+  async loadVersion(
+    name: string,
+    id: string,
+  ): Promise<{ meta: VersionMeta; state: Uint8Array } | null> {
+    this.assertReadable(name);
+    if (!isVersionId(id)) return null;
+    await this.lastWrite.get(name);
+    return this.reading(() => this.readVersion(name, id));
+  }
+
+  deleteVersion(name: string, id: string): Promise<void> {
+    if (isVersionId(id)) return this.write({ kind: "deleteVersion", name, id });
+    // No version has this id, so there is nothing to write; refuse what a write would refuse.
+    const problem = checkDocumentName(name);
+    if (problem !== null) return Promise.reject(new CollabError("DOCUMENT_NAME_INVALID", problem));
+    if (this.state !== "open")
+      return Promise.reject(new CollabError("STORE_CLOSED", "the store is closed"));
+    return Promise.resolve();
   }
 
   async meta(name: string): Promise<DocumentMeta | null> {

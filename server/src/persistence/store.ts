@@ -7,6 +7,9 @@
  * the last compaction) followed by a log of the Yjs updates appended since.
  * Loading applies the snapshot and then the log; applying an update twice is
  * harmless in Yjs, which is what lets compaction run while edits continue.
+ *
+ * Besides its content a document may have saved versions: full states kept
+ * apart from the snapshot and log, listed by id without reading the states.
  */
 import type { Emitter } from "../util/emitter.ts";
 
@@ -41,6 +44,21 @@ export interface ListOptions {
   readonly limit: number;
 }
 
+/** A saved version of a document: its full Yjs state at one moment. */
+export interface VersionMeta {
+  /** Unique within the document and sortable: listing returns versions in id order. Assigned by the caller. */
+  readonly id: string;
+  /** The name a person gave it ("Before launch"); null for automatic versions. */
+  readonly label: string | null;
+  readonly kind: "named" | "auto";
+  /** When it was saved, ms since the epoch. */
+  readonly created: number;
+  /** Size of the stored state in bytes (computed by the store). */
+  readonly bytes: number;
+  /** Who saved it (a token subject), when known. */
+  readonly author: string | null;
+}
+
 /** Health as the readiness probe reports it. */
 export type StoreHealth =
   | { readonly state: "ok" }
@@ -70,10 +88,18 @@ export type StoreEvents = {
 /**
  * Durable storage of Yjs documents as an update log plus snapshot.
  *
- * Writes (`append`, `compact`, `delete`) are applied in the order they are
- * called, and each promise resolves only once that write is durable (with
- * `fsync` when the store was opened so). A failed write is retried until it
- * succeeds or the store is closed; it is never dropped.
+ * Writes (`append`, `compact`, `delete`, `saveVersion`, `deleteVersion`)
+ * are applied in the order they are called, and each promise resolves only
+ * once that write is durable (with `fsync` when the store was opened so). A
+ * failed write is retried until it succeeds or the store is closed; it is
+ * never dropped.
+ *
+ * Versions are kept beside a document's content, not in it: they do not
+ * count in {@link DocumentMeta}, and a document with versions but no content
+ * has no metadata and is not listed. A version id is 1 to 255 bytes of UTF-8
+ * with no control characters (saving another id throws a `RangeError`: ids
+ * come from the server, not from users); ids compare as UTF-8 bytes, like
+ * names, and an id that cannot exist simply is not found.
  */
 export interface DocumentStore {
   /** A short name for logs and metrics: `memory`, `leveldb`. */
@@ -94,16 +120,35 @@ export interface DocumentStore {
    */
   compact(name: string, state: Uint8Array): Promise<void>;
 
-  /** Removes everything stored for `name`. */
+  /** Removes everything stored for `name`, its versions included. */
   delete(name: string): Promise<void>;
 
   /** The metadata of `name`, or null when nothing is stored. */
   meta(name: string): Promise<DocumentMeta | null>;
 
-  /** Stored documents in name order. */
+  /** Stored documents in name order; a document that only has versions is not one. */
   list(
     options: ListOptions,
   ): Promise<Array<{ readonly name: string; readonly meta: DocumentMeta }>>;
+
+  /** Saves a version of `name`; overwrites a version with the same id. Resolves once durable. */
+  saveVersion(
+    name: string,
+    version: Omit<VersionMeta, "bytes">,
+    state: Uint8Array,
+  ): Promise<VersionMeta>;
+
+  /** The versions of `name`, in id order (oldest first when ids are time-ordered). */
+  listVersions(name: string): Promise<VersionMeta[]>;
+
+  /** One version with its state, or null. */
+  loadVersion(
+    name: string,
+    id: string,
+  ): Promise<{ readonly meta: VersionMeta; readonly state: Uint8Array } | null>;
+
+  /** Removes one version (a no-op when absent). */
+  deleteVersion(name: string, id: string): Promise<void>;
 
   /** Resolves once every write called so far is durable. */
   flush(): Promise<void>;
