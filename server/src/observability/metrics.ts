@@ -90,6 +90,12 @@ export function createMetrics(sources: MetricSources) {
       labelNames: ["reason"] as const,
       registers: [registry],
     }),
+    webhookDeliveries: new Counter({
+      name: "collab_webhook_deliveries_total",
+      help: "Webhook delivery outcomes (delivered, retried, failed, dropped), by event type.",
+      labelNames: ["event", "outcome"] as const,
+      registers: [registry],
+    }),
   };
 }
 
