@@ -2,6 +2,9 @@
  * WebSocket transport: adapts `ws` sockets to the sync core. Accepts upgrades
  * on any path, refuses text frames, counts traffic and logs each
  * connection's open and close (with its documents and the close reason).
+ * A connection speaks the Hocuspocus protocol, or y-websocket's on `/yjs/<name>`:
+ * its frames then pass through a translator at this edge
+ * (protocol/y-websocket.ts), so the core sees Hocuspocus frames either way.
  */
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
@@ -11,6 +14,21 @@ import type { ConnectionContext, CoreConnection, SyncCore } from "../core.ts";
 import { Close, type CloseCode, closeReason } from "../errors.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import {
+  chooseDialect,
+  type DialectChoice,
+  type FrameTranslator,
+  yWebSocketTranslator,
+} from "../protocol/y-websocket.ts";
+
+/** The Hocuspocus protocol is the core's own: nothing to translate. */
+const HOCUSPOCUS: FrameTranslator = {
+  name: "hocuspocus",
+  opening: [],
+  incoming: (frame) => ({ kind: "frame", frame }),
+  outgoing: (frame) => ({ kind: "send", frame }),
+  closing: (close) => close,
+};
 
 export interface WebSocketTransportOptions {
   readonly core: SyncCore;
@@ -37,9 +55,39 @@ export class WebSocketTransport {
     return this.sockets.size;
   }
 
-  /** Completes an HTTP upgrade into a sync connection. */
-  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request));
+  /** The dialect an upgrade asks for, by its path (see {@link chooseDialect}). */
+  static dialectFor(request: IncomingMessage): DialectChoice {
+    return chooseDialect(request.url ?? "/");
+  }
+
+  /**
+   * Completes an HTTP upgrade into a sync connection speaking `dialect`, or
+   * answers HTTP 400 when the dialect is invalid (a bad `/yjs/` name).
+   * @default dialect { kind: "hocuspocus" }
+   */
+  handleUpgrade(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    dialect: DialectChoice = { kind: "hocuspocus" },
+  ): void {
+    let translator: FrameTranslator;
+    switch (dialect.kind) {
+      case "hocuspocus":
+        translator = HOCUSPOCUS;
+        break;
+      case "y-websocket":
+        translator = yWebSocketTranslator(dialect.documentName, dialect.token);
+        break;
+      case "invalid":
+        this.options.logger.warn(
+          { remote: request.socket.remoteAddress, path: pathOf(request), reason: dialect.reason },
+          "upgrade refused",
+        );
+        refuseUpgrade(socket, dialect.reason);
+        return;
+    }
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request, translator));
   }
 
   /** Closes every socket with `close`, telling the core at once rather than after each close handshake. */
@@ -55,13 +103,14 @@ export class WebSocketTransport {
     for (const ws of this.sockets.keys()) ws.terminate();
   }
 
-  private accept(ws: WebSocket, request: IncomingMessage): void {
+  private accept(ws: WebSocket, request: IncomingMessage, translator: FrameTranslator): void {
     const { core, logger, metrics } = this.options;
     const context: ConnectionContext = { connectionId: randomUUID(), documents: new Set() };
     const log = logger.child({ connection: context.connectionId });
-    // The path only: a query string can carry a token.
-    const path = new URL(request.url ?? "/", "http://localhost").pathname;
-    log.info({ remote: request.socket.remoteAddress, path }, "connection opened");
+    log.info(
+      { remote: request.socket.remoteAddress, path: pathOf(request), protocol: translator.name },
+      "connection opened",
+    );
     // ws closes an oversized message with 1009 and no reason; say what the limit is.
     const close = ws.close.bind(ws);
     ws.close = (code?: number, reason?: string | Buffer) =>
@@ -71,6 +120,13 @@ export class WebSocketTransport {
           ? `${Close.messageTooBig.reason}: the limit is ${this.options.maxMessageBytes} bytes`
           : reason,
       );
+    const closeSocket = ({ code, reason }: CloseCode) => {
+      try {
+        ws.close(code, closeReason(reason));
+      } catch {
+        ws.terminate();
+      }
+    };
 
     const connection = core.connect(
       {
@@ -79,16 +135,18 @@ export class WebSocketTransport {
         },
         send(message) {
           if (ws.readyState !== WebSocket.OPEN) return;
-          metrics.messagesOut.inc();
-          metrics.bytesOut.inc(message.byteLength);
-          ws.send(message);
+          const outgoing = translator.outgoing(message);
+          if (outgoing.kind === "drop") return;
+          const frame = outgoing.kind === "send" ? outgoing.frame : outgoing.last;
+          if (frame !== null) {
+            metrics.messagesOut.inc();
+            metrics.bytesOut.inc(frame.byteLength);
+            ws.send(frame);
+          }
+          if (outgoing.kind === "close") closeSocket(outgoing.close);
         },
         close(code, reason) {
-          try {
-            ws.close(code, closeReason(reason));
-          } catch {
-            ws.terminate();
-          }
+          closeSocket(translator.closing({ code, reason }));
         },
       },
       toFetchRequest(request),
@@ -100,6 +158,11 @@ export class WebSocketTransport {
       metrics.protocolErrors.inc({ code: close.code });
       log.warn({ code: close.code, reason: close.reason }, "malformed message; closing connection");
     };
+    const deliver = (frame: Uint8Array) => {
+      const received = connection.receive(frame);
+      if (received.kind === "rejected") reject(received.close);
+    };
+    for (const frame of translator.opening) deliver(frame);
     ws.on("message", (data: RawData, isBinary: boolean) => {
       const bytes = rawToBytes(data);
       metrics.messagesIn.inc();
@@ -109,8 +172,18 @@ export class WebSocketTransport {
         ws.close(Close.unsupportedData.code, Close.unsupportedData.reason);
         return;
       }
-      const received = connection.receive(bytes);
-      if (received.kind === "rejected") reject(received.close);
+      const incoming = translator.incoming(bytes);
+      switch (incoming.kind) {
+        case "frame":
+          deliver(incoming.frame);
+          return;
+        case "drop":
+          return;
+        case "reject":
+          reject(incoming.close);
+          closeSocket(incoming.close);
+          return;
+      }
     });
     ws.on("close", (code: number, reason: Buffer) => {
       this.sockets.delete(ws);
@@ -127,6 +200,24 @@ export class WebSocketTransport {
       log.warn({ err: error }, tooBig ? "message too big; connection closed" : "socket error");
     });
   }
+}
+
+/** The request's path without its query, which can carry a token. */
+function pathOf(request: IncomingMessage): string {
+  try {
+    return new URL(request.url ?? "/", "http://localhost").pathname;
+  } catch {
+    return "(unparsable)";
+  }
+}
+
+/** Answers an upgrade with 400 and the JSON error shape of the HTTP routes, before any WebSocket traffic. */
+function refuseUpgrade(socket: Duplex, message: string): void {
+  const body = JSON.stringify({ error: { code: "bad_request", message } });
+  socket.end(
+    "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: application/json\r\n" +
+      `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }
 
 function rawToBytes(data: RawData): Uint8Array {
