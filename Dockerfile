@@ -63,7 +63,9 @@ LABEL org.opencontainers.image.title="collab-docs server" \
       org.opencontainers.image.licenses="MIT"
 
 # In a container the server must listen on all interfaces (the default 127.0.0.1 would
-# be unreachable through a published port). /data is the volume declared below.
+# be unreachable through a published port). /data is the volume declared below. On
+# 0.0.0.0 the server refuses to start without AUTH_SECRET/AUTH_PUBLIC_KEY unless
+# ALLOW_ANONYMOUS=true: pass one of them with `docker run -e`.
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=1234 \
@@ -80,6 +82,8 @@ COPY --from=deps /app ./
 COPY server/ ./server/
 # The editor app and the standalone embed bundle the server serves at / and /embed/.
 COPY --from=editor /app/editor/dist ./editor/dist
+# The document schema the server converts with is the editor's own extension list.
+COPY editor/src/extensions.ts ./editor/src/extensions.ts
 
 # The application files stay owned by root (read-only for the server process); only the
 # data directory belongs to the unprivileged `node` user (uid 1000) of the base image.

@@ -11,10 +11,10 @@
  */
 import type { Extension, onLoadDocumentPayload } from "@hocuspocus/server";
 import { createCollabServer } from "../../server/src/app.ts";
-import { configFromArgs } from "../../server/src/config.ts";
+import { configFromEnv } from "../../server/src/config.ts";
 import { announce, type LoadTiming, serveBenchmark } from "./child.ts";
 
-const config = configFromArgs([], "bench");
+const config = configFromEnv();
 const server = await createCollabServer({ config });
 
 const loads: LoadTiming[] = [];

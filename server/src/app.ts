@@ -5,17 +5,23 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import type { Hocuspocus } from "@hocuspocus/server";
+import { createApi } from "./api/router.ts";
+import { accessMode, describeAccess } from "./auth/access.ts";
 import { type Config, DEFAULT_CONFIG } from "./config.ts";
 import { createSyncCore } from "./core.ts";
+import { DeletionGuard, DocumentService } from "./documents/service.ts";
 import { Close } from "./errors.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { LevelDbStore } from "./persistence/leveldb.ts";
 import { MemoryStore } from "./persistence/memory.ts";
 import type { DocumentStore } from "./persistence/store.ts";
+import { Gate, type Refused } from "./transport/gate.ts";
 import { createHttpHandler } from "./transport/http.ts";
 import { WebSocketTransport } from "./transport/websocket.ts";
+import { Webhooks } from "./webhooks/webhooks.ts";
 
 export interface CollabServerOptions {
   /** Settings; anything left out takes its default. */
@@ -48,6 +54,8 @@ export interface CollabServer {
   readonly store: DocumentStore;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** The access mode in one line, for the start-up log. */
+  readonly access: string;
   /** Starts listening on `config.host`:`config.port`. */
   listen(): Promise<ServerAddress>;
   /**
@@ -70,6 +78,8 @@ export async function openStore(config: Config): Promise<DocumentStore> {
 export async function createCollabServer(options: CollabServerOptions = {}): Promise<CollabServer> {
   const config: Config = { ...DEFAULT_CONFIG, ...options.config };
   const logger = options.logger ?? createLogger(config.logLevel);
+  // Before the store opens: a refusal to run anonymously must not lock the data directory.
+  const access = accessMode(config);
   const store = options.store ?? (await openStore(config));
   let shuttingDown = false;
 
@@ -83,7 +93,55 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
   const onRefused = (reason: string) => metrics.refusals.inc({ reason });
   wireStoreEvents(store, logger, metrics);
 
-  const core = createSyncCore({ config, store, logger, onRefused });
+  const webhooks =
+    config.webhookUrls.length === 0
+      ? null
+      : new Webhooks({
+          urls: config.webhookUrls,
+          secret: config.webhookSecret,
+          logger,
+          debounceMs: config.webhookDebounceMs,
+          onDelivery: (outcome, event) => metrics.webhookDeliveries.inc({ event, outcome }),
+        });
+  // The service needs the core, and the core reports changes to the service: it is
+  // assigned right after the core, before any document can load.
+  let documents: DocumentService | null = null;
+  const deletions = new DeletionGuard();
+  const core = createSyncCore({
+    config,
+    store,
+    logger,
+    access,
+    onRefused,
+    onChange: (name, created) => documents?.changed(name, created),
+    extensions: [deletions],
+  });
+  const service = new DocumentService({
+    hocuspocus: core.hocuspocus,
+    persistence: core.persistence,
+    store,
+    logger,
+    versionIntervalMs: config.versionIntervalMs,
+    maxAutoVersions: config.maxAutoVersions,
+    deletions,
+    events: {
+      created: (name) => webhooks?.send("document.created", { document: name }),
+      updated: (name) => webhooks?.documentUpdated(name),
+      deleted: (name) => webhooks?.send("document.deleted", { document: name }),
+      versionCreated: (name, version) =>
+        webhooks?.send("version.created", {
+          document: name,
+          version: {
+            id: version.id,
+            name: version.label,
+            kind: version.kind,
+            created: new Date(version.created).toISOString(),
+          },
+        }),
+    },
+  });
+  documents = service;
+  const gate = new Gate(config);
   const hp = core.hocuspocus;
   const ws = new WebSocketTransport({
     core,
@@ -92,7 +150,21 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     maxMessageBytes: config.maxMessageBytes,
   });
 
-  const handle = createHttpHandler({ store, metrics, isShuttingDown: () => shuttingDown });
+  const api = createApi({
+    access,
+    apiSecret: config.apiSecret,
+    service,
+    store,
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+  });
+  const handle = createHttpHandler({
+    store,
+    metrics,
+    isShuttingDown: () => shuttingDown,
+    api,
+    gate,
+  });
   const http: Server = createServer((request, response) => {
     Promise.resolve(handle(request, response)).catch((cause: unknown) => {
       logger.error({ err: cause }, "HTTP request failed");
@@ -107,7 +179,31 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
       );
       return;
     }
-    ws.handleUpgrade(request, socket, head);
+    // The socket may fail while the gate decides; ws adds its own handler once it takes over.
+    const ignore = () => {};
+    socket.on("error", ignore);
+    gate.admitUpgrade(request).then(
+      (refused) => {
+        socket.off("error", ignore);
+        if (refused !== null) {
+          metrics.refusals.inc({ reason: refused.code });
+          logger.warn(
+            {
+              remote: gate.clientAddress(request),
+              origin: request.headers.origin,
+              code: refused.code,
+            },
+            "connection refused",
+          );
+          return refuseUpgrade(socket, refused);
+        }
+        ws.handleUpgrade(request, socket, head, WebSocketTransport.dialectFor(request));
+      },
+      (cause: unknown) => {
+        logger.error({ err: cause }, "upgrade check failed");
+        socket.destroy();
+      },
+    );
   });
   http.on("clientError", (_error, socket) => {
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
@@ -121,6 +217,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     store,
     metrics,
     logger,
+    access: describeAccess(access, config),
     listen() {
       return new Promise((resolve, reject) => {
         http.once("error", reject);
@@ -140,6 +237,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     close() {
       closing ??= (async () => {
         shuttingDown = true;
+        service.close();
         const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
         ws.closeAll(Close.goingAway);
         http.closeAllConnections();
@@ -151,6 +249,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
         // Everything is stored or given up; do not wait on peers that ignore the close handshake.
         ws.terminateAll();
         await stopped;
+        await webhooks?.close({ timeoutMs: Math.min(5_000, config.shutdownTimeoutMs) });
         if (abandoned > 0)
           logger.error({ abandonedUpdates: abandoned }, "server closed with writes not stored");
         else logger.info("server closed; every accepted write is stored");
@@ -159,6 +258,18 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
       return closing;
     },
   };
+}
+
+/** Answers a refused upgrade with a plain HTTP error before any WebSocket traffic. */
+function refuseUpgrade(socket: Duplex, refused: Refused): void {
+  const body = JSON.stringify({ error: { code: refused.code, message: refused.message } });
+  const reason = refused.status === 403 ? "Forbidden" : "Too Many Requests";
+  const headers = Object.entries(refused.headers ?? {})
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join("");
+  socket.end(
+    `HTTP/1.1 ${refused.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${headers}connection: close\r\n\r\n${body}`,
+  );
 }
 
 /** Waits until Hocuspocus has unloaded every document (each flushed its writes first), or the deadline. */

@@ -4,7 +4,7 @@
  * start-up; a bad value stops the server with a message that names the
  * setting, the value and what is allowed.
  */
-import { Command, Option } from "commander";
+import { type Command, Option } from "commander";
 import { z } from "zod";
 import { CollabError } from "./errors.ts";
 
@@ -44,6 +44,32 @@ export interface Config {
   readonly broadcastBatchMs: number;
   /** How long shutdown waits for pending writes before giving up. @default 20_000 */
   readonly shutdownTimeoutMs: number;
+  /** HS256 key that signs access tokens; null with no public key = anonymous mode. @default null */
+  readonly authSecret: string | null;
+  /** ES256/RS256 public key (PEM) or JWKS URL that verifies access tokens. @default null */
+  readonly authPublicKey: string | null;
+  /** Allow anonymous mode on an address other than loopback. @default false */
+  readonly allowAnonymous: boolean;
+  /** Bearer secret for the whole REST API. @default null */
+  readonly apiSecret: string | null;
+  /** Browser origins allowed besides the server's own ("*" for any). @default [] */
+  readonly allowedOrigins: readonly string[];
+  /** Take the client address from X-Forwarded-For (set only behind a proxy). @default false */
+  readonly trustProxy: boolean;
+  /** WebSocket connection attempts allowed per client address per minute; 0 = no limit. @default 600 */
+  readonly rateLimitConnections: number;
+  /** Largest REST request body in bytes. @default 8 MiB */
+  readonly maxBodyBytes: number;
+  /** Save an automatic version of a document being edited this often; 0 = never. @default 600_000 */
+  readonly versionIntervalMs: number;
+  /** Automatic versions kept per document (named versions are always kept). @default 50 */
+  readonly maxAutoVersions: number;
+  /** Receivers of webhook events. @default [] */
+  readonly webhookUrls: readonly string[];
+  /** HMAC-SHA256 key that signs webhook bodies. @default null */
+  readonly webhookSecret: string | null;
+  /** At most one document.updated event per document per this many ms. @default 2_000 */
+  readonly webhookDebounceMs: number;
 }
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -69,6 +95,39 @@ const boolean = z
   .toLowerCase()
   .pipe(z.enum(["true", "false", "1", "0", "yes", "no"]))
   .transform((value) => value === "true" || value === "1" || value === "yes");
+
+/** Comma-separated values, each checked by `item`; empty gives []. */
+const list = (item: z.ZodType<string, string>) =>
+  z
+    .string()
+    .transform((value) =>
+      value
+        .split(",")
+        .map((part) => part.trim())
+        .filter((part) => part !== ""),
+    )
+    .pipe(z.array(item));
+
+/** A browser origin as the Origin header sends it: scheme://host[:port], lower case, no path. */
+const origin = z
+  .string()
+  .transform((value) => value.toLowerCase().replace(/\/$/, ""))
+  .refine((value) => value === "*" || /^https?:\/\/[^/\s?#]+$/.test(value));
+
+const httpUrl = z.string().refine((value) => {
+  try {
+    return ["http:", "https:"].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+});
+
+/** A secret or key: set, or null (empty means not set). */
+const optional = (schema: z.ZodType<string, string>) =>
+  z
+    .string()
+    .transform((value) => value.trim())
+    .pipe(z.union([z.literal("").transform(() => null), schema]));
 
 function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
   return s;
@@ -222,7 +281,139 @@ export const SETTINGS = [
     allowed: "an integer 0-600000",
     schema: integer(0, 600_000),
   }),
+  setting({
+    key: "authSecret",
+    env: "AUTH_SECRET",
+    flag: "--auth-secret <secret>",
+    default: null,
+    description: "HS256 key that signs access tokens (at least 32 characters)",
+    allowed: "a string of at least 32 characters",
+    schema: optional(z.string().min(32)),
+  }),
+  setting({
+    key: "authPublicKey",
+    env: "AUTH_PUBLIC_KEY",
+    flag: "--auth-public-key <pem-or-url>",
+    default: null,
+    description: "ES256/RS256 public key (PEM) or JWKS URL that verifies access tokens",
+    allowed: "a PEM public key (-----BEGIN PUBLIC KEY-----) or an http(s) JWKS URL",
+    schema: optional(
+      z
+        .string()
+        .transform((value) => value.replaceAll("\\n", "\n"))
+        .refine(
+          (value) =>
+            value.startsWith("-----BEGIN PUBLIC KEY-----") || httpUrl.safeParse(value).success,
+        ),
+    ),
+  }),
+  setting({
+    key: "allowAnonymous",
+    env: "ALLOW_ANONYMOUS",
+    flag: "--allow-anonymous <bool>",
+    default: false,
+    description: "without token auth, serve anyway on an address other than loopback",
+    allowed: "true or false",
+    schema: boolean,
+  }),
+  setting({
+    key: "apiSecret",
+    env: "API_SECRET",
+    flag: "--api-secret <secret>",
+    default: null,
+    description: "bearer secret for the whole REST API (at least 32 characters)",
+    allowed: "a string of at least 32 characters",
+    schema: optional(z.string().min(32)),
+  }),
+  setting({
+    key: "allowedOrigins",
+    env: "ALLOWED_ORIGINS",
+    flag: "--allowed-origins <list>",
+    default: [],
+    description: "comma-separated browser origins allowed besides the server's own; * for any",
+    allowed: "comma-separated origins like https://app.example.com, or *",
+    schema: list(origin),
+  }),
+  setting({
+    key: "trustProxy",
+    env: "TRUST_PROXY",
+    flag: "--trust-proxy <bool>",
+    default: false,
+    description: "take the client address from X-Forwarded-For (only behind a proxy)",
+    allowed: "true or false",
+    schema: boolean,
+  }),
+  setting({
+    key: "rateLimitConnections",
+    env: "RATE_LIMIT_CONNECTIONS",
+    flag: "--rate-limit-connections <n>",
+    default: 600,
+    description: "WebSocket connection attempts per client address per minute; 0 for no limit",
+    allowed: "an integer 0-1000000",
+    schema: integer(0, 1_000_000),
+  }),
+  setting({
+    key: "maxBodyBytes",
+    env: "MAX_BODY_BYTES",
+    flag: "--max-body-bytes <n>",
+    default: 8 * MiB,
+    description: "largest REST request body; a larger one is refused with 413",
+    allowed: "an integer 1024-1073741824",
+    schema: integer(1024, 1024 * MiB),
+  }),
+  setting({
+    key: "versionIntervalMs",
+    env: "VERSION_INTERVAL_MS",
+    flag: "--version-interval-ms <ms>",
+    default: 600_000,
+    description: "save an automatic version of a document being edited this often; 0 for never",
+    allowed: "an integer 0 or 1000-86400000",
+    schema: integer(0, 86_400_000).refine((ms) => ms === 0 || ms >= 1000),
+  }),
+  setting({
+    key: "maxAutoVersions",
+    env: "MAX_AUTO_VERSIONS",
+    flag: "--max-auto-versions <n>",
+    default: 50,
+    description: "automatic versions kept per document, oldest removed first (named ones stay)",
+    allowed: "an integer 0-100000",
+    schema: integer(0, 100_000),
+  }),
+  setting({
+    key: "webhookUrls",
+    env: "WEBHOOK_URL",
+    flag: "--webhook-url <list>",
+    default: [],
+    description: "comma-separated URLs that receive webhook events",
+    allowed: "comma-separated http(s) URLs",
+    schema: list(httpUrl),
+  }),
+  setting({
+    key: "webhookSecret",
+    env: "WEBHOOK_SECRET",
+    flag: "--webhook-secret <secret>",
+    default: null,
+    description: "HMAC-SHA256 key that signs webhook bodies (X-Collab-Signature)",
+    allowed: "a string of at least 16 characters",
+    schema: optional(z.string().min(16)),
+  }),
+  setting({
+    key: "webhookDebounceMs",
+    env: "WEBHOOK_DEBOUNCE_MS",
+    flag: "--webhook-debounce-ms <ms>",
+    default: 2_000,
+    description: "at most one document.updated event per document per this many ms",
+    allowed: "an integer 0-3600000",
+    schema: integer(0, 3_600_000),
+  }),
 ] as const;
+
+/** How a default is shown in --help and the README. */
+export function showDefault(value: Config[keyof Config]): string {
+  if (value === null) return "(none)";
+  if (Array.isArray(value)) return value.length === 0 ? "(none)" : value.join(",");
+  return String(value);
+}
 
 /** The defaults of every setting. */
 export const DEFAULT_CONFIG: Config = Object.fromEntries(
@@ -250,32 +441,30 @@ export function parseConfig(raw: Partial<Record<keyof Config, string>>): Config 
   return config as unknown as Config;
 }
 
-/** The CLI: flags override the environment, which overrides the defaults. */
-export function buildCli(version: string): Command {
-  const program = new Command("collab-server")
-    .description(
-      "Self-hosted collaborative document server: Hocuspocus protocol, durable LevelDB store.",
-    )
-    .version(version)
-    .allowExcessArguments(false)
-    .showHelpAfterError()
-    .addHelpText(
-      "after",
-      "\nEvery flag can also be set by the environment variable shown; the flag wins.",
-    );
+/**
+ * Adds every setting to `command` as a flag with its environment variable:
+ * flags override the environment, which overrides the defaults.
+ */
+export function addSettings(command: Command): Command {
   for (const s of SETTINGS) {
-    program.addOption(new Option(s.flag, s.description).env(s.env).default(String(s.default)));
+    const option = new Option(s.flag, s.description).env(s.env);
+    // Unset optional and list settings stay undefined, so they keep their default.
+    const scalar = s.default !== null && !Array.isArray(s.default);
+    command.addOption(scalar ? option.default(String(s.default)) : option);
   }
-  return program;
+  return command.addHelpText(
+    "after",
+    "\nEvery flag can also be set by the environment variable shown; the flag wins.",
+  );
 }
 
-/**
- * Reads flags and environment variables (`process.env`, as commander does)
- * into a validated Config. `--help` and `--version` print and exit.
- */
-export function configFromArgs(argv: readonly string[], version: string): Config {
-  const program = buildCli(version);
-  program.parse([...argv], { from: "user" });
-  const options = program.opts<Record<string, string>>();
+/** The validated Config from a command that {@link addSettings} set up, once parsed. */
+export function configFromOptions(command: Command): Config {
+  const options = command.opts<Record<string, string | undefined>>();
   return parseConfig(Object.fromEntries(SETTINGS.map((s) => [s.key, options[s.key]])));
+}
+
+/** The validated Config from environment variables alone (no flags). */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
+  return parseConfig(Object.fromEntries(SETTINGS.map((s) => [s.key, env[s.env]])));
 }

@@ -5,7 +5,9 @@
  * `close` and `readyState`, so the WebSocket transport, tests and the fuzz
  * network all drive the same code.
  */
-import { type Document, Hocuspocus } from "@hocuspocus/server";
+import { type Document, type Extension, Hocuspocus } from "@hocuspocus/server";
+import type { AccessMode } from "./auth/access.ts";
+import { AuthExtension } from "./auth/extension.ts";
 import type { Config } from "./config.ts";
 import { DocumentNameGuard } from "./documents/names.ts";
 import { PresenceClocks, rewriteAwarenessFrame } from "./documents/presence.ts";
@@ -56,11 +58,25 @@ export interface SyncCoreOptions {
   readonly config: Config;
   readonly store: DocumentStore;
   readonly logger: Logger;
+  /** Who may open which document. @default anonymous */
+  readonly access?: AccessMode;
   /** Called for each refused document, with the reason sent to the client. */
   readonly onRefused?: (reason: string) => void;
+  /** Called for every stored change (see PersistenceOptions.onChange). */
+  readonly onChange?: (name: string, created: boolean) => void;
+  /** More extensions, run after ours. */
+  readonly extensions?: readonly Extension[];
 }
 
-export function createSyncCore({ config, store, logger, onRefused }: SyncCoreOptions): SyncCore {
+export function createSyncCore({
+  config,
+  store,
+  logger,
+  access = { kind: "anonymous", loopback: true },
+  onRefused,
+  onChange,
+  extensions = [],
+}: SyncCoreOptions): SyncCore {
   const persistence = new DurablePersistence({
     store,
     logger,
@@ -68,6 +84,7 @@ export function createSyncCore({ config, store, logger, onRefused }: SyncCoreOpt
     compactMaxBytes: config.compactMaxBytes,
     maxDocuments: config.maxDocuments,
     onRefused,
+    onChange,
   });
   const hocuspocus = new Hocuspocus({
     quiet: true,
@@ -83,6 +100,7 @@ export function createSyncCore({ config, store, logger, onRefused }: SyncCoreOpt
     unloadImmediately: true,
     extensions: [
       new DocumentNameGuard(onRefused),
+      new AuthExtension(access, onRefused),
       persistence,
       {
         extensionName: "connection-log",
@@ -98,6 +116,7 @@ export function createSyncCore({ config, store, logger, onRefused }: SyncCoreOpt
           );
         },
       },
+      ...extensions,
     ],
   });
 

@@ -22,6 +22,7 @@ export type ErrorCode =
   | "READ_ONLY"
   | "CONTENT_INVALID"
   | "DOCUMENT_NOT_FOUND"
+  | "DOCUMENT_BUSY"
   | "VERSION_NOT_FOUND"
   | "VERSION_EXISTS";
 
@@ -69,6 +70,10 @@ export const Close = {
   invalidPayload: { code: 1007, reason: "invalid payload" },
   /** A single message larger than MAX_MESSAGE_BYTES. */
   messageTooBig: { code: 1009, reason: "message too big" },
+  /** The session's token expired; the provider reconnects and fetches a fresh one. */
+  tokenExpired: { code: 4401, reason: "token-expired" },
+  /** The document was deleted through the REST API. */
+  documentDeleted: { code: 4410, reason: "document-deleted" },
 } as const satisfies Record<string, CloseCode>;
 
 /** Reasons sent in a per-document refusal (Hocuspocus' permission-denied message). */
@@ -76,6 +81,8 @@ export const Refusal = {
   invalidName: "invalid-document-name",
   tooManyDocuments: "too-many-documents",
   loadFailed: "document-load-failed",
+  accessDenied: "access-denied",
+  documentDeleted: "document-deleted",
 } as const;
 
 /** Cuts a close reason to the 123 bytes RFC 6455 allows, on a character boundary. */

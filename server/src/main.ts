@@ -6,7 +6,8 @@
 import { createRequire } from "node:module";
 import { format } from "node:util";
 import { createCollabServer } from "./app.ts";
-import { configFromArgs } from "./config.ts";
+import { buildCli } from "./cli.ts";
+import type { Config } from "./config.ts";
 import { isCollabError } from "./errors.ts";
 import { createLogger } from "./observability/logger.ts";
 
@@ -18,13 +19,7 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-async function main(): Promise<void> {
-  let config: ReturnType<typeof configFromArgs>;
-  try {
-    config = configFromArgs(process.argv.slice(2), version);
-  } catch (error) {
-    fail(error instanceof Error ? error.message : String(error));
-  }
+async function serve(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
   // Hocuspocus reports some problems with console.error/warn; keep every output line JSON.
   console.error = (...args: unknown[]) => logger.error({ source: "hocuspocus" }, format(...args));
@@ -55,6 +50,7 @@ async function main(): Promise<void> {
       store: server.store.kind,
       dataDir: config.store === "leveldb" ? config.dataDir : undefined,
       version,
+      access: server.access,
     },
     `collab-server listening on ${address.url}`,
   );
@@ -71,4 +67,11 @@ async function main(): Promise<void> {
   process.on("SIGINT", stop);
 }
 
-await main();
+try {
+  await buildCli(version, {
+    serve,
+    print: (line) => process.stdout.write(`${line}\n`),
+  }).parseAsync(process.argv.slice(2), { from: "user" });
+} catch (error) {
+  fail(error instanceof Error ? error.message : String(error));
+}

@@ -11,7 +11,8 @@ export interface ClientOptions {
   readonly url: string;
   readonly name: string;
   readonly document?: Y.Doc;
-  readonly token?: string;
+  /** A token, or a function the provider asks for one on every (re)connect. */
+  readonly token?: string | (() => Promise<string>);
   /** Share one socket between providers. */
   readonly socket?: HocuspocusProviderWebsocket;
 }

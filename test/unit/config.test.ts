@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_CONFIG, parseConfig, SETTINGS } from "../../server/src/config.ts";
+import { DEFAULT_CONFIG, parseConfig, SETTINGS, showDefault } from "../../server/src/config.ts";
 import { isCollabError } from "../../server/src/errors.ts";
 
 describe("configuration", () => {
@@ -45,7 +45,7 @@ describe("README", () => {
       const row = readme.split("\n").find((line) => line.startsWith(`| \`${s.env}\``));
       expect(row, `README has no row for ${s.env}`).toBeDefined();
       expect(row).toContain(`\`${s.flag.split(" ")[0]}\``);
-      expect(row).toContain(`\`${String(s.default)}\``);
+      expect(row).toContain(`\`${showDefault(s.default)}\``);
     }
   });
 });

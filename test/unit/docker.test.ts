@@ -16,7 +16,8 @@ import { dirname, join, matchesGlob, posix, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseDocument } from "yaml";
-import { DEFAULT_CONFIG } from "../../server/src/config.ts";
+import { accessMode } from "../../server/src/auth/access.ts";
+import { configFromEnv, DEFAULT_CONFIG } from "../../server/src/config.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const DCLINT = join(ROOT, "node_modules", ".bin", "dclint");
@@ -296,6 +297,17 @@ describe("[OPS1] docker-compose.yml", () => {
       expect(env.PORT).toBe("1234");
       expect(env.DATA_DIR).toBe("/data");
       expect(env.LOG_LEVEL).toBe("info");
+      // The settings are valid, and the server agrees to start with them (on 0.0.0.0 it
+      // refuses anonymous mode unless told): with AUTH_SECRET unset, and with it set.
+      const resolved = (secret: string) =>
+        Object.fromEntries(
+          Object.entries(env).map(([key, value]) => [
+            key,
+            value.replace(/^\$\{AUTH_SECRET:-\}$/, secret),
+          ]),
+        );
+      expect(accessMode(configFromEnv(resolved(""))).kind).toBe("anonymous");
+      expect(accessMode(configFromEnv(resolved("x".repeat(40)))).kind).toBe("token");
     });
 
     it("[OPS1] publishes container port 1234 on host port 1234", () => {

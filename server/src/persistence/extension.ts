@@ -36,6 +36,12 @@ export interface PersistenceOptions {
   readonly maxDocuments: number;
   /** Called when a document is refused, with the reason sent to the client. */
   readonly onRefused?: (reason: string) => void;
+  /**
+   * Called for every change that is stored (not for state read back from the
+   * store); `created` is true for the first change of a document that had
+   * nothing stored. Runs inside Yjs' update event: keep it cheap.
+   */
+  readonly onChange?: (name: string, created: boolean) => void;
 }
 
 /** The persistence state of one loaded document. */
@@ -48,6 +54,8 @@ interface Tracked {
   /** Resolves when every write queued so far for this document is durable. */
   lastWrite: Promise<void>;
   compactionScheduled: boolean;
+  /** Nothing was stored for the document when it loaded and nothing has changed since. */
+  pristine: boolean;
 }
 
 export class DurablePersistence implements Extension {
@@ -100,6 +108,7 @@ export class DurablePersistence implements Extension {
       bytes: stored?.meta.logBytes ?? 0,
       lastWrite: Promise.resolve(),
       compactionScheduled: false,
+      pristine: stored === null,
     };
     const onUpdate = (update: Uint8Array, origin: unknown) => this.record(tracked, update, origin);
     document.on("update", onUpdate);
@@ -131,6 +140,9 @@ export class DurablePersistence implements Extension {
     tracked.entries++;
     tracked.bytes += update.byteLength;
     this.maybeCompact(tracked);
+    const created = tracked.pristine;
+    tracked.pristine = false;
+    this.options.onChange?.(tracked.name, created);
   }
 
   private maybeCompact(tracked: Tracked): void {

@@ -1,10 +1,21 @@
 /**
- * HTTP routes on the same port as the WebSocket: health, readiness, metrics
- * and the start page. Every error is JSON `{ "error": { "code", "message" } }`.
+ * HTTP routes on the same port as the WebSocket: health, readiness, metrics,
+ * the REST API under /api/v1 (with CORS), the editor app and the start page.
+ * Every error is JSON `{ "error": { "code", "message" } }`.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { API_PREFIX } from "../api/router.ts";
 import type { DocumentStore } from "../persistence/store.ts";
+import type { Gate } from "./gate.ts";
 import { serveEditor } from "./static.ts";
+
+/** Serves one API request; `path` is below /api/v1. */
+export type ApiHandler = (
+  request: IncomingMessage,
+  response: ServerResponse,
+  path: string,
+  query: URLSearchParams,
+) => Promise<void>;
 
 export interface HttpRoutesOptions {
   readonly store: DocumentStore;
@@ -15,6 +26,9 @@ export interface HttpRoutesOptions {
   readonly probeTimeoutMs?: number;
   /** The editor builds to serve. @default editor/dist of this checkout */
   readonly editorDist?: string;
+  readonly api: ApiHandler;
+  /** Decides which browser origins may call the API. */
+  readonly gate: Gate;
 }
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => Promise<void> | void;
@@ -31,24 +45,6 @@ export function createHttpHandler(options: HttpRoutesOptions): Handler {
       response.writeHead(200, { "content-type": options.metrics.registry.contentType });
       response.end(body);
     },
-    "/api/v1/documents": async (request, response) => {
-      const query = new URL(request.url ?? "/", "http://localhost").searchParams;
-      const limit = Math.min(1000, Math.max(1, Number(query.get("limit") ?? 100) || 100));
-      const page = await options.store.list({
-        prefix: query.get("prefix") ?? undefined,
-        after: query.get("after") ?? undefined,
-        limit,
-      });
-      json(response, 200, {
-        documents: page.map(({ name, meta }) => ({
-          name,
-          created: new Date(meta.created).toISOString(),
-          updated: new Date(meta.updated).toISOString(),
-          size: meta.bytes,
-        })),
-        next: page.length === limit ? (page.at(-1)?.name ?? null) : null,
-      });
-    },
     "/": (_request, response) => {
       response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
       response.end(START_PAGE);
@@ -60,6 +56,11 @@ export function createHttpHandler(options: HttpRoutesOptions): Handler {
       path = new URL(request.url ?? "/", "http://localhost").pathname;
     } catch {
       return error(response, 400, "bad_request", "the request URL does not parse");
+    }
+    if (path === API_PREFIX || path.startsWith(`${API_PREFIX}/`)) {
+      if (!cors(request, response, options.gate)) return;
+      const query = new URL(request.url ?? "/", "http://localhost").searchParams;
+      return options.api(request, response, path.slice(API_PREFIX.length), query);
     }
     const readOnly = request.method === "GET" || request.method === "HEAD";
     try {
@@ -85,6 +86,36 @@ export function createHttpHandler(options: HttpRoutesOptions): Handler {
       else response.destroy();
     }
   };
+}
+
+/**
+ * CORS for the API: a foreign origin not in ALLOWED_ORIGINS is refused with
+ * 403; an allowed one gets the CORS headers, and its preflight is answered
+ * here. False when the request has been answered.
+ */
+function cors(request: IncomingMessage, response: ServerResponse, gate: Gate): boolean {
+  const origin = gate.foreignOrigin(request);
+  if (origin === null) return true;
+  response.setHeader("vary", "Origin");
+  if (!gate.originAllowed(request)) {
+    error(
+      response,
+      403,
+      "origin_not_allowed",
+      `origin ${origin} is not allowed; add it to ALLOWED_ORIGINS`,
+    );
+    request.resume();
+    return false;
+  }
+  response.setHeader("access-control-allow-origin", request.headers.origin ?? origin);
+  if (request.method !== "OPTIONS") return true;
+  response.writeHead(204, {
+    "access-control-allow-methods": "GET, HEAD, PUT, POST, DELETE",
+    "access-control-allow-headers": "authorization, content-type",
+    "access-control-max-age": "600",
+  });
+  response.end();
+  return false;
 }
 
 async function readiness(options: HttpRoutesOptions): Promise<{ ok: boolean; body: object }> {

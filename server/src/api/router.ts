@@ -1,0 +1,197 @@
+/**
+ * Serves /api/v1: matches a request to a route of the table (api/routes.ts),
+ * checks the caller, the document name and the body (media type, size),
+ * runs the handler and writes its answer. Every failure is the one JSON
+ * error shape with its status.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { DocumentService } from "../documents/service.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { DocumentStore } from "../persistence/store.ts";
+import { checkDocumentName } from "../protocol/names.ts";
+import { authorize, type CallerOptions, identify } from "./caller.ts";
+import { ApiError, toApiError } from "./errors.ts";
+import { buildOpenApi } from "./openapi.ts";
+import { type Reply, ROUTES, type Route } from "./routes.ts";
+
+export const API_PREFIX = "/api/v1";
+
+export interface ApiOptions extends CallerOptions {
+  readonly service: DocumentService;
+  readonly store: DocumentStore;
+  readonly logger: Logger;
+  readonly maxBodyBytes: number;
+}
+
+interface CompiledRoute {
+  readonly route: Route;
+  readonly pattern: RegExp;
+  readonly names: readonly string[];
+}
+
+function compile(route: Route): CompiledRoute {
+  const names: string[] = [];
+  const source = route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    names.push(name);
+    return "([^/]+)";
+  });
+  return { route, pattern: new RegExp(`^${source}$`), names };
+}
+
+/** Handles a request under /api/v1; `path` is the URL path without the prefix. */
+export function createApi(
+  options: ApiOptions,
+): (
+  request: IncomingMessage,
+  response: ServerResponse,
+  path: string,
+  query: URLSearchParams,
+) => Promise<void> {
+  const compiled = ROUTES.map(compile);
+  const openApi = JSON.stringify(buildOpenApi());
+
+  return async (request, response, path, query) => {
+    try {
+      if (path === "/openapi.json" && (request.method === "GET" || request.method === "HEAD")) {
+        response.writeHead(200, { "content-type": "application/json; charset=utf-8" });
+        response.end(request.method === "HEAD" ? undefined : openApi);
+        return;
+      }
+      const matches = compiled
+        .map((entry) => ({ entry, match: entry.pattern.exec(path) }))
+        .filter((candidate) => candidate.match !== null);
+      if (matches.length === 0) throw new ApiError(404, "not_found", `no API route ${path}`);
+      const method = request.method === "HEAD" ? "GET" : request.method;
+      const found = matches.find(({ entry }) => entry.route.method === method);
+      if (found === undefined) {
+        response.setHeader(
+          "allow",
+          [...new Set(matches.map(({ entry }) => entry.route.method))].join(", "),
+        );
+        throw new ApiError(
+          405,
+          "method_not_allowed",
+          `${request.method} is not allowed on ${path}`,
+        );
+      }
+      const { route, names } = found.entry;
+      const params = decodeParams(names, found.match ?? []);
+      const caller = await identify(request, options);
+      if (route.need !== "list") authorize(caller, route.need, params.name);
+      else if (caller.kind === "anonymous") authorize(caller, "admin");
+      const body =
+        route.body === undefined ? null : await readBody(request, route, options.maxBodyBytes);
+      const reply = await route.handle({
+        caller,
+        params,
+        query,
+        body,
+        service: options.service,
+        store: options.store,
+      });
+      send(response, reply, request.method === "HEAD");
+    } catch (error) {
+      const failure = toApiError(error);
+      if (failure.status === 500) options.logger.error({ err: error, path }, "API request failed");
+      if (!response.headersSent) {
+        // Do not read on through an oversized body: close the connection after answering.
+        if (failure.status === 413) response.setHeader("connection", "close");
+        sendError(response, failure);
+      } else {
+        response.destroy();
+      }
+      // An unread body would otherwise be parsed as the next request on this connection.
+      if (!request.complete) request.resume();
+    }
+  };
+}
+
+function decodeParams(
+  names: readonly string[],
+  match: RegExpExecArray | readonly string[],
+): Record<string, string> {
+  const params: Record<string, string> = {};
+  names.forEach((name, index) => {
+    const raw = match[index + 1] ?? "";
+    let value: string;
+    try {
+      value = decodeURIComponent(raw);
+    } catch {
+      throw new ApiError(
+        400,
+        "invalid_name",
+        `the ${name} in the path is not valid percent-encoding`,
+      );
+    }
+    if (name === "name") {
+      const problem = checkDocumentName(value);
+      if (problem !== null) throw new ApiError(400, "invalid_name", problem);
+    }
+    params[name] = value;
+  });
+  return params;
+}
+
+/** Reads the body up to `maxBytes`, after checking its media type. */
+async function readBody(
+  request: IncomingMessage,
+  route: Route,
+  maxBytes: number,
+): Promise<{ text: string; type: string }> {
+  const accepted = route.body?.types ?? [];
+  const type = (request.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+  const declared = Number(request.headers["content-length"] ?? Number.NaN);
+  if (declared > maxBytes) throw tooLarge(maxBytes);
+  if (!accepted.includes(type)) {
+    throw new ApiError(
+      415,
+      "unsupported_media_type",
+      `Content-Type ${type === "" ? "(none)" : type} is not accepted here; send one of ${accepted.join(", ")}`,
+    );
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.byteLength;
+    if (size > maxBytes) throw tooLarge(maxBytes);
+    chunks.push(chunk);
+  }
+  const bytes = Buffer.concat(chunks);
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new ApiError(400, "bad_request", "the body is not valid UTF-8");
+  }
+  return { text, type };
+}
+
+function tooLarge(maxBytes: number): ApiError {
+  return new ApiError(
+    413,
+    "payload_too_large",
+    `the body is larger than MAX_BODY_BYTES (${maxBytes} bytes)`,
+  );
+}
+
+function send(response: ServerResponse, reply: Reply, head: boolean): void {
+  const headers: Record<string, string> = { "cache-control": "no-store" };
+  let body: string | Uint8Array | undefined;
+  if ("json" in reply) {
+    headers["content-type"] = "application/json; charset=utf-8";
+    body = JSON.stringify(reply.json);
+  } else if ("body" in reply) {
+    headers["content-type"] = reply.type;
+    body = reply.body;
+  }
+  response.writeHead(reply.status, headers);
+  response.end(head ? undefined : body);
+}
+
+export function sendError(response: ServerResponse, error: ApiError): void {
+  response.writeHead(error.status, {
+    "content-type": "application/json; charset=utf-8",
+    "cache-control": "no-store",
+  });
+  response.end(JSON.stringify({ error: { code: error.code, message: error.message } }));
+}

@@ -1,0 +1,355 @@
+/**
+ * The REST routes under /api/v1, as one table: each route's method, path,
+ * access, inputs and answers (zod schemas) and handler. The router
+ * (api/router.ts) and the OpenAPI description (api/openapi.ts) are both
+ * built from this table.
+ */
+import * as Y from "yjs";
+import type { z } from "zod";
+import {
+  appendContent,
+  documentJSON,
+  type InputFormat,
+  parseContent,
+  renderContent,
+  replaceContent,
+} from "../documents/convert.ts";
+import type { DocumentService } from "../documents/service.ts";
+import type { DocumentMeta, DocumentStore, VersionMeta } from "../persistence/store.ts";
+import { actorOf, type Caller, canList, type Need } from "./caller.ts";
+import { ApiError } from "./errors.ts";
+import {
+  CONTENT_TYPES,
+  type DocumentInfo,
+  DocumentList,
+  FORMAT_MEDIA_TYPES,
+  FormatQuery,
+  ListQuery,
+  NewVersion,
+  type OutputFormatParam,
+  Restored,
+  TiptapDocument,
+  Version,
+  VersionList,
+  Written,
+} from "./schemas.ts";
+
+/** What a handler gets. */
+export interface RouteContext {
+  readonly caller: Caller;
+  /** Path parameters, decoded. */
+  readonly params: Readonly<Record<string, string>>;
+  readonly query: URLSearchParams;
+  /** The request body and its media type (without parameters), when the route takes one. */
+  readonly body: { readonly text: string; readonly type: string } | null;
+  readonly service: DocumentService;
+  readonly store: DocumentStore;
+}
+
+/** A handler's answer: JSON, or a body with a media type. */
+export type Reply =
+  | { readonly status: number; readonly json: unknown }
+  | { readonly status: number; readonly body: string | Uint8Array; readonly type: string }
+  | { readonly status: 204 };
+
+export interface Response {
+  readonly description: string;
+  /** JSON body schema. */
+  readonly schema?: z.ZodType;
+  /** Other media types the answer may have (schema-less, e.g. text/html). */
+  readonly media?: readonly string[];
+}
+
+export interface Route {
+  readonly method: "GET" | "PUT" | "POST" | "DELETE";
+  /** OpenAPI path template under /api/v1, e.g. /documents/{name}. */
+  readonly path: string;
+  readonly operationId: string;
+  readonly summary: string;
+  /** What the caller needs; document permissions apply to the `name` parameter. */
+  readonly need: Need | "list";
+  readonly query?: z.ZodObject;
+  /** Media types the body may have; a JSON schema for application/json. */
+  readonly body?: {
+    readonly types: readonly string[];
+    readonly schema?: z.ZodType;
+    readonly required: boolean;
+  };
+  /** Success answers; the error answers are added by the router and OpenAPI. */
+  readonly responses: Readonly<Record<number, Response>>;
+  readonly handle: (context: RouteContext) => Promise<Reply>;
+}
+
+const DOCUMENT_BODY = {
+  types: Object.keys(CONTENT_TYPES),
+  schema: TiptapDocument,
+  required: true,
+} as const;
+
+const CONTENT_MEDIA = Object.values(FORMAT_MEDIA_TYPES);
+
+export const ROUTES: readonly Route[] = [
+  {
+    method: "GET",
+    path: "/documents",
+    operationId: "listDocuments",
+    summary: "List stored documents in name order, paginated",
+    need: "list",
+    query: ListQuery,
+    responses: { 200: { description: "A page of documents", schema: DocumentList } },
+    async handle({ caller, query, store }) {
+      const { prefix, after, limit } = parse(ListQuery, query);
+      const documents: z.infer<typeof DocumentInfo>[] = [];
+      let cursor = after;
+      let exhausted = false;
+      // A user token sees only its documents: read pages until one is full.
+      while (documents.length < limit && !exhausted) {
+        const page = await store.list({ prefix, after: cursor, limit });
+        exhausted = page.length < limit;
+        for (const { name, meta } of page) {
+          cursor = name;
+          if (canList(caller, name) && documents.length < limit) documents.push(info(name, meta));
+        }
+        if (caller.kind !== "user") break;
+      }
+      const next =
+        documents.length === limit && !exhausted ? (documents.at(-1)?.name ?? null) : null;
+      return { status: 200, json: { documents, next } };
+    },
+  },
+  {
+    method: "GET",
+    path: "/documents/{name}",
+    operationId: "getDocument",
+    summary: "A document as Tiptap JSON, HTML, Markdown, plain text or its binary Yjs state",
+    need: "read",
+    query: FormatQuery,
+    responses: {
+      200: {
+        description: "The document in the requested format",
+        schema: TiptapDocument,
+        media: CONTENT_MEDIA,
+      },
+    },
+    async handle({ params, query, service }) {
+      const { format } = parse(FormatQuery, query);
+      const doc = await service.snapshot(params.name ?? "");
+      if (doc === null) throw notFound(params.name);
+      return represent(doc, format);
+    },
+  },
+  {
+    method: "PUT",
+    path: "/documents/{name}",
+    operationId: "putDocument",
+    summary:
+      "Create a document or replace its content (Tiptap JSON, HTML or Markdown by Content-Type)",
+    need: "write",
+    body: DOCUMENT_BODY,
+    responses: {
+      200: { description: "Replaced", schema: Written },
+      201: { description: "Created", schema: Written },
+    },
+    async handle({ params, body, caller, service, store }) {
+      const name = params.name ?? "";
+      const content = contentOf(body);
+      const { existed } = await service.edit(name, actorOf(caller), (doc) =>
+        replaceContent(doc, content),
+      );
+      return {
+        status: existed ? 200 : 201,
+        json: { document: await infoOf(store, name), created: !existed },
+      };
+    },
+  },
+  {
+    method: "DELETE",
+    path: "/documents/{name}",
+    operationId: "deleteDocument",
+    summary: "Delete a document and its versions; connected clients are disconnected with a reason",
+    need: "admin",
+    responses: { 204: { description: "Deleted" } },
+    async handle({ params, service }) {
+      if (!(await service.remove(params.name ?? ""))) throw notFound(params.name);
+      return { status: 204 };
+    },
+  },
+  {
+    method: "POST",
+    path: "/documents/{name}/content",
+    operationId: "appendContent",
+    summary:
+      "Append content (Tiptap JSON, HTML or Markdown by Content-Type) to an existing document",
+    need: "write",
+    body: DOCUMENT_BODY,
+    responses: { 200: { description: "Appended", schema: Written } },
+    async handle({ params, body, caller, service, store }) {
+      const name = params.name ?? "";
+      const content = contentOf(body);
+      if (!(await service.exists(name))) throw notFound(name);
+      await service.edit(name, actorOf(caller), (doc) => appendContent(doc, content));
+      return { status: 200, json: { document: await infoOf(store, name), created: false } };
+    },
+  },
+  {
+    method: "GET",
+    path: "/documents/{name}/versions",
+    operationId: "listVersions",
+    summary: "The document's versions, newest first",
+    need: "read",
+    responses: { 200: { description: "Versions", schema: VersionList } },
+    async handle({ params, service }) {
+      const name = params.name ?? "";
+      const versions = await service.listVersions(name);
+      if (versions.length === 0 && !(await service.exists(name))) throw notFound(name);
+      return { status: 200, json: { versions: versions.map(version) } };
+    },
+  },
+  {
+    method: "POST",
+    path: "/documents/{name}/versions",
+    operationId: "createVersion",
+    summary: "Save the document's current state as a named version",
+    need: "write",
+    body: { types: ["application/json"], schema: NewVersion, required: true },
+    responses: { 201: { description: "Saved", schema: Version } },
+    async handle({ params, body, caller, service }) {
+      const { name: label } = parse(NewVersion, jsonOf(body));
+      const saved = await service.createVersion(params.name ?? "", {
+        label,
+        kind: "named",
+        actor: actorOf(caller),
+      });
+      if (saved === null) throw notFound(params.name);
+      return { status: 201, json: version(saved) };
+    },
+  },
+  {
+    method: "GET",
+    path: "/documents/{name}/versions/{id}",
+    operationId: "getVersion",
+    summary: "A version's content, in the same formats as the document",
+    need: "read",
+    query: FormatQuery,
+    responses: {
+      200: {
+        description: "The version in the requested format",
+        schema: TiptapDocument,
+        media: CONTENT_MEDIA,
+      },
+    },
+    async handle({ params, query, service }) {
+      const { format } = parse(FormatQuery, query);
+      const found = await service.readVersion(params.name ?? "", params.id ?? "");
+      if (found === null) throw versionNotFound(params);
+      return represent(found.doc, format);
+    },
+  },
+  {
+    method: "POST",
+    path: "/documents/{name}/versions/{id}/restore",
+    operationId: "restoreVersion",
+    summary:
+      "Make the document's content equal to a version's, as a new change every editor receives live",
+    need: "write",
+    responses: { 200: { description: "Restored", schema: Restored } },
+    async handle({ params, caller, service }) {
+      const result = await service.restore(
+        params.name ?? "",
+        params.id ?? "",
+        actorOf(caller),
+        (live, old) => replaceContent(live, documentJSON(old)),
+      );
+      if (result === null) throw versionNotFound(params);
+      return {
+        status: 200,
+        json: {
+          restored: version(result.restored),
+          backup: result.backup === null ? null : version(result.backup),
+        },
+      };
+    },
+  },
+];
+
+function parse<T extends z.ZodType>(schema: T, input: unknown): z.infer<T> {
+  const source = input instanceof URLSearchParams ? Object.fromEntries(input) : input;
+  const result = schema.safeParse(source);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
+  throw new ApiError(400, "bad_request", `${where}${issue?.message ?? "invalid input"}`);
+}
+
+function jsonOf(body: RouteContext["body"]): unknown {
+  try {
+    return JSON.parse(body?.text ?? "");
+  } catch (error) {
+    throw new ApiError(
+      400,
+      "bad_request",
+      `the body is not valid JSON: ${(error as Error).message}`,
+    );
+  }
+}
+
+/** The body as a Tiptap document, whichever format it came in. */
+function contentOf(body: RouteContext["body"]) {
+  const format: InputFormat =
+    CONTENT_TYPES[(body?.type ?? "") as keyof typeof CONTENT_TYPES] ?? "json";
+  return parseContent(body?.text ?? "", format);
+}
+
+function represent(doc: Y.Doc, format: OutputFormatParam): Reply {
+  if (format === "yjs") {
+    return { status: 200, body: Y.encodeStateAsUpdate(doc), type: FORMAT_MEDIA_TYPES.yjs };
+  }
+  const json = documentJSON(doc);
+  if (format === "json") return { status: 200, json };
+  return {
+    status: 200,
+    body: renderContent(json, format),
+    type: `${FORMAT_MEDIA_TYPES[format]}; charset=utf-8`,
+  };
+}
+
+function info(name: string, meta: DocumentMeta): z.infer<typeof DocumentInfo> {
+  return {
+    name,
+    created: new Date(meta.created).toISOString(),
+    updated: new Date(meta.updated).toISOString(),
+    size: meta.bytes,
+  };
+}
+
+async function infoOf(store: DocumentStore, name: string): Promise<z.infer<typeof DocumentInfo>> {
+  const meta = await store.meta(name);
+  if (meta === null) {
+    const now = new Date().toISOString();
+    return { name, created: now, updated: now, size: 0 };
+  }
+  return info(name, meta);
+}
+
+function version(meta: VersionMeta): z.infer<typeof Version> {
+  return {
+    id: meta.id,
+    name: meta.label,
+    kind: meta.kind,
+    created: new Date(meta.created).toISOString(),
+    size: meta.bytes,
+    author: meta.author,
+  };
+}
+
+function notFound(name: string | undefined): ApiError {
+  return new ApiError(404, "not_found", `no document named ${JSON.stringify(name)}`);
+}
+
+function versionNotFound(params: Readonly<Record<string, string>>): ApiError {
+  return new ApiError(
+    404,
+    "not_found",
+    `document ${JSON.stringify(params.name)} has no version ${JSON.stringify(params.id)}`,
+  );
+}

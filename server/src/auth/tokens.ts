@@ -1,0 +1,181 @@
+/**
+ * Access tokens: JWTs verified with jose, either HS256 with AUTH_SECRET or
+ * ES256/RS256 with AUTH_PUBLIC_KEY (a PEM key or a JWKS URL). A verified
+ * token becomes a {@link Grant}: who it is and which documents it may read
+ * or write. Every failure is a CollabError whose `reason` tells the client
+ * what was wrong (missing, malformed, bad signature, expired) and nothing more.
+ */
+import {
+  type CryptoKey,
+  createRemoteJWKSet,
+  errors,
+  importSPKI,
+  type JWTVerifyGetKey,
+  jwtVerify,
+  SignJWT,
+} from "jose";
+import { z } from "zod";
+import { CollabError } from "../errors.ts";
+
+/** What a token allows. */
+export type Permission = "read" | "write";
+
+/** A verified token. */
+export interface Grant {
+  /** The user id (`sub`). */
+  readonly userId: string;
+  /** The display name (`name`), when the token carries one. */
+  readonly name: string | null;
+  /** Document names, or prefixes ending in `*` (`*` alone: every document). */
+  readonly docs: readonly string[];
+  readonly perm: Permission;
+  /** Expiry, ms since the epoch. */
+  readonly expiresAt: number;
+}
+
+const claimsSchema = z.object({
+  sub: z.string().min(1).max(256),
+  name: z.string().max(256).optional(),
+  docs: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  perm: z.enum(["read", "write"]),
+  exp: z.number(),
+});
+
+export const HS256 = "HS256";
+const PUBLIC_KEY_ALGORITHMS = ["ES256", "RS256"] as const;
+
+export interface TokenKeys {
+  readonly secret: string | null;
+  readonly publicKey: string | null;
+}
+
+/** Verifies tokens; null when no key is configured (anonymous mode). */
+export type TokenVerifier = (token: string) => Promise<Grant>;
+
+export function createTokenVerifier(keys: TokenKeys): TokenVerifier | null {
+  const { secret, publicKey } = keys;
+  if (secret === null && publicKey === null) return null;
+  const hmacKey = secret === null ? null : new TextEncoder().encode(secret);
+  const jwks =
+    publicKey?.startsWith("http") === true ? createRemoteJWKSet(new URL(publicKey)) : null;
+  const pem = publicKey !== null && jwks === null ? publicKey : null;
+  const pemKeys = new Map<string, Promise<CryptoKey>>();
+
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    const alg = header.alg;
+    if (alg === HS256 && hmacKey !== null) return hmacKey;
+    if ((PUBLIC_KEY_ALGORITHMS as readonly string[]).includes(alg)) {
+      if (jwks !== null) return jwks(header, token);
+      if (pem !== null) {
+        let key = pemKeys.get(alg);
+        if (key === undefined) {
+          key = importSPKI(pem, alg);
+          pemKeys.set(alg, key);
+        }
+        return key;
+      }
+    }
+    throw new CollabError("TOKEN_INVALID", `tokens signed with ${alg} are not accepted here`, {
+      reason: `token-invalid: the ${alg} algorithm is not accepted`,
+    });
+  };
+  const algorithms = [
+    ...(hmacKey === null ? [] : [HS256]),
+    ...(publicKey === null ? [] : PUBLIC_KEY_ALGORITHMS),
+  ];
+
+  return async (token) => {
+    if (token === "") {
+      throw new CollabError("TOKEN_MISSING", "no token", {
+        reason: "token-missing: this server needs an access token",
+      });
+    }
+    let payload: unknown;
+    try {
+      ({ payload } = await jwtVerify(token, getKey, {
+        algorithms,
+        requiredClaims: ["exp", "sub"],
+      }));
+    } catch (error) {
+      throw tokenError(error);
+    }
+    const claims = claimsSchema.safeParse(payload);
+    if (!claims.success) {
+      const issue = claims.error.issues[0];
+      throw new CollabError("TOKEN_INVALID", `token claims: ${claims.error.message}`, {
+        reason: `token-invalid: claim "${issue?.path.join(".")}" ${issue?.message ?? "is invalid"}`,
+      });
+    }
+    const { sub, name, docs, perm, exp } = claims.data;
+    return {
+      userId: sub,
+      name: name ?? null,
+      docs: typeof docs === "string" ? [docs] : docs,
+      perm,
+      expiresAt: exp * 1000,
+    };
+  };
+}
+
+function tokenError(error: unknown): CollabError {
+  if (error instanceof CollabError) return error;
+  if (error instanceof errors.JWTExpired) {
+    const exp = (error.payload as { exp?: unknown }).exp;
+    const when = typeof exp === "number" ? ` at ${new Date(exp * 1000).toISOString()}` : "";
+    return new CollabError("TOKEN_EXPIRED", `token expired${when}`, {
+      reason: `token-expired: the token expired${when}`,
+      cause: error,
+    });
+  }
+  const why =
+    error instanceof errors.JWSSignatureVerificationFailed
+      ? "the signature does not match"
+      : error instanceof errors.JWTClaimValidationFailed
+        ? `claim "${error.claim}" ${error.reason === "missing" ? "is missing" : "is invalid"}`
+        : error instanceof errors.JOSEError && error.code === "ERR_JWS_INVALID"
+          ? "it is not a JWT"
+          : error instanceof errors.JOSEError && error.code === "ERR_JWT_INVALID"
+            ? "it is not a JWT"
+            : error instanceof errors.JOSEAlgNotAllowed
+              ? "its algorithm is not accepted"
+              : error instanceof errors.JWKSNoMatchingKey
+                ? "no key matches it"
+                : "it could not be verified";
+  return new CollabError("TOKEN_INVALID", `token rejected: ${String(error)}`, {
+    reason: `token-invalid: ${why}`,
+    cause: error,
+  });
+}
+
+/** Whether `grant` covers document `name` with at least `need`. */
+export function grantAllows(grant: Grant, name: string, need: Permission): boolean {
+  if (need === "write" && grant.perm !== "write") return false;
+  return grant.docs.some((pattern) =>
+    pattern.endsWith("*") ? name.startsWith(pattern.slice(0, -1)) : pattern === name,
+  );
+}
+
+export interface MintOptions {
+  readonly secret: string;
+  readonly userId: string;
+  readonly name?: string;
+  readonly docs: readonly string[];
+  readonly perm: Permission;
+  /** Lifetime, as jose takes it: "30m", "1h", "7d", or seconds. */
+  readonly ttl: string | number;
+}
+
+/** Signs an HS256 token: for the `token` command and tests. */
+export async function mintToken(options: MintOptions): Promise<string> {
+  const ttl = typeof options.ttl === "number" ? `${options.ttl}s` : options.ttl;
+  return new SignJWT({
+    docs: [...options.docs],
+    perm: options.perm,
+    ...(options.name === undefined ? {} : { name: options.name }),
+  })
+    .setProtectedHeader({ alg: HS256, typ: "JWT" })
+    .setSubject(options.userId)
+    .setIssuedAt()
+    .setExpirationTime(ttl)
+    .sign(new TextEncoder().encode(options.secret));
+}

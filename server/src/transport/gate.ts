@@ -1,0 +1,105 @@
+/**
+ * The checks an HTTP request or WebSocket upgrade passes before anything
+ * else sees it: the browser `Origin` (against cross-site WebSocket hijacking
+ * and for CORS) and the per-address connection rate limit.
+ *
+ * - Origin: a request without one is not from a browser page and passes.
+ *   The server's own origin (the `Host` the request was sent to) always
+ *   passes, so the editor app served here works; others must be listed in
+ *   ALLOWED_ORIGINS (`*` allows every origin).
+ * - Client address: the socket's peer, or with TRUST_PROXY the last
+ *   `X-Forwarded-For` entry, the one the proxy in front of us appended
+ *   (earlier entries are whatever the client claimed).
+ */
+import type { IncomingMessage } from "node:http";
+import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+
+export interface GateOptions {
+  readonly allowedOrigins: readonly string[];
+  readonly trustProxy: boolean;
+  /** Connection attempts per address per minute; 0 for no limit. */
+  readonly rateLimitConnections: number;
+}
+
+/** Why a request was turned away, as an HTTP answer. */
+export interface Refused {
+  readonly status: 403 | 429;
+  readonly code: "origin_not_allowed" | "rate_limited";
+  readonly message: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export class Gate {
+  private readonly allowed: ReadonlySet<string>;
+  private readonly anyOrigin: boolean;
+  private readonly trustProxy: boolean;
+  private readonly limiter: RateLimiterMemory | null;
+
+  constructor(options: GateOptions) {
+    this.allowed = new Set(options.allowedOrigins);
+    this.anyOrigin = this.allowed.has("*");
+    this.trustProxy = options.trustProxy;
+    this.limiter =
+      options.rateLimitConnections === 0
+        ? null
+        : new RateLimiterMemory({ points: options.rateLimitConnections, duration: 60 });
+  }
+
+  /** The request's `Origin` when it is a browser's cross-origin one (not the server's own), else null. */
+  foreignOrigin(request: IncomingMessage): string | null {
+    const origin = request.headers.origin;
+    if (origin === undefined) return null;
+    let host: string;
+    try {
+      host = new URL(origin).host;
+    } catch {
+      return origin;
+    }
+    return host === request.headers.host?.toLowerCase() ? null : origin.toLowerCase();
+  }
+
+  /** Whether a browser page at the request's origin may use this server. */
+  originAllowed(request: IncomingMessage): boolean {
+    const origin = this.foreignOrigin(request);
+    return origin === null || this.anyOrigin || this.allowed.has(origin);
+  }
+
+  /** The address rate limits and logs use. */
+  clientAddress(request: IncomingMessage): string {
+    if (this.trustProxy) {
+      const forwarded = request.headers["x-forwarded-for"];
+      const list = (Array.isArray(forwarded) ? forwarded.join(",") : (forwarded ?? ""))
+        .split(",")
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== "");
+      const last = list.at(-1);
+      if (last !== undefined) return last;
+    }
+    return request.socket.remoteAddress ?? "unknown";
+  }
+
+  /** Checks a WebSocket upgrade: its origin, then one attempt against its address' budget. */
+  async admitUpgrade(request: IncomingMessage): Promise<Refused | null> {
+    if (!this.originAllowed(request)) {
+      return {
+        status: 403,
+        code: "origin_not_allowed",
+        message: `origin ${request.headers.origin} is not allowed; add it to ALLOWED_ORIGINS`,
+      };
+    }
+    if (this.limiter === null) return null;
+    try {
+      await this.limiter.consume(this.clientAddress(request));
+      return null;
+    } catch (rejection) {
+      if (!(rejection instanceof RateLimiterRes)) throw rejection;
+      const seconds = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
+      return {
+        status: 429,
+        code: "rate_limited",
+        message: `too many connection attempts from this address; retry in ${seconds} s`,
+        headers: { "retry-after": String(seconds) },
+      };
+    }
+  }
+}

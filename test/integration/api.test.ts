@@ -1,0 +1,501 @@
+/**
+ * The REST API over a real socket: every endpoint and error status, live
+ * edits and restores reaching a connected provider, versions, credentials,
+ * webhooks from the running server, and every answer checked against the
+ * OpenAPI description the server publishes.
+ */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Validator } from "@seriousme/openapi-schema-validator";
+import { yXmlFragmentToProsemirrorJSON } from "@tiptap/y-tiptap";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import { beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
+import * as Y from "yjs";
+import { ROUTES } from "../../server/src/api/routes.ts";
+import { createCollabServer } from "../../server/src/app.ts";
+import { mintToken } from "../../server/src/auth/tokens.ts";
+import type { Config } from "../../server/src/config.ts";
+import { verifySignature } from "../../server/src/webhooks/signature.ts";
+import { acknowledged, connect, synced } from "../helpers/clients.ts";
+import { startServer } from "../helpers/server.ts";
+
+const SOON = { timeout: 5_000, interval: 10 };
+const SECRET = "token-secret-that-is-at-least-32-characters";
+const API_SECRET = "api-secret-that-is-at-least-32-characters!";
+
+const RICH = {
+  type: "doc",
+  content: [
+    { type: "heading", attrs: { level: 1 }, content: [{ type: "text", text: "Plan" }] },
+    {
+      type: "paragraph",
+      content: [
+        { type: "text", text: "Ship " },
+        { type: "text", marks: [{ type: "bold" }], text: "soon" },
+      ],
+    },
+    {
+      type: "bulletList",
+      content: [
+        {
+          type: "listItem",
+          content: [{ type: "paragraph", content: [{ type: "text", text: "one" }] }],
+        },
+      ],
+    },
+  ],
+};
+
+type OpenApi = {
+  paths: Record<
+    string,
+    Record<string, { responses: Record<string, { content?: Record<string, { schema?: object }> }> }>
+  >;
+  components: { schemas: Record<string, object> };
+};
+let spec: OpenApi;
+let ajv: Ajv2020;
+
+/** The OpenAPI path template that `path` (under /api/v1) matches. */
+function templateOf(path: string): string | undefined {
+  return Object.keys(spec.paths).find((template) =>
+    new RegExp(`^${template.replace(/\{\w+\}/g, "[^/]+")}$`).test(path),
+  );
+}
+
+interface Api {
+  readonly url: string;
+  call(
+    method: string,
+    path: string,
+    init?: { body?: string; type?: string; token?: string; headers?: Record<string, string> },
+  ): Promise<{ status: number; body: unknown; text: string; headers: Headers }>;
+}
+
+/**
+ * A client that checks every answer against the published OpenAPI
+ * description: the status must be documented for the operation and a JSON
+ * body must match the documented schema.
+ */
+function api(base: string, defaults: { token?: string } = {}): Api {
+  return {
+    url: base,
+    async call(method, path, init = {}) {
+      const headers: Record<string, string> = { ...init.headers };
+      const token = init.token ?? defaults.token;
+      if (token !== undefined) headers.authorization = `Bearer ${token}`;
+      if (init.type !== undefined) headers["content-type"] = init.type;
+      const response = await fetch(`${base}/api/v1${path}`, { method, headers, body: init.body });
+      const text = await response.text();
+      const type = response.headers.get("content-type") ?? "";
+      const body = type.startsWith("application/json") ? (JSON.parse(text) as unknown) : text;
+      const template = templateOf(path.split("?")[0] ?? "");
+      if (template !== undefined) {
+        const operation = spec.paths[template]?.[method.toLowerCase()];
+        if (operation !== undefined) {
+          const documented = operation.responses[String(response.status)];
+          expect(
+            documented,
+            `${method} ${template} answered ${response.status}, which the OpenAPI description does not list`,
+          ).toBeDefined();
+          const schema = documented?.content?.["application/json"]?.schema;
+          if (schema !== undefined && type.startsWith("application/json")) {
+            const validate = ajv.compile({ ...schema, components: spec.components });
+            expect(
+              validate(body),
+              `${method} ${template} ${response.status}: ${ajv.errorsText(validate.errors)}`,
+            ).toBe(true);
+          }
+        }
+      }
+      return { status: response.status, body, text, headers: response.headers };
+    },
+  };
+}
+
+async function server(config: Partial<Config> = {}) {
+  const running = await startServer({ config });
+  return { ...running, api: api(running.address.url) };
+}
+
+function json(body: unknown) {
+  return { body: JSON.stringify(body), type: "application/json" };
+}
+
+function fragmentJSON(doc: Y.Doc) {
+  return yXmlFragmentToProsemirrorJSON(doc.getXmlFragment("default"));
+}
+
+beforeAll(async () => {
+  // The description as the server publishes it.
+  const published = await createCollabServer({
+    config: { host: "127.0.0.1", port: 0, store: "memory", logLevel: "silent" },
+  });
+  const { url } = await published.listen();
+  spec = (await (await fetch(`${url}/api/v1/openapi.json`)).json()) as OpenApi;
+  await published.close();
+  ajv = new Ajv2020({ strict: false, validateFormats: false });
+});
+
+describe("OpenAPI description", () => {
+  it("[API1] is a valid OpenAPI 3.1 document that describes every route the server serves", async () => {
+    const result = await new Validator().validate(
+      structuredClone(spec) as unknown as Parameters<Validator["validate"]>[0],
+    );
+    expect(result.errors ?? [], JSON.stringify(result.errors)).toEqual([]);
+    expect(result.valid).toBe(true);
+    const described = Object.entries(spec.paths).flatMap(([path, operations]) =>
+      Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(described.sort()).toEqual(ROUTES.map((route) => `${route.method} ${route.path}`).sort());
+  });
+});
+
+describe("documents", () => {
+  it("[API2] PUT creates from JSON, HTML and Markdown, GET returns every format, and the list shows them", async () => {
+    const { api: a } = await server();
+    const created = await a.call("PUT", "/documents/rich", json(RICH));
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ created: true, document: { name: "rich" } });
+    expect((await a.call("PUT", "/documents/rich", json(RICH))).status).toBe(200);
+
+    const got = await a.call("GET", "/documents/rich");
+    expect(got.body).toMatchObject({
+      type: "doc",
+      content: [{ type: "heading" }, { type: "paragraph" }, { type: "bulletList" }],
+    });
+    expect((await a.call("GET", "/documents/rich?format=html")).text).toContain("<h1>Plan</h1>");
+    expect((await a.call("GET", "/documents/rich?format=markdown")).text).toContain("# Plan");
+    expect((await a.call("GET", "/documents/rich?format=text")).text).toContain("Ship soon");
+    const binary = await fetch(`${a.url}/api/v1/documents/rich?format=yjs`);
+    expect(binary.headers.get("content-type")).toBe("application/octet-stream");
+    const doc = new Y.Doc();
+    Y.applyUpdate(doc, new Uint8Array(await binary.arrayBuffer()));
+    expect(fragmentJSON(doc)).toMatchObject({ content: [{ type: "heading" }, {}, {}] });
+
+    expect(
+      (
+        await a.call("PUT", "/documents/from-html", {
+          body: "<p>Hi <em>there</em></p>",
+          type: "text/html",
+        })
+      ).status,
+    ).toBe(201);
+    expect((await a.call("GET", "/documents/from-html?format=markdown")).text.trim()).toBe(
+      "Hi *there*",
+    );
+    expect(
+      (
+        await a.call("PUT", "/documents/from-md", {
+          body: "## Title\n\n- a\n- b\n",
+          type: "text/markdown; charset=utf-8",
+        })
+      ).status,
+    ).toBe(201);
+    expect((await a.call("GET", "/documents/from-md?format=html")).text).toContain(
+      "<h2>Title</h2>",
+    );
+
+    const page1 = await a.call("GET", "/documents?limit=2");
+    expect(page1.body).toMatchObject({
+      documents: [{ name: "from-html" }, { name: "from-md" }],
+      next: "from-md",
+    });
+    const page2 = await a.call("GET", "/documents?limit=2&after=from-md");
+    expect(page2.body).toMatchObject({ documents: [{ name: "rich" }], next: null });
+    const prefixed = await a.call("GET", "/documents?prefix=from-");
+    expect((prefixed.body as { documents: unknown[] }).documents).toHaveLength(2);
+  });
+
+  it("[API3] a REST edit reaches a connected provider live and is stored", async () => {
+    const { api: a, address, server: s } = await server();
+    const provider = connect({ url: address.wsUrl, name: "live" });
+    await synced(provider);
+    expect((await a.call("PUT", "/documents/live", json(RICH))).status).toBe(201);
+    await vi.waitFor(
+      () =>
+        expect(fragmentJSON(provider.document)).toMatchObject({
+          content: [{ type: "heading" }, {}, {}],
+        }),
+      SOON,
+    );
+    const appended = await a.call("POST", "/documents/live/content", {
+      body: "Appended *line*",
+      type: "text/markdown",
+    });
+    expect(appended.status).toBe(200);
+    await vi.waitFor(
+      () => expect(provider.document.getXmlFragment("default").toString()).toContain("Appended"),
+      SOON,
+    );
+    // The provider's own edit and the API's merge; the store has both.
+    provider.document.getXmlFragment("default").insert(0, [new Y.XmlElement("paragraph")]);
+    await acknowledged(provider);
+    const stored = await s.store.load("live");
+    const copy = new Y.Doc();
+    for (const update of stored?.updates ?? []) Y.applyUpdate(copy, update);
+    expect(fragmentJSON(copy)).toEqual(fragmentJSON(provider.document));
+  });
+
+  it("[API4] DELETE disconnects clients with a reason and removes the document and its versions", async () => {
+    const { api: a, address, server: s } = await server();
+    await a.call("PUT", "/documents/doomed", json(RICH));
+    await a.call("POST", "/documents/doomed/versions", json({ name: "v1" }));
+    const provider = connect({ url: address.wsUrl, name: "doomed" });
+    await synced(provider);
+    const closed = new Promise<string>((resolve) =>
+      provider.on("close", ({ event }: { event: { reason: string } }) => resolve(event.reason)),
+    );
+    expect((await a.call("DELETE", "/documents/doomed")).status).toBe(204);
+    expect(await closed).toBe("document-deleted");
+    expect(await s.store.load("doomed")).toBeNull();
+    expect(await s.store.listVersions("doomed")).toEqual([]);
+    expect((await a.call("GET", "/documents/doomed")).status).toBe(404);
+    expect((await a.call("DELETE", "/documents/doomed")).status).toBe(404);
+  });
+
+  it("[API5] errors: every status with the one JSON shape", async () => {
+    const { api: a } = await server({ maxBodyBytes: 1024 });
+    const expectError = async (promise: ReturnType<Api["call"]>, status: number, code: string) => {
+      const result = await promise;
+      expect(result.status).toBe(status);
+      expect(result.body).toMatchObject({ error: { code, message: expect.any(String) } });
+      return result;
+    };
+    await expectError(a.call("GET", "/documents/missing"), 404, "not_found");
+    await expectError(a.call("GET", "/nowhere"), 404, "not_found");
+    await expectError(a.call("GET", "/documents/%E0%A4%A"), 400, "invalid_name");
+    await expectError(a.call("GET", "/documents/%20%20"), 400, "invalid_name");
+    await expectError(a.call("GET", "/documents/x?format=pdf"), 400, "bad_request");
+    await expectError(a.call("GET", "/documents?limit=0"), 400, "bad_request");
+    await expectError(
+      a.call("PUT", "/documents/x", { body: "{not json", type: "application/json" }),
+      400,
+      "invalid_content",
+    );
+    const unknown = await expectError(
+      a.call("PUT", "/documents/x", json({ type: "doc", content: [{ type: "marquee" }] })),
+      400,
+      "invalid_content",
+    );
+    expect(JSON.stringify(unknown.body)).toContain("marquee");
+    await expectError(
+      a.call("PUT", "/documents/x", { body: "hello", type: "text/plain" }),
+      415,
+      "unsupported_media_type",
+    );
+    await expectError(
+      a.call("PUT", "/documents/x", { body: "x".repeat(2048), type: "text/markdown" }),
+      413,
+      "payload_too_large",
+    );
+    await expectError(
+      a.call("POST", "/documents/missing/content", { body: "hi", type: "text/markdown" }),
+      404,
+      "not_found",
+    );
+    await expectError(a.call("PATCH", "/documents/x"), 405, "method_not_allowed");
+    await a.call("PUT", "/documents/x", json(RICH));
+    await a.call("POST", "/documents/x/versions", json({ name: "same" }));
+    await expectError(
+      a.call("POST", "/documents/x/versions", json({ name: "same" })),
+      409,
+      "conflict",
+    );
+    await expectError(
+      a.call("POST", "/documents/x/versions", json({ label: "wrong field" })),
+      400,
+      "bad_request",
+    );
+    await expectError(a.call("GET", "/documents/x/versions/nope"), 404, "not_found");
+    // Nothing about the failed requests reached the document.
+    expect((await a.call("GET", "/documents/x")).body).toMatchObject(RICH);
+  });
+});
+
+describe("versions", () => {
+  it("[API6] named versions are saved, listed, read in every format, and restored live for connected editors", async () => {
+    const { api: a, address } = await server();
+    await a.call("PUT", "/documents/story", { body: "# First draft", type: "text/markdown" });
+    const saved = await a.call("POST", "/documents/story/versions", json({ name: "Draft 1" }));
+    expect(saved.status).toBe(201);
+    const version = saved.body as { id: string; name: string; kind: string };
+    expect(version).toMatchObject({ name: "Draft 1", kind: "named" });
+
+    const provider = connect({ url: address.wsUrl, name: "story" });
+    await synced(provider);
+    await a.call("PUT", "/documents/story", {
+      body: "# Second draft\n\nMore.",
+      type: "text/markdown",
+    });
+    await vi.waitFor(
+      () => expect(provider.document.getXmlFragment("default").toString()).toContain("Second"),
+      SOON,
+    );
+
+    expect(
+      (await a.call("GET", `/documents/story/versions/${version.id}?format=markdown`)).text.trim(),
+    ).toBe("# First draft");
+    const restored = await a.call("POST", `/documents/story/versions/${version.id}/restore`);
+    expect(restored.status).toBe(200);
+    expect(restored.body).toMatchObject({ restored: { id: version.id }, backup: { kind: "auto" } });
+    await vi.waitFor(
+      () => expect(provider.document.getXmlFragment("default").toString()).not.toContain("Second"),
+      SOON,
+    );
+    expect((await a.call("GET", "/documents/story?format=markdown")).text.trim()).toBe(
+      "# First draft",
+    );
+
+    const list = (await a.call("GET", "/documents/story/versions")).body as {
+      versions: Array<{ name: string | null; kind: string }>;
+    };
+    expect(list.versions.map((v) => v.kind)).toEqual(["auto", "named"]);
+    expect(list.versions[0]?.name).toContain("Before restoring Draft 1");
+    // The backup holds what the restore replaced, so the restore can be undone.
+    const backupId = (restored.body as { backup: { id: string } }).backup.id;
+    expect(
+      (await a.call("GET", `/documents/story/versions/${backupId}?format=text`)).text,
+    ).toContain("Second draft");
+  });
+
+  it("[API7] automatic versions are saved while a document is edited, and the oldest beyond the limit go", async () => {
+    const { api: a, address } = await server({ versionIntervalMs: 1_000, maxAutoVersions: 2 });
+    const provider = connect({ url: address.wsUrl, name: "auto" });
+    await synced(provider);
+    const text = provider.document.getText("t");
+    const autos = async () =>
+      (
+        (await a.call("GET", "/documents/auto/versions")).body as {
+          versions: Array<{ kind: string }>;
+        }
+      ).versions.filter((v) => v.kind === "auto").length;
+    for (let round = 1; round <= 3; round++) {
+      text.insert(text.length, `round ${round}. `);
+      await acknowledged(provider);
+      await vi.waitFor(async () => expect(await autos()).toBe(Math.min(round, 2)), {
+        timeout: 5_000,
+        interval: 50,
+      });
+    }
+  });
+});
+
+describe("credentials", () => {
+  it("[API8] with API_SECRET the API needs it; user tokens reach only what they grant", async () => {
+    const { address } = await startServer({
+      config: { authSecret: SECRET, apiSecret: API_SECRET },
+    });
+    const admin = api(address.url, { token: API_SECRET });
+    const anonymous = api(address.url);
+    const reader = api(address.url, {
+      token: await mintToken({
+        secret: SECRET,
+        userId: "r",
+        docs: ["team/*"],
+        perm: "read",
+        ttl: "1h",
+      }),
+    });
+    const writer = api(address.url, {
+      token: await mintToken({
+        secret: SECRET,
+        userId: "w",
+        docs: ["team/a"],
+        perm: "write",
+        ttl: "1h",
+      }),
+    });
+    expect((await anonymous.call("GET", "/documents")).status).toBe(401);
+    expect((await api(address.url, { token: "wrong" }).call("GET", "/documents")).status).toBe(401);
+    expect(
+      (await admin.call("PUT", "/documents/team/a".replace("team/a", "team%2Fa"), json(RICH)))
+        .status,
+    ).toBe(201);
+    expect((await admin.call("PUT", "/documents/secret", json(RICH))).status).toBe(201);
+
+    expect((await reader.call("GET", "/documents/team%2Fa")).status).toBe(200);
+    const denied = await reader.call("PUT", "/documents/team%2Fa", json(RICH));
+    expect(denied.status).toBe(403);
+    expect(denied.body).toMatchObject({
+      error: { message: "the token is read-only for this document" },
+    });
+    expect((await reader.call("GET", "/documents/secret")).status).toBe(403);
+    expect((await reader.call("DELETE", "/documents/team%2Fa")).status).toBe(403);
+    const listed = (await reader.call("GET", "/documents")).body as {
+      documents: Array<{ name: string }>;
+    };
+    expect(listed.documents.map((d) => d.name)).toEqual(["team/a"]);
+
+    expect(
+      (
+        await writer.call("POST", "/documents/team%2Fa/content", {
+          body: "more",
+          type: "text/markdown",
+        })
+      ).status,
+    ).toBe(200);
+    const version = await writer.call(
+      "POST",
+      "/documents/team%2Fa/versions",
+      json({ name: "by writer" }),
+    );
+    expect(version.body).toMatchObject({ author: "w" });
+    const expired = api(address.url, {
+      token: await mintToken({ secret: SECRET, userId: "x", docs: ["*"], perm: "write", ttl: 1 }),
+    });
+    await vi.waitFor(
+      async () => {
+        const result = await expired.call("GET", "/documents/team%2Fa");
+        expect(result.status).toBe(401);
+        expect(JSON.stringify(result.body)).toContain("token-expired");
+      },
+      { timeout: 5_000, interval: 200 },
+    );
+  });
+});
+
+describe("webhooks from the running server", () => {
+  it("[HOOK9] document and version events reach a receiver, signed", async () => {
+    const received: Array<{ type: string; data: { document: string }; valid: boolean }> = [];
+    const receiver = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on("data", (chunk: Buffer) => chunks.push(chunk));
+      request.on("end", () => {
+        const raw = Buffer.concat(chunks);
+        const body = JSON.parse(raw.toString("utf8")) as {
+          type: string;
+          data: { document: string };
+        };
+        const header = request.headers["x-collab-signature"];
+        received.push({
+          ...body,
+          valid: verifySignature(
+            raw,
+            Array.isArray(header) ? header[0] : header,
+            "hook-secret-16chars",
+          ),
+        });
+        response.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+    onTestFinished(() => new Promise<void>((resolve) => receiver.close(() => resolve())));
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
+    const { api: a } = await server({
+      webhookUrls: [url],
+      webhookSecret: "hook-secret-16chars",
+      webhookDebounceMs: 50,
+    });
+
+    await a.call("PUT", "/documents/hooked", json(RICH));
+    await a.call("POST", "/documents/hooked/versions", json({ name: "v" }));
+    await a.call("DELETE", "/documents/hooked");
+    await vi.waitFor(() => {
+      expect(new Set(received.map((event) => event.type))).toEqual(
+        new Set(["document.created", "document.updated", "version.created", "document.deleted"]),
+      );
+    }, SOON);
+    expect(received.every((event) => event.valid && event.data.document === "hooked")).toBe(true);
+  });
+});
