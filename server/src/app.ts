@@ -11,6 +11,7 @@ import { createApi } from "./api/router.ts";
 import { accessMode, describeAccess } from "./auth/access.ts";
 import { type Config, DEFAULT_CONFIG } from "./config.ts";
 import { createSyncCore } from "./core.ts";
+import { ContentParser } from "./documents/parser.ts";
 import { DeletionGuard, DocumentService } from "./documents/service.ts";
 import { Close } from "./errors.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
@@ -150,6 +151,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     maxMessageBytes: config.maxMessageBytes,
   });
 
+  const parser = new ContentParser();
   const api = createApi({
     access,
     apiSecret: config.apiSecret,
@@ -157,6 +159,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     store,
     logger,
     maxBodyBytes: config.maxBodyBytes,
+    parser,
   });
   const handle = createHttpHandler({
     store,
@@ -238,6 +241,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
       closing ??= (async () => {
         shuttingDown = true;
         service.close();
+        void parser.close();
         const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
         ws.closeAll(Close.goingAway);
         http.closeAllConnections();

@@ -313,6 +313,34 @@ describe("documents", () => {
   });
 });
 
+describe("hostile content", () => {
+  it("[API9] Markdown that is slow to parse is refused after a deadline, and syncing never waits for it", async () => {
+    const { api: a, address } = await server();
+    const provider = connect({ url: address.wsUrl, name: "busy" });
+    await synced(provider);
+    const order: string[] = [];
+    // marked takes quadratic time on "a *" runs: about a minute for this on the event loop.
+    const slow = a
+      .call("PUT", "/documents/slow", { body: "a *".repeat(40_000), type: "text/markdown" })
+      .then((result) => {
+        order.push("put");
+        return result;
+      });
+    provider.document.getText("t").insert(0, "typed while the server parses");
+    await acknowledged(provider);
+    order.push("acknowledged");
+    const result = await slow;
+    expect(order).toEqual(["acknowledged", "put"]);
+    expect(result.status).toBe(400);
+    expect(JSON.stringify(result.body)).toContain("took over");
+    expect((await a.call("GET", "/documents/slow")).status).toBe(404);
+    // The parser recovers for the next request.
+    expect(
+      (await a.call("PUT", "/documents/fine", { body: "# ok", type: "text/markdown" })).status,
+    ).toBe(201);
+  });
+});
+
 describe("versions", () => {
   it("[API6] named versions are saved, listed, read in every format, and restored live for connected editors", async () => {
     const { api: a, address } = await server();

@@ -5,6 +5,7 @@
  * error shape with its status.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ContentParser } from "../documents/parser.ts";
 import type { DocumentService } from "../documents/service.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { DocumentStore } from "../persistence/store.ts";
@@ -21,6 +22,7 @@ export interface ApiOptions extends CallerOptions {
   readonly store: DocumentStore;
   readonly logger: Logger;
   readonly maxBodyBytes: number;
+  readonly parser: ContentParser;
 }
 
 interface CompiledRoute {
@@ -88,6 +90,7 @@ export function createApi(
         body,
         service: options.service,
         store: options.store,
+        parse: (text, format) => options.parser.parse(text, format),
       });
       send(response, reply, request.method === "HEAD");
     } catch (error) {

@@ -4,13 +4,13 @@
  * (api/router.ts) and the OpenAPI description (api/openapi.ts) are both
  * built from this table.
  */
+import type { JSONContent } from "@tiptap/core";
 import * as Y from "yjs";
 import type { z } from "zod";
 import {
   appendContent,
   documentJSON,
   type InputFormat,
-  parseContent,
   renderContent,
   replaceContent,
 } from "../documents/convert.ts";
@@ -44,6 +44,8 @@ export interface RouteContext {
   readonly body: { readonly text: string; readonly type: string } | null;
   readonly service: DocumentService;
   readonly store: DocumentStore;
+  /** Parses a body into a Tiptap document (HTML and Markdown off the event loop). */
+  readonly parse: (body: string, format: InputFormat) => Promise<JSONContent>;
 }
 
 /** A handler's answer: JSON, or a body with a media type. */
@@ -150,9 +152,10 @@ export const ROUTES: readonly Route[] = [
       200: { description: "Replaced", schema: Written },
       201: { description: "Created", schema: Written },
     },
-    async handle({ params, body, caller, service, store }) {
+    async handle(context) {
+      const { params, caller, service, store } = context;
       const name = params.name ?? "";
-      const content = contentOf(body);
+      const content = await contentOf(context);
       const { existed } = await service.edit(name, actorOf(caller), (doc) =>
         replaceContent(doc, content),
       );
@@ -183,9 +186,10 @@ export const ROUTES: readonly Route[] = [
     need: "write",
     body: DOCUMENT_BODY,
     responses: { 200: { description: "Appended", schema: Written } },
-    async handle({ params, body, caller, service, store }) {
+    async handle(context) {
+      const { params, caller, service, store } = context;
       const name = params.name ?? "";
-      const content = contentOf(body);
+      const content = await contentOf(context);
       if (!(await service.exists(name))) throw notFound(name);
       await service.edit(name, actorOf(caller), (doc) => appendContent(doc, content));
       return { status: 200, json: { document: await infoOf(store, name), created: false } };
@@ -294,10 +298,10 @@ function jsonOf(body: RouteContext["body"]): unknown {
 }
 
 /** The body as a Tiptap document, whichever format it came in. */
-function contentOf(body: RouteContext["body"]) {
+function contentOf({ body, parse }: RouteContext): Promise<JSONContent> {
   const format: InputFormat =
     CONTENT_TYPES[(body?.type ?? "") as keyof typeof CONTENT_TYPES] ?? "json";
-  return parseContent(body?.text ?? "", format);
+  return parse(body?.text ?? "", format);
 }
 
 function represent(doc: Y.Doc, format: OutputFormatParam): Reply {

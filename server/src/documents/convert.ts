@@ -68,8 +68,8 @@ export const ContentLimits = {
    * then ProseMirror); Markdown (marked) at about 0.5 MiB/s for prose, slower
    * for documents full of lists, whose cost grows quadratically. Hostile
    * Markdown is worse still (a paragraph of 16 KiB of `*` takes 0.8 s, and the
-   * cost grows quadratically): callers exposed to untrusted input may want a
-   * smaller limit or a worker thread.
+   * cost grows quadratically): the API therefore parses HTML and Markdown in
+   * a worker thread with a deadline (documents/parser.ts).
    */
   maxBytes: { json: 8 * MiB, html: 1 * MiB, markdown: 128 * KiB },
 } as const;

@@ -1,0 +1,115 @@
+/**
+ * Parses HTML and Markdown request bodies in a worker thread. The parsers
+ * (happy-dom, marked) run synchronously, and some inputs cost quadratic time
+ * (16 KiB of `*` takes marked 0.8 s, 128 KiB about 50 s): on the event loop,
+ * one such request would stall every connection. In the worker it stalls
+ * only itself, and a parse that runs past its deadline is stopped by
+ * terminating the worker (a fresh one takes the next job) and refused.
+ * JSON is parsed on the event loop: it is linear and fast.
+ */
+import { Worker } from "node:worker_threads";
+import type { JSONContent } from "@tiptap/core";
+import { CollabError, type ErrorCode } from "../errors.ts";
+import { ContentLimits, type InputFormat, parseContent } from "./convert.ts";
+import type { ParseAnswer, ParseJob } from "./parse-worker.ts";
+
+export interface ContentParserOptions {
+  /** Longest one parse may run. @default 2_000 */
+  readonly timeoutMs?: number;
+  /** Largest body per format, in bytes. @default ContentLimits.maxBytes */
+  readonly maxBytes?: Partial<Record<InputFormat, number>>;
+}
+
+interface Pending {
+  readonly job: ParseJob;
+  readonly resolve: (json: JSONContent) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+export class ContentParser {
+  private readonly timeoutMs: number;
+  private readonly maxBytes: Record<InputFormat, number>;
+  private worker: Worker | null = null;
+  private readonly queue: Pending[] = [];
+  private running: { pending: Pending; timer: NodeJS.Timeout } | null = null;
+  private nextId = 1;
+  private closed = false;
+
+  constructor(options: ContentParserOptions = {}) {
+    this.timeoutMs = options.timeoutMs ?? 2_000;
+    this.maxBytes = { ...ContentLimits.maxBytes, ...options.maxBytes };
+  }
+
+  /** The body as a normalised Tiptap document; CONTENT_INVALID when it is not one or takes too long. */
+  parse(body: string, format: InputFormat): Promise<JSONContent> {
+    const maxBytes = this.maxBytes[format];
+    if (format === "json")
+      return Promise.resolve().then(() => parseContent(body, format, { maxBytes }));
+    if (this.closed)
+      return Promise.reject(new CollabError("STORE_CLOSED", "the server is shutting down"));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ job: { id: this.nextId++, body, format, maxBytes }, resolve, reject });
+      this.next();
+    });
+  }
+
+  /** Stops the worker; queued parses are refused. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const pending of this.queue.splice(0)) {
+      pending.reject(new CollabError("STORE_CLOSED", "the server is shutting down"));
+    }
+    await this.worker?.terminate();
+    this.worker = null;
+  }
+
+  private next(): void {
+    if (this.running !== null || this.closed) return;
+    const pending = this.queue.shift();
+    if (pending === undefined) return;
+    const worker = this.ensureWorker();
+    const timer = setTimeout(() => {
+      // The only way to stop a synchronous parse: end the thread. The next job gets a new one.
+      this.running = null;
+      this.worker = null;
+      void worker.terminate();
+      pending.reject(
+        new CollabError(
+          "CONTENT_INVALID",
+          `${pending.job.format} content took over ${this.timeoutMs} ms to parse; send it as Tiptap JSON or in smaller parts`,
+        ),
+      );
+      this.next();
+    }, this.timeoutMs);
+    this.running = { pending, timer };
+    worker.postMessage(pending.job);
+  }
+
+  private ensureWorker(): Worker {
+    if (this.worker !== null) return this.worker;
+    const worker = new Worker(new URL("./parse-worker.ts", import.meta.url));
+    worker.unref();
+    worker.on("message", (answer: ParseAnswer) => {
+      const running = this.running;
+      if (running === null || running.pending.job.id !== answer.id) return;
+      clearTimeout(running.timer);
+      this.running = null;
+      if (answer.ok) running.pending.resolve(answer.json as JSONContent);
+      else running.pending.reject(new CollabError(answer.code as ErrorCode, answer.message));
+      this.next();
+    });
+    worker.on("error", (error) => {
+      if (this.worker !== worker) return;
+      this.worker = null;
+      const running = this.running;
+      if (running !== null) {
+        clearTimeout(running.timer);
+        this.running = null;
+        running.pending.reject(error);
+      }
+      this.next();
+    });
+    this.worker = worker;
+    return worker;
+  }
+}
