@@ -13,6 +13,7 @@ import type { Awareness } from "y-protocols/awareness";
 import { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
 import { createCollabServer } from "../../server/src/app.ts";
+import { mintToken } from "../../server/src/auth/tokens.ts";
 import { createLogger } from "../../server/src/observability/logger.ts";
 import { SyncType } from "../../server/src/protocol/messages.ts";
 import { acknowledged, connect, synced } from "../helpers/clients.ts";
@@ -182,30 +183,49 @@ describe("y-websocket compatibility", () => {
     expect((await server.server.store.load(name))?.updates.length).toBeGreaterThan(0);
   });
 
-  it("[YWS1] ?token= reaches onAuthenticate as a Hocuspocus token does; a refusal closes with 4403 for good", async () => {
-    const server = await startServer();
-    const tokens: string[] = [];
-    const gatekeeper: Extension = {
-      extensionName: "test-gatekeeper",
-      async onAuthenticate({ token }) {
-        tokens.push(token);
-        if (token !== "letmein") throw { reason: "access-denied: wrong token" };
-      },
-    };
-    server.server.hocuspocus.configuration.extensions.push(gatekeeper);
+  it("[YWS1] ?token= is checked like a provider's token: a refusal closes with 4403 for good, read-only edits go nowhere", async () => {
+    const secret = "y-websocket-test-secret-of-32-characters";
+    const server = await startServer({ config: { authSecret: secret } });
+    const mint = (perm: "read" | "write", docs = ["guarded"]) =>
+      mintToken({ secret, userId: perm, docs, perm, ttl: "1h" });
 
-    const allowed = yws(server, "guarded", { token: "letmein" });
-    await ywsSynced(allowed);
-    const denied = yws(server, "guarded", { token: "nope" });
-    const closed = finalClose(denied);
+    const writer = yws(server, "guarded", { token: await mint("write") });
+    const hocus = connect({
+      url: server.address.wsUrl,
+      name: "guarded",
+      token: await mint("write"),
+    });
+    await Promise.all([ywsSynced(writer), synced(hocus)]);
+    await stillSyncing(writer, hocus, "authorised");
+
     const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
-    expect(await closed).toEqual({ code: 4403, reason: "access-denied: wrong token" });
+    for (const [token, reason] of [
+      [undefined, "token-missing: this server needs an access token"],
+      ["nope", "token-invalid: it is not a JWT"],
+      [await mint("write", ["other"]), "access-denied: the token does not grant this document"],
+    ] as const) {
+      const denied = yws(server, "guarded", token === undefined ? {} : { token });
+      expect(await finalClose(denied)).toEqual({ code: 4403, reason });
+      expect(denied.shouldConnect).toBe(false);
+      expect(denied.doc.getText("text").toString()).toBe("");
+    }
     // The client read the y-protocols permission-denied message before the close.
-    expect(warn).toHaveBeenCalledWith(expect.stringContaining("access-denied: wrong token"));
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining("token-missing"));
     warn.mockRestore();
-    expect(denied.shouldConnect).toBe(false);
-    expect(tokens).toEqual(["letmein", "nope"]);
-    expect(denied.doc.getText("text").toString()).toBe("");
+
+    const reader = yws(server, "guarded", { token: await mint("read") });
+    await ywsSynced(reader);
+    expect(reader.doc.getText("text").toString()).toBe(hocus.document.getText("text").toString());
+    const before = hocus.document.getText("text").toString();
+    reader.doc.getText("text").insert(0, "VANDAL");
+    reader.awareness.setLocalStateField("user", { name: "Reader" });
+    // Messages from one socket are handled in order: once its presence arrives, the edit was refused.
+    await vi.waitFor(() => expect(names(hocus.awareness)).toContain("Reader"), SOON);
+    expect(hocus.document.getText("text").toString()).toBe(before);
+    expect(writer.doc.getText("text").toString()).toBe(before);
+    // It still receives live changes.
+    hocus.document.getText("text").insert(0, "live ");
+    await vi.waitFor(() => expect(reader.doc.getText("text").toString()).toContain("live "), SOON);
   });
 
   it("[YWS4] a document the name guard refuses closes the y-websocket socket with 4403 and the reason", async () => {
