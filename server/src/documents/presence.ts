@@ -25,12 +25,11 @@
 import * as decoding from "lib0/decoding";
 import * as encoding from "lib0/encoding";
 import type { Awareness } from "y-protocols/awareness";
-
-interface Entry {
-  client: number;
-  clock: number;
-  state: string;
-}
+import {
+  type AwarenessEntry,
+  decodeAwarenessEntries,
+  encodeAwarenessEntries,
+} from "../protocol/awareness.ts";
 
 /** One connection's awareness clock bookkeeping. */
 export class PresenceClocks {
@@ -50,7 +49,7 @@ export class PresenceClocks {
    */
   incoming(update: Uint8Array, awareness: Awareness | undefined): Uint8Array | null {
     if (awareness === undefined) return null;
-    const entries = decodeEntries(update);
+    const entries = decodeAwarenessEntries(update);
     let changed = false;
     for (const entry of entries) {
       const known = awareness.meta.get(entry.client)?.clock;
@@ -59,7 +58,7 @@ export class PresenceClocks {
         changed = true;
       }
     }
-    return changed ? encodeEntries(entries) : null;
+    return changed ? encodeAwarenessEntries(entries) : null;
   }
 
   /** An outgoing awareness update re-clocked in this connection's own sequence. */
@@ -69,13 +68,13 @@ export class PresenceClocks {
       sent = new Map();
       this.sent.set(documentName, sent);
     }
-    const entries = decodeEntries(update);
+    const entries = decodeAwarenessEntries(update);
     for (const entry of entries) {
       const last = sent.get(entry.client);
       entry.clock = last === undefined ? Math.max(entry.clock, this.now()) + 2 : last + 1;
       sent.set(entry.client, entry.clock);
     }
-    return encodeEntries(entries);
+    return encodeAwarenessEntries(entries);
   }
 }
 
@@ -97,28 +96,5 @@ export function rewriteAwarenessFrame(
   encoding.writeVarString(encoder, address);
   encoding.writeVarUint(encoder, type);
   encoding.writeVarUint8Array(encoder, rewritten);
-  return encoding.toUint8Array(encoder);
-}
-
-function decodeEntries(update: Uint8Array): Entry[] {
-  const decoder = decoding.createDecoder(update);
-  const count = decoding.readVarUint(decoder);
-  const entries: Entry[] = [];
-  for (let i = 0; i < count; i++) {
-    const client = decoding.readVarUint(decoder);
-    const clock = decoding.readVarUint(decoder);
-    entries.push({ client, clock, state: decoding.readVarString(decoder) });
-  }
-  return entries;
-}
-
-function encodeEntries(entries: readonly Entry[]): Uint8Array {
-  const encoder = encoding.createEncoder();
-  encoding.writeVarUint(encoder, entries.length);
-  for (const { client, clock, state } of entries) {
-    encoding.writeVarUint(encoder, client);
-    encoding.writeVarUint(encoder, clock);
-    encoding.writeVarString(encoder, state);
-  }
   return encoding.toUint8Array(encoder);
 }

@@ -45,6 +45,11 @@
 import * as decoding from "lib0/decoding";
 import * as encoding from "lib0/encoding";
 import { Close, type CloseCode, closeReason } from "../errors.ts";
+import {
+  type AwarenessEntry,
+  decodeAwarenessEntries,
+  encodeAwarenessEntries,
+} from "./awareness.ts";
 import { AuthType, MessageType } from "./messages.ts";
 
 /** Where y-websocket clients connect: `/yjs/<URL-encoded document name>`. */
@@ -261,12 +266,6 @@ function reject(detail: string): Incoming {
   };
 }
 
-interface AwarenessEntry {
-  client: number;
-  clock: number;
-  state: string;
-}
-
 /**
  * Keeps a y-websocket client's awareness messages to its own states. Its own
  * clients are those it announces before the server has sent them; every other
@@ -311,30 +310,16 @@ function awarenessEntries(frame: Uint8Array): AwarenessEntry[] | null {
   try {
     const outer = decoding.createDecoder(frame);
     decoding.readVarUint(outer);
-    const decoder = decoding.createDecoder(decoding.readVarUint8Array(outer));
-    if (decoding.hasContent(outer)) return null;
-    const entries: AwarenessEntry[] = [];
-    for (let count = decoding.readVarUint(decoder); count > 0; count--) {
-      const client = decoding.readVarUint(decoder);
-      const clock = decoding.readVarUint(decoder);
-      entries.push({ client, clock, state: decoding.readVarString(decoder) });
-    }
-    return decoding.hasContent(decoder) ? null : entries;
+    const update = decoding.readVarUint8Array(outer);
+    return decoding.hasContent(outer) ? null : decodeAwarenessEntries(update);
   } catch {
     return null;
   }
 }
 
 function awarenessFrame(entries: readonly AwarenessEntry[]): Uint8Array {
-  const update = encoding.createEncoder();
-  encoding.writeVarUint(update, entries.length);
-  for (const { client, clock, state } of entries) {
-    encoding.writeVarUint(update, client);
-    encoding.writeVarUint(update, clock);
-    encoding.writeVarString(update, state);
-  }
   const encoder = encoding.createEncoder();
   encoding.writeVarUint(encoder, YMessageType.Awareness);
-  encoding.writeVarUint8Array(encoder, encoding.toUint8Array(update));
+  encoding.writeVarUint8Array(encoder, encodeAwarenessEntries(entries));
   return encoding.toUint8Array(encoder);
 }
