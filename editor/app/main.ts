@@ -1,13 +1,14 @@
 /**
  * The app the server serves: `/` lists documents and opens or creates one,
- * `/d/<name>` edits it. The user's name lives in localStorage.
+ * `/d/<name>` edits it, with its version history in a side panel. The user's
+ * name and access token live in localStorage; a link may bring the token in
+ * its fragment (`#token=...`), which is moved to localStorage at once.
  */
-import { colorFor, createCollabEditor } from "../src/index.ts";
-
-interface Listed {
-  readonly name: string;
-  readonly updated: string;
-}
+import { type CollabEditorHandle, colorFor, createCollabEditor } from "../src/index.ts";
+import { deniedPanel, tokenForm } from "./access.ts";
+import { listDocuments } from "./api.ts";
+import { createHistoryPanel } from "./history.ts";
+import { storedToken, takeTokenFromFragment } from "./token.ts";
 
 const USER_KEY = "collab-docs:user-name";
 const main = document.querySelector("#main") as HTMLElement;
@@ -29,6 +30,10 @@ function documentPath(name: string): string {
   return `/d/${encodeURIComponent(name)}`;
 }
 
+function paragraph(className: string, text: string): HTMLParagraphElement {
+  return Object.assign(document.createElement("p"), { className, textContent: text });
+}
+
 async function showList(): Promise<void> {
   document.title = "collab-docs";
   title.textContent = "Documents";
@@ -44,74 +49,145 @@ async function showList(): Promise<void> {
   const list = document.createElement("ul");
   list.className = "app-list";
   main.replaceChildren(form, list);
-  try {
-    const body = { documents: [] as Listed[] };
-    // Every page of the list (bounded: 50 pages of 200).
-    let after: string | null = "";
-    for (let pages = 0; after !== null && pages < 50; pages++) {
-      const query = new URLSearchParams({ limit: "200", ...(after ? { after } : {}) });
-      const page = (await (await fetch(`/api/v1/documents?${query}`)).json()) as {
-        documents: Listed[];
-        next: string | null;
-      };
-      body.documents.push(...page.documents);
-      after = page.next;
-    }
-    if (body.documents.length === 0) {
-      main.append(
-        Object.assign(document.createElement("p"), {
-          className: "app-empty",
-          textContent: "No documents yet: name one above to start.",
-        }),
+  const token = storedToken();
+  const result = await listDocuments(token);
+  if (!result.ok) {
+    if (result.status === 401 || result.status === 403) {
+      // The server wants a token (or another one) to list documents; opening one by name works.
+      const panel = document.createElement("section");
+      panel.className = "app-panel app-denied";
+      const heading = document.createElement("h2");
+      heading.textContent = "An access token is needed to list documents";
+      panel.append(
+        heading,
+        paragraph(
+          "app-denied__message",
+          token === null
+            ? "This server lists documents only for an access token. Paste yours below, or open a document by name above."
+            : `The server did not accept the saved access token for listing documents (${result.message}). Paste another below, or open a document by name above.`,
+        ),
+        tokenForm(() => void showList()),
       );
-      list.remove();
+      list.replaceWith(panel);
+    } else {
+      list.replaceWith(paragraph("app-empty", "Could not load the document list."));
     }
-    for (const doc of body.documents) {
-      const item = document.createElement("li");
-      const link = document.createElement("a");
-      link.href = documentPath(doc.name);
-      const label = document.createElement("span");
-      label.textContent = doc.name;
-      const time = document.createElement("time");
-      time.dateTime = doc.updated;
-      time.textContent = new Date(doc.updated).toLocaleString();
-      link.append(label, time);
-      item.append(link);
-      list.append(item);
-    }
-  } catch {
-    list.replaceWith(
-      Object.assign(document.createElement("p"), {
-        className: "app-empty",
-        textContent: "Could not load the document list.",
-      }),
-    );
+    return;
   }
+  if (result.value.length === 0) {
+    main.append(paragraph("app-empty", "No documents yet: name one above to start."));
+    list.remove();
+  }
+  for (const doc of result.value) {
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = documentPath(doc.name);
+    const label = document.createElement("span");
+    label.textContent = doc.name;
+    const time = document.createElement("time");
+    time.dateTime = doc.updated;
+    time.textContent = new Date(doc.updated).toLocaleString();
+    link.append(label, time);
+    item.append(link);
+    list.append(item);
+  }
+}
+
+function headerButton(text: string): HTMLButtonElement {
+  const button = document.createElement("button");
+  button.className = "app-button secondary";
+  button.type = "button";
+  button.textContent = text;
+  return button;
 }
 
 function showDocument(name: string): void {
   document.title = `${name} · collab-docs`;
   const label = document.createElement("span");
+  label.className = "app-doc-name";
   label.textContent = name;
-  const share = document.createElement("button");
-  share.className = "app-button secondary";
-  share.type = "button";
-  share.textContent = "Copy link";
+  const share = headerButton("Copy link");
   share.addEventListener("click", async () => {
+    // The address never holds the token (it was moved out of the fragment on load).
     await navigator.clipboard?.writeText(location.href).catch(() => {});
     share.textContent = "Link copied";
   });
-  title.replaceChildren(label, share);
-  const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
-  const user = userName();
-  const handle = createCollabEditor(main, {
-    url: wsUrl,
+  const historyButton = headerButton("History");
+  historyButton.setAttribute("aria-expanded", "false");
+  historyButton.setAttribute("aria-controls", "history-panel");
+  title.replaceChildren(label, share, historyButton);
+
+  const layout = document.createElement("div");
+  layout.className = "app-doc";
+  const column = document.createElement("div");
+  column.className = "app-doc__main";
+  const host = document.createElement("div");
+  host.className = "app-doc__editor";
+  const setPanelOpen = (open: boolean) => {
+    layout.classList.toggle("has-panel", open);
+    main.classList.toggle("is-wide", open);
+    historyButton.setAttribute("aria-expanded", String(open));
+  };
+  const history = createHistoryPanel({
     document: name,
-    user: { name: user, color: colorFor(user) },
+    token: storedToken,
+    onClose: () => {
+      setPanelOpen(false);
+      historyButton.focus();
+    },
   });
-  (window as unknown as { collab: typeof handle }).collab = handle;
-  onNameChange = (next) => handle.setUser({ name: next, color: colorFor(next) });
+  historyButton.addEventListener("click", () => {
+    if (history.isOpen) {
+      history.close();
+      setPanelOpen(false);
+    } else {
+      setPanelOpen(true);
+      history.open();
+    }
+  });
+  column.append(host);
+  layout.append(column, history.element);
+  main.replaceChildren(layout);
+
+  const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
+  let handle: CollabEditorHandle | null = null;
+  let denied: { reason: string; panel: HTMLElement } | null = null;
+  const showDenied = (reason: string) => {
+    // The same refusal again (the provider retries): keep the panel and whatever is typed in it.
+    if (denied?.reason === reason) return;
+    denied?.panel.remove();
+    denied = { reason, panel: deniedPanel(reason, () => mount()) };
+    column.prepend(denied.panel);
+  };
+  /** (Re)creates the editor with the current token: the way to retry after a refusal. */
+  const mount = () => {
+    denied?.panel.remove();
+    denied = null;
+    handle?.destroy();
+    const user = userName();
+    const next = createCollabEditor(host, {
+      url: wsUrl,
+      document: name,
+      user: { name: user, color: colorFor(user) },
+      token: storedToken() ?? undefined,
+      // The app's own panel says why, with a field for a token.
+      accessNotice: false,
+    });
+    handle = next;
+    // For the end-to-end tests (and the curious): the running editor's handle.
+    (window as unknown as { collab: CollabEditorHandle }).collab = next;
+    next.on("connection", (state) => {
+      if (state.kind === "denied") showDenied(state.reason);
+    });
+    next.on("readOnly", (readOnly) => history.setReadOnly(readOnly));
+    history.setReadOnly(next.readOnly);
+  };
+  onNameChange = (next) => handle?.setUser({ name: next, color: colorFor(next) });
+  mount();
 }
+
+// Before anything else reads the address or the token.
+takeTokenFromFragment();
 
 // The app shell stays available offline, so a document page can reload without the network.
 if ("serviceWorker" in navigator) void navigator.serviceWorker.register("/sw.js").catch(() => {});

@@ -26,6 +26,11 @@ export interface Participant extends CollabUser {
 
 export type CollabEditorEvents = {
   connection: (state: ConnectionState) => void;
+  /**
+   * Whether this user can change the document changed: true with the `readOnly` option, or
+   * while the server grants only read access (a read-only token).
+   */
+  readOnly: (readOnly: boolean) => void;
   save: (state: SaveState) => void;
   presence: (participants: readonly Participant[]) => void;
   /** The document's content changed (locally or remotely). */
@@ -39,6 +44,11 @@ export interface CollabEditorHandle {
   /** The current connection and save states. */
   readonly connection: ConnectionState;
   readonly save: SaveState;
+  /**
+   * True when this user cannot change the document: the `readOnly` option, or the server
+   * granting only read access. The `readOnly` event says when it changes.
+   */
+  readonly readOnly: boolean;
   /** Subscribes to an event; returns the function that unsubscribes. */
   on<E extends keyof CollabEditorEvents>(event: E, listener: CollabEditorEvents[E]): () => void;
   /** Changes the local user's name and colour (caret and presence follow). */
@@ -92,33 +102,56 @@ export function createCollabEditor(
 
   let connection: ConnectionState = { kind: "connecting" };
   let save: SaveState = { kind: "saved" };
+  // What the server last granted; kept across reconnects until it says otherwise, so a reader
+  // who goes offline cannot type edits the server would refuse.
+  let serverReadOnly = false;
+  let readOnly = resolved.readOnly;
+  // Makes the editor editable or not from the two above; assigned once the editor exists. Until
+  // then the provider can only report "connecting", which changes nothing.
+  let applyEditable = () => {};
   const setConnection = (next: ConnectionState) => {
-    if (connection.kind === "denied" && next.kind !== "denied") return;
     connection = next;
+    applyEditable();
     events.emit("connection", [next]);
+  };
+  const setReadOnly = (next: boolean) => {
+    if (next === readOnly) return;
+    readOnly = next;
+    applyEditable();
+    events.emit("readOnly", [next]);
   };
   const setSave = (pending: number) => {
     save = pending === 0 ? { kind: "saved" } : { kind: "saving", pending };
     events.emit("save", [save]);
   };
   const onStatus = ({ status }: { status: string }) => {
-    if (status === "connected") setConnection({ kind: "connected" });
+    // A refusal stands until the server authenticates this document again; socket events
+    // (which keep coming as the provider reconnects) do not lift it.
+    if (connection.kind === "denied") return;
+    if (status === "connected") setConnection({ kind: "connected", readOnly: serverReadOnly });
     else if (status === "connecting") setConnection({ kind: "connecting" });
     else setConnection({ kind: "offline", keptOnDevice: offline !== null });
+  };
+  const onAuthenticated = ({ scope }: { scope: string }) => {
+    serverReadOnly = scope !== "read-write";
+    setReadOnly(resolved.readOnly || serverReadOnly);
+    setConnection({ kind: "connected", readOnly: serverReadOnly });
   };
   const onDenied = ({ reason }: { reason: string }) => setConnection({ kind: "denied", reason });
   const onUnsynced = ({ number }: { number: number }) => setSave(number);
   provider.on("status", onStatus);
+  provider.on("authenticated", onAuthenticated);
   provider.on("authenticationFailed", onDenied);
   provider.on("unsyncedChanges", onUnsynced);
   cleanups.push(() => {
     provider.off("status", onStatus);
+    provider.off("authenticated", onAuthenticated);
     provider.off("authenticationFailed", onDenied);
     provider.off("unsyncedChanges", onUnsynced);
   });
   // The browser knows about a network drop before the socket times out; when the network is
   // back, the socket may never have closed, so read its state instead of waiting for an event.
-  const onBrowserOffline = () => setConnection({ kind: "offline", keptOnDevice: offline !== null });
+  const onBrowserOffline = () => onStatus({ status: "disconnected" });
   const onBrowserOnline = () =>
     onStatus({ status: provider.configuration.websocketProvider.status });
   const view = element.ownerDocument.defaultView;
@@ -146,6 +179,12 @@ export function createCollabEditor(
     editorProps: { attributes: { class: "collab-editor__content", "aria-label": "Document" } },
   });
   cleanups.push(() => editor.destroy());
+  applyEditable = () => {
+    const editable = !readOnly && connection.kind !== "denied";
+    // false: becoming read-only is not a change to the document.
+    if (editor.isEditable !== editable) editor.setEditable(editable, false);
+    root.dataset.readonly = String(readOnly);
+  };
   const onChange = () => events.emit("change", []);
   editor.on("update", onChange);
   cleanups.push(() => editor.off("update", onChange));
@@ -171,7 +210,16 @@ export function createCollabEditor(
 
   if (resolved.chrome) {
     cleanups.push(
-      mountChrome({ root, surface, editor, on, readOnly: resolved.readOnly, participants }),
+      mountChrome({
+        root,
+        surface,
+        editor,
+        on,
+        toolbar: !resolved.readOnly,
+        accessNotice: resolved.accessNotice,
+        participants,
+        readOnly: () => readOnly,
+      }),
     );
   } else {
     root.append(surface);
@@ -186,6 +234,9 @@ export function createCollabEditor(
     },
     get save() {
       return save;
+    },
+    get readOnly() {
+      return readOnly;
     },
     on,
     setUser(next) {

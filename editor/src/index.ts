@@ -3,6 +3,7 @@
  *
  * - `createCollabEditor(element, options)` mounts an editor and returns its handle.
  * - `defineCollabEditorElement()` registers `<collab-editor>`.
+ * - `createDocumentPreview(element, json)` shows a Tiptap JSON document read-only.
  * - Import `@collab-docs/editor/style.css` once for the default look.
  */
 import "./ui/styles.css";
@@ -16,9 +17,13 @@ export {
 export { CollabEditorElement, defineCollabEditorElement } from "./embed/element.ts";
 export { FIELD, schemaExtensions } from "./extensions.ts";
 export { type CollabEditorOptions, type CollabUser, colorFor } from "./options.ts";
+export { createDocumentPreview, type DocumentPreview } from "./preview.ts";
 export {
+  type AccessProblem,
   type ConnectionState,
+  type Denial,
   describeConnection,
   describeSave,
+  explainDenial,
   type SaveState,
 } from "./status.ts";

@@ -37,7 +37,9 @@ export interface CollabEditorOptions {
    */
   readonly user?: { readonly name?: string; readonly color?: string };
   /**
-   * Show the document without letting this user change it (no toolbar, not editable).
+   * Show the document without letting this user change it (no toolbar, not editable). The
+   * server can make an editor read-only too, when its token grants only reading: the editor
+   * then shows a "Read only" badge and a disabled toolbar (see the handle's `readOnly`).
    * @default false
    * @example true
    */
@@ -61,6 +63,15 @@ export interface CollabEditorOptions {
    * @example false // your app draws its own toolbar from handle.editor
    */
   readonly chrome?: boolean;
+  /**
+   * When the server refuses the document, show a notice saying why in place of the document.
+   * Turn it off when your page shows its own (the `connection` event's `denied` state carries
+   * the server's `reason`; `explainDenial(reason)` gives its kind and a message for people).
+   * Needs `chrome`.
+   * @default true
+   * @example false // the app shows an "Access denied" panel with a token field instead
+   */
+  readonly accessNotice?: boolean;
 }
 
 /** Options with their defaults filled in. */
@@ -102,5 +113,6 @@ export function resolveOptions(options: CollabEditorOptions): ResolvedOptions {
     offline: options.offline ?? true,
     placeholder: options.placeholder ?? "Start writing…",
     chrome: options.chrome ?? true,
+    accessNotice: options.accessNotice ?? true,
   };
 }

@@ -142,7 +142,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     },
   });
   documents = service;
-  const gate = new Gate(config);
+  const gate = new Gate({ ...config, checkHost: access.kind === "anonymous" });
   const hp = core.hocuspocus;
   const ws = new WebSocketTransport({
     core,
@@ -167,6 +167,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     isShuttingDown: () => shuttingDown,
     api,
     gate,
+    logger,
   });
   const http: Server = createServer((request, response) => {
     Promise.resolve(handle(request, response)).catch((cause: unknown) => {

@@ -14,15 +14,23 @@ import { ROOT, startServer } from "../helpers/server.ts";
 
 afterAll(closeBrowser);
 
-/** Serves `html` at / from its own origin (port 0), like a customer's site. */
-async function hostPage(html: string): Promise<string> {
+/** A customer's site: its own origin (port 0) serving `html` at /, set once the collab server runs. */
+async function hostSite(): Promise<{ origin: string; url: string; html: string }> {
+  const site = { origin: "", url: "", html: "" };
   const server: Server = createServer((_request, response) => {
     response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    response.end(html);
+    response.end(site.html);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  site.origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  site.url = `${site.origin}/`;
+  return site;
+}
+
+/** A collab server that allows the site's origin, as the README tells embedders to configure it. */
+async function serverFor(site: { origin: string }) {
+  return startServer({ config: { allowedOrigins: [site.origin] } });
 }
 
 /** The README's plain-HTML example, pointed at `address`. */
@@ -47,13 +55,15 @@ async function newPage() {
 
 describe("embedding", () => {
   it("[EMB1] the README's plain-HTML example edits the document from another origin", async () => {
-    const { address } = await startServer();
+    const site = await hostSite();
+    const { address } = await serverFor(site);
     const watcher = connect({ url: address.wsUrl, name: "team/notes" });
     await synced(watcher);
     const page = await newPage();
     const sockets: string[] = [];
     page.on("websocket", (socket) => sockets.push(socket.url()));
-    await page.goto(await hostPage(readmeExample(address)));
+    site.html = readmeExample(address);
+    await page.goto(site.url);
     const content = page.locator("collab-editor .collab-editor__content");
     await content.click();
     // One element, one editor, one socket, however many attributes it was upgraded with.
@@ -69,7 +79,8 @@ describe("embedding", () => {
   });
 
   it("[EMB2] a read-only embed shows the document but cannot change it", async () => {
-    const { address, server } = await startServer();
+    const site = await hostSite();
+    const { address, server } = await serverFor(site);
     const writer = connect({ url: address.wsUrl, name: "team/notes" });
     await synced(writer);
     const paragraph = new Y.XmlElement("paragraph");
@@ -79,7 +90,8 @@ describe("embedding", () => {
     const before = (await server.store.meta("team/notes"))?.logEntries;
 
     const page = await newPage();
-    await page.goto(await hostPage(readmeExample(address, 'readonly offline="false"')));
+    site.html = readmeExample(address, 'readonly offline="false"');
+    await page.goto(site.url);
     const content = page.locator("collab-editor .collab-editor__content");
     await content.getByText("read me").waitFor();
     expect(await content.getAttribute("contenteditable")).toBe("false");
@@ -92,17 +104,17 @@ describe("embedding", () => {
   });
 
   it("[EMB3] destroy() closes the socket and removes what the editor added", async () => {
-    const { address, server } = await startServer();
+    const site = await hostSite();
+    const { address, server } = await serverFor(site);
     const page = await newPage();
-    await page.goto(
-      await hostPage(`<!doctype html><meta charset="utf-8"><div id="host"></div>
+    site.html = `<!doctype html><meta charset="utf-8"><div id="host"></div>
       <script type="module">
         import { createCollabEditor } from "${address.url}/embed/collab-editor.js";
         window.handle = createCollabEditor(document.querySelector("#host"), {
           url: "${address.wsUrl}", document: "destroyed", offline: false, user: { name: "Temp" },
         });
-      </script>`),
-    );
+      </script>`;
+    await page.goto(site.url);
     await page.locator("#host .collab-editor").waitFor();
     await expect.poll(() => server.hocuspocus.getConnectionsCount()).toBe(1);
     await page.evaluate(() =>

@@ -4,7 +4,7 @@
  * JWKS, anonymous-mode refusal, Origin checks, the connection rate limit
  * and the `token` command.
  */
-import { createServer } from "node:http";
+import { createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from "jose";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
@@ -329,6 +329,56 @@ describe("origins and rate limits", () => {
     expect((await from("10.0.0.2")).status).toBe(101);
     // A client cannot dodge the limit by prepending addresses of its own.
     expect((await from("1.2.3.4, 10.0.0.1")).status).toBe(429);
+  });
+});
+
+/** Status and body of a GET sent with its own Host header (fetch cannot set one). */
+function getWithHost(url: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { headers: { host } }, (response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => {
+        body += chunk;
+      });
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.on("error", reject);
+    request.end();
+  });
+}
+
+describe("DNS rebinding", () => {
+  it("[AUTH11] without token auth, requests addressed to a foreign host name are refused, API and WebSocket alike", async () => {
+    const { address } = await startServer({
+      config: { allowedOrigins: ["https://docs.example.com"] },
+    });
+    const rebound = `attacker.example:${address.port}`;
+    const api = await getWithHost(`${address.url}/api/v1/documents`, rebound);
+    expect(api.status).toBe(403);
+    expect(JSON.parse(api.body)).toMatchObject({ error: { code: "host_not_allowed" } });
+    const upgrade = await upgradeStatus(address.wsUrl, {
+      host: rebound,
+      origin: `http://${rebound}`,
+    });
+    expect(upgrade.status).toBe(403);
+    // IP addresses, localhost and the hosts of ALLOWED_ORIGINS are fine.
+    for (const host of [
+      `127.0.0.1:${address.port}`,
+      `localhost:${address.port}`,
+      "docs.example.com",
+    ]) {
+      expect((await getWithHost(`${address.url}/api/v1/documents`, host)).status).toBe(200);
+    }
+  });
+
+  it("[AUTH11] with token auth the Host does not matter: a rebound page has no token", async () => {
+    const { address } = await tokenServer();
+    const result = await getWithHost(
+      `${address.url}/api/v1/documents`,
+      `attacker.example:${address.port}`,
+    );
+    expect(result.status).toBe(401);
   });
 });
 

@@ -6,6 +6,11 @@
  * destroyed when it is removed, and rebuilt (once, however many attributes
  * changed together) when anything but the user changes; a new user name or
  * colour is applied to the running editor.
+ *
+ * A new `token` therefore reconnects with it: set it when the old one
+ * expires, or after the server refused the document, and the element opens
+ * the document again with the new token (the local copy in IndexedDB, if
+ * any, is kept across the rebuild).
  */
 import { type CollabEditorHandle, createCollabEditor } from "../editor.ts";
 import { colorFor } from "../options.ts";

@@ -1,11 +1,17 @@
 /**
- * The editor's chrome: toolbar, presence and status line, in plain DOM so the
- * package needs no framework. Everything it adds is removed by the returned
- * function.
+ * The editor's chrome: toolbar, presence, a "Read only" badge, the notice
+ * shown when the server refuses the document, and the status line, in plain
+ * DOM so the package needs no framework. Everything it adds is removed by
+ * the returned function.
  */
 import type { Editor } from "@tiptap/core";
 import type { CollabEditorHandle, Participant } from "../editor.ts";
-import { type ConnectionState, describeConnection, describeSave } from "../status.ts";
+import {
+  type ConnectionState,
+  describeConnection,
+  describeSave,
+  explainDenial,
+} from "../status.ts";
 
 interface ChromeOptions {
   readonly root: HTMLElement;
@@ -13,8 +19,13 @@ interface ChromeOptions {
   readonly editor: Editor;
   /** Subscribes to the editor's events; returns the unsubscribe function. */
   readonly on: CollabEditorHandle["on"];
-  readonly readOnly: boolean;
+  /** Build the toolbar at all (false for an editor read-only by option). */
+  readonly toolbar: boolean;
+  /** Show why the server refused the document in place of the document. */
+  readonly accessNotice: boolean;
   readonly participants: () => Participant[];
+  /** Whether the user can currently not change the document. */
+  readonly readOnly: () => boolean;
 }
 
 interface Tool {
@@ -155,8 +166,10 @@ export function mountChrome({
   surface,
   editor,
   on,
-  readOnly,
+  toolbar: withToolbar,
+  accessNotice,
   participants,
+  readOnly,
 }: ChromeOptions): () => void {
   const doc = root.ownerDocument;
   const header = el(doc, "div", "collab-editor__bar");
@@ -170,9 +183,18 @@ export function mountChrome({
   const connectionText = el(doc, "span", "collab-editor__connection");
   const saveText = el(doc, "span", "collab-editor__save");
   status.append(connectionText, saveText);
+  const badge = el(doc, "span", "collab-editor__badge", "Read only");
+  badge.title = "You can read this document but not change it";
+  badge.hidden = true;
+  const notice = el(doc, "div", "collab-editor__notice");
+  notice.setAttribute("role", "alert");
+  notice.hidden = true;
+  const noticeTitle = el(doc, "strong", "collab-editor__notice-title", "Access denied");
+  const noticeText = el(doc, "p", "collab-editor__notice-text");
+  notice.append(noticeTitle, noticeText);
 
   const buttons: Array<{ button: HTMLButtonElement; tool: Tool }> = [];
-  if (!readOnly) {
+  if (withToolbar) {
     for (const tool of TOOLS) {
       if (tool === "|") {
         toolbar.append(el(doc, "span", "collab-editor__separator"));
@@ -188,11 +210,15 @@ export function mountChrome({
       buttons.push({ button, tool });
     }
   }
-  header.append(toolbar, presence);
-  root.append(header, surface, status);
+  header.append(toolbar, badge, presence);
+  root.append(header, notice, surface, status);
 
+  let connection: ConnectionState = { kind: "connecting" };
   const refreshTools = () => {
+    const disabled = readOnly() || connection.kind === "denied";
+    toolbar.setAttribute("aria-disabled", String(disabled));
     for (const { button, tool } of buttons) {
+      button.disabled = disabled;
       const active = tool.active?.(editor) ?? false;
       button.classList.toggle("is-active", active);
       if (tool.active) button.setAttribute("aria-pressed", String(active));
@@ -210,11 +236,19 @@ export function mountChrome({
       }),
     );
   };
+  const renderAccess = () => {
+    badge.hidden = !readOnly();
+    refreshTools();
+  };
   const renderConnection = (state: ConnectionState) => {
+    connection = state;
     connectionText.textContent = describeConnection(state);
     root.dataset.connection = state.kind;
+    notice.hidden = !accessNotice || state.kind !== "denied";
+    noticeText.textContent = state.kind === "denied" ? explainDenial(state.reason).message : "";
+    renderAccess();
   };
-  renderConnection({ kind: "connecting" });
+  renderConnection(connection);
   saveText.textContent = describeSave({ kind: "saved" });
   renderPresence(participants());
 
@@ -222,6 +256,7 @@ export function mountChrome({
   const off = [
     on("presence", renderPresence),
     on("connection", renderConnection),
+    on("readOnly", renderAccess),
     on("save", (state) => {
       saveText.textContent = describeSave(state);
       root.dataset.save = state.kind;
@@ -231,6 +266,7 @@ export function mountChrome({
   return () => {
     for (const unsubscribe of off) unsubscribe();
     header.remove();
+    notice.remove();
     status.remove();
   };
 }

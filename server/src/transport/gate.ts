@@ -7,11 +7,17 @@
  *   The server's own origin (the `Host` the request was sent to) always
  *   passes, so the editor app served here works; others must be listed in
  *   ALLOWED_ORIGINS (`*` allows every origin).
+ * - Host, in anonymous mode only: a request must be addressed to an IP
+ *   address, `localhost`, or a host named in ALLOWED_ORIGINS. Otherwise a
+ *   page on any site could rebind its own domain name to this server's
+ *   address (DNS rebinding) and, being "same-origin" with it, use it without
+ *   credentials. With token auth a rebound page has no token, so any Host will do.
  * - Client address: the socket's peer, or with TRUST_PROXY the last
  *   `X-Forwarded-For` entry, the one the proxy in front of us appended
  *   (earlier entries are whatever the client claimed).
  */
 import type { IncomingMessage } from "node:http";
+import { isIP } from "node:net";
 import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
 
 export interface GateOptions {
@@ -19,12 +25,14 @@ export interface GateOptions {
   readonly trustProxy: boolean;
   /** Connection attempts per address per minute; 0 for no limit. */
   readonly rateLimitConnections: number;
+  /** Check the Host header against DNS rebinding (anonymous mode). */
+  readonly checkHost: boolean;
 }
 
 /** Why a request was turned away, as an HTTP answer. */
 export interface Refused {
   readonly status: 403 | 429;
-  readonly code: "origin_not_allowed" | "rate_limited";
+  readonly code: "origin_not_allowed" | "host_not_allowed" | "rate_limited";
   readonly message: string;
   readonly headers?: Readonly<Record<string, string>>;
 }
@@ -34,10 +42,16 @@ export class Gate {
   private readonly anyOrigin: boolean;
   private readonly trustProxy: boolean;
   private readonly limiter: RateLimiterMemory | null;
+  /** Host names trusted in anonymous mode besides IP addresses and localhost; null: no check. */
+  private readonly trustedHosts: ReadonlySet<string> | null;
 
   constructor(options: GateOptions) {
     this.allowed = new Set(options.allowedOrigins);
     this.anyOrigin = this.allowed.has("*");
+    this.trustedHosts =
+      !options.checkHost || this.anyOrigin
+        ? null
+        : new Set(options.allowedOrigins.map((origin) => new URL(origin).hostname));
     this.trustProxy = options.trustProxy;
     this.limiter =
       options.rateLimitConnections === 0
@@ -64,6 +78,26 @@ export class Gate {
     return origin === null || this.anyOrigin || this.allowed.has(origin);
   }
 
+  /** Why the request's Host is refused (see the module comment), or null when it is fine. */
+  hostRefusal(request: IncomingMessage): Refused | null {
+    const host = request.headers.host;
+    if (this.trustedHosts === null || host === undefined) return null;
+    let hostname: string;
+    try {
+      hostname = new URL(`http://${host}`).hostname.toLowerCase();
+    } catch {
+      hostname = "";
+    }
+    const bare = hostname.replace(/^\[|\]$/g, "");
+    if (isIP(bare) !== 0 || bare === "localhost" || bare.endsWith(".localhost")) return null;
+    if (this.trustedHosts.has(hostname)) return null;
+    return {
+      status: 403,
+      code: "host_not_allowed",
+      message: `requests to host ${JSON.stringify(host)} are refused: without token auth the server answers only requests addressed to an IP address, localhost, or a host in ALLOWED_ORIGINS (protection against DNS rebinding)`,
+    };
+  }
+
   /** The address rate limits and logs use. */
   clientAddress(request: IncomingMessage): string {
     if (this.trustProxy) {
@@ -80,6 +114,8 @@ export class Gate {
 
   /** Checks a WebSocket upgrade: its origin, then one attempt against its address' budget. */
   async admitUpgrade(request: IncomingMessage): Promise<Refused | null> {
+    const host = this.hostRefusal(request);
+    if (host !== null) return host;
     if (!this.originAllowed(request)) {
       return {
         status: 403,

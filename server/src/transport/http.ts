@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { API_PREFIX } from "../api/router.ts";
+import type { Logger } from "../observability/logger.ts";
 import type { DocumentStore } from "../persistence/store.ts";
 import type { Gate } from "./gate.ts";
 import { serveEditor } from "./static.ts";
@@ -29,6 +30,7 @@ export interface HttpRoutesOptions {
   readonly api: ApiHandler;
   /** Decides which browser origins may call the API. */
   readonly gate: Gate;
+  readonly logger?: Logger;
 }
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => Promise<void> | void;
@@ -58,7 +60,7 @@ export function createHttpHandler(options: HttpRoutesOptions): Handler {
       return error(response, 400, "bad_request", "the request URL does not parse");
     }
     if (path === API_PREFIX || path.startsWith(`${API_PREFIX}/`)) {
-      if (!cors(request, response, options.gate)) return;
+      if (!admitApi(request, response, options.gate)) return;
       const query = new URL(request.url ?? "/", "http://localhost").searchParams;
       return options.api(request, response, path.slice(API_PREFIX.length), query);
     }
@@ -66,7 +68,9 @@ export function createHttpHandler(options: HttpRoutesOptions): Handler {
     try {
       if (readOnly && (await serveEditor(request, response, options.editorDist))) return;
     } catch (cause) {
-      if (!response.headersSent) return error(response, 500, "internal", String(cause));
+      options.logger?.error({ err: cause }, "serving the editor failed");
+      if (!response.headersSent)
+        return error(response, 500, "internal", "internal error; see the server log");
     }
     const route = routes[path];
     if (route === undefined) return error(response, 404, "not_found", `no route for ${path}`);
@@ -82,18 +86,27 @@ export function createHttpHandler(options: HttpRoutesOptions): Handler {
     try {
       await route(request, response);
     } catch (cause) {
-      if (!response.headersSent) error(response, 500, "internal", String(cause));
+      options.logger?.error({ err: cause }, "HTTP request failed");
+      if (!response.headersSent)
+        error(response, 500, "internal", "internal error; see the server log");
       else response.destroy();
     }
   };
 }
 
 /**
- * CORS for the API: a foreign origin not in ALLOWED_ORIGINS is refused with
- * 403; an allowed one gets the CORS headers, and its preflight is answered
- * here. False when the request has been answered.
+ * The gate for the API: a Host refused against DNS rebinding and a foreign
+ * origin not in ALLOWED_ORIGINS get 403; an allowed origin gets the CORS
+ * headers, and its preflight is answered here. False when the request has
+ * been answered.
  */
-function cors(request: IncomingMessage, response: ServerResponse, gate: Gate): boolean {
+function admitApi(request: IncomingMessage, response: ServerResponse, gate: Gate): boolean {
+  const host = gate.hostRefusal(request);
+  if (host !== null) {
+    error(response, host.status, host.code, host.message);
+    request.resume();
+    return false;
+  }
   const origin = gate.foreignOrigin(request);
   if (origin === null) return true;
   response.setHeader("vary", "Origin");

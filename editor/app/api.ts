@@ -1,0 +1,130 @@
+/**
+ * The app's client for the server's REST API (/api/v1). Failures the user can
+ * meet (no token, no access, a name already taken, the network) come back as
+ * values, never as exceptions, so each page decides what to say.
+ */
+import type { JSONContent } from "@tiptap/core";
+
+/** A saved version of a document, as `GET .../versions` lists it. */
+export interface Version {
+  readonly id: string;
+  /** The name it was saved under; null for automatic versions. */
+  readonly name: string | null;
+  readonly kind: "named" | "auto";
+  /** ISO time. */
+  readonly created: string;
+  readonly size: number;
+  /** Who saved it (the token's subject), when known. */
+  readonly author: string | null;
+}
+
+export interface ListedDocument {
+  readonly name: string;
+  readonly updated: string;
+}
+
+export type ApiResult<T> =
+  | { readonly ok: true; readonly status: number; readonly value: T }
+  | {
+      readonly ok: false;
+      /** The HTTP status; 0 when the server could not be reached. */
+      readonly status: number;
+      /** The API's error code (`not_found`, `conflict`, ...), or `network`. */
+      readonly code: string;
+      readonly message: string;
+    };
+
+/** `/api/v1/documents/<name>` with the name percent-encoded, plus `rest`. */
+export function documentUrl(name: string, rest = ""): string {
+  return `/api/v1/documents/${encodeURIComponent(name)}${rest}`;
+}
+
+/**
+ * Calls the API. `token` goes as `Authorization: Bearer`; without one the server decides (in
+ * anonymous loopback mode everything is allowed).
+ */
+export async function call<T>(
+  path: string,
+  options: { readonly method?: string; readonly json?: unknown; readonly token: string | null },
+): Promise<ApiResult<T>> {
+  const headers: Record<string, string> = { accept: "application/json" };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.json !== undefined) headers["content-type"] = "application/json";
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method: options.method ?? "GET",
+      headers,
+      body: options.json === undefined ? undefined : JSON.stringify(options.json),
+      cache: "no-store",
+    });
+  } catch {
+    return { ok: false, status: 0, code: "network", message: "Could not reach the server." };
+  }
+  const body = (await response.json().catch(() => null)) as unknown;
+  if (response.ok) return { ok: true, status: response.status, value: body as T };
+  const error = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  return {
+    ok: false,
+    status: response.status,
+    code: typeof error?.code === "string" ? error.code : "http",
+    message:
+      typeof error?.message === "string"
+        ? error.message
+        : `The server answered ${response.status}.`,
+  };
+}
+
+/** Every stored document the token may see (bounded: 50 pages of 200). */
+export async function listDocuments(token: string | null): Promise<ApiResult<ListedDocument[]>> {
+  const documents: ListedDocument[] = [];
+  let after: string | null = "";
+  for (let pages = 0; after !== null && pages < 50; pages++) {
+    const query: URLSearchParams = new URLSearchParams({
+      limit: "200",
+      ...(after ? { after } : {}),
+    });
+    const page: ApiResult<{ documents: ListedDocument[]; next: string | null }> = await call(
+      `/api/v1/documents?${query}`,
+      { token },
+    );
+    if (!page.ok) return page;
+    documents.push(...(page.value?.documents ?? []));
+    after = page.value?.next ?? null;
+  }
+  return { ok: true, status: 200, value: documents };
+}
+
+export function listVersions(
+  name: string,
+  token: string | null,
+): Promise<ApiResult<{ versions: Version[] }>> {
+  return call(documentUrl(name, "/versions"), { token });
+}
+
+export function saveVersion(
+  name: string,
+  label: string,
+  token: string | null,
+): Promise<ApiResult<Version>> {
+  return call(documentUrl(name, "/versions"), { method: "POST", json: { name: label }, token });
+}
+
+export function versionContent(
+  name: string,
+  id: string,
+  token: string | null,
+): Promise<ApiResult<JSONContent>> {
+  return call(documentUrl(name, `/versions/${encodeURIComponent(id)}?format=json`), { token });
+}
+
+export function restoreVersion(
+  name: string,
+  id: string,
+  token: string | null,
+): Promise<ApiResult<{ restored: Version; backup: Version | null }>> {
+  return call(documentUrl(name, `/versions/${encodeURIComponent(id)}/restore`), {
+    method: "POST",
+    token,
+  });
+}
