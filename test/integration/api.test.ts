@@ -17,7 +17,7 @@ import { mintToken } from "../../server/src/auth/tokens.ts";
 import type { Config } from "../../server/src/config.ts";
 import { verifySignature } from "../../server/src/webhooks/signature.ts";
 import { acknowledged, connect, synced } from "../helpers/clients.ts";
-import { startServer } from "../helpers/server.ts";
+import { startServer, startServerWithFaults } from "../helpers/server.ts";
 
 const SOON = { timeout: 5_000, interval: 10 };
 const SECRET = "token-secret-that-is-at-least-32-characters";
@@ -310,6 +310,63 @@ describe("documents", () => {
     await expectError(a.call("GET", "/documents/x/versions/nope"), 404, "not_found");
     // Nothing about the failed requests reached the document.
     expect((await a.call("GET", "/documents/x")).body).toMatchObject(RICH);
+  });
+});
+
+describe("races and failures", () => {
+  it("[API10] edits, versions and a delete of one document never interleave: a delete stays a delete", async () => {
+    const { api: a, server: s } = await server();
+    for (let round = 0; round < 15; round++) {
+      const name = `racing-${round}`;
+      await a.call("PUT", `/documents/${name}`, { body: "# old", type: "text/markdown" });
+      const results = await Promise.all([
+        a.call("POST", `/documents/${name}/content`, { body: "new", type: "text/markdown" }),
+        a.call("POST", `/documents/${name}/versions`, json({ name: "v" })),
+        a.call("DELETE", `/documents/${name}`),
+      ]);
+      expect(results[2]?.status).toBe(204);
+      // Whatever ran first, nothing outlives the delete.
+      expect((await a.call("GET", `/documents/${name}`)).status).toBe(404);
+      expect(await s.store.load(name)).toBeNull();
+      expect(await s.store.listVersions(name)).toEqual([]);
+    }
+  });
+
+  it("[API6] a version can be restored again and again, and the state each restore replaced is kept", async () => {
+    const { api: a } = await server({ maxAutoVersions: 0 });
+    await a.call("PUT", "/documents/twice", { body: "one", type: "text/markdown" });
+    const { id } = (await a.call("POST", "/documents/twice/versions", json({ name: "one" })))
+      .body as { id: string };
+    for (const text of ["two", "three"]) {
+      await a.call("PUT", "/documents/twice", { body: text, type: "text/markdown" });
+      const restored = await a.call("POST", `/documents/twice/versions/${id}/restore`);
+      expect(restored.status).toBe(200);
+      const backup = (restored.body as { backup: { id: string } }).backup.id;
+      expect((await a.call("GET", `/documents/twice/versions/${backup}?format=text`)).text).toBe(
+        text,
+      );
+    }
+  });
+
+  it("[API11] while the store is failing an API edit is answered 503 instead of waiting", async () => {
+    const { address, faults } = await startServerWithFaults({ retryMs: 50 });
+    const a = api(address.url);
+    await a.call("PUT", "/documents/failing", { body: "one", type: "text/markdown" });
+    faults.remaining = 1_000_000;
+    const provider = connect({ url: address.wsUrl, name: "failing" });
+    await synced(provider);
+    provider.document.getText("t").insert(0, "x");
+    await vi.waitFor(async () => {
+      const ready = await fetch(`${address.url}/readyz`);
+      expect(ready.status).toBe(503);
+    }, SOON);
+    const refused = await a.call("PUT", "/documents/failing", {
+      body: "two",
+      type: "text/markdown",
+    });
+    expect(refused.status).toBe(503);
+    expect(refused.body).toMatchObject({ error: { code: "unavailable" } });
+    faults.remaining = 0;
   });
 });
 

@@ -238,6 +238,24 @@ describe("y-websocket compatibility", () => {
     expect(close.reason).toMatch(/^invalid-document-name: document name is only whitespace/);
   });
 
+  it("[API10] a document deleted through the API closes its y-websocket clients with 4410 for good", async () => {
+    const server = await startServer();
+    const { plain } = await pair(server, "doomed");
+    plain.doc.getText("text").insert(0, "soon gone");
+    await vi.waitFor(
+      async () => expect(await server.server.store.meta("doomed")).not.toBeNull(),
+      SOON,
+    );
+    const closed = finalClose(plain);
+    const deleted = await fetch(`${server.address.url}/api/v1/documents/doomed`, {
+      method: "DELETE",
+    });
+    expect(deleted.status).toBe(204);
+    expect(await closed).toEqual({ code: 4410, reason: "document-deleted" });
+    expect(plain.shouldConnect).toBe(false);
+    expect(await server.server.store.load("doomed")).toBeNull();
+  });
+
   it("[YWS4] a document the server closes closes the y-websocket socket with 4500, and the client comes back", async () => {
     const server = await startServer();
     const { plain, hocus } = await pair(server, "reset");

@@ -135,7 +135,7 @@ export const ROUTES: readonly Route[] = [
     },
     async handle({ params, query, service }) {
       const { format } = parse(FormatQuery, query);
-      const doc = await service.snapshot(params.name ?? "");
+      const doc = await service.current(params.name ?? "");
       if (doc === null) throw notFound(params.name);
       return represent(doc, format);
     },
@@ -269,7 +269,7 @@ export const ROUTES: readonly Route[] = [
         status: 200,
         json: {
           restored: version(result.restored),
-          backup: result.backup === null ? null : version(result.backup),
+          backup: version(result.backup),
         },
       };
     },

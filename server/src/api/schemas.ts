@@ -54,7 +54,7 @@ export const VersionList = z
 export const Restored = z
   .object({
     restored: Version,
-    backup: Version.nullable().describe("The automatic version saved just before the restore"),
+    backup: Version.describe("The automatic version holding the state the restore replaced"),
   })
   .register(API_SCHEMAS, { id: "Restored" });
 

@@ -10,7 +10,12 @@
  * never loads a document into memory.
  */
 import { randomBytes } from "node:crypto";
-import type { Extension, Hocuspocus, onConnectPayload } from "@hocuspocus/server";
+import type {
+  Extension,
+  Hocuspocus,
+  onConnectPayload,
+  onLoadDocumentPayload,
+} from "@hocuspocus/server";
 import * as Y from "yjs";
 import { Close, CollabError, Refusal } from "../errors.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -52,8 +57,17 @@ export class DeletionGuard implements Extension {
   readonly deleting = new Set<string>();
 
   async onConnect({ documentName }: onConnectPayload): Promise<void> {
-    if (!this.deleting.has(documentName)) return;
-    throw new CollabError("DOCUMENT_BUSY", `"${documentName}" is being deleted`, {
+    this.refuseWhileDeleting(documentName);
+  }
+
+  /** Loads too: a connection past onConnect, or an API edit, must not bring it back meanwhile. */
+  async onLoadDocument({ documentName }: onLoadDocumentPayload): Promise<void> {
+    this.refuseWhileDeleting(documentName);
+  }
+
+  private refuseWhileDeleting(name: string): void {
+    if (!this.deleting.has(name)) return;
+    throw new CollabError("DOCUMENT_BUSY", `"${name}" is being deleted`, {
       reason: `${Refusal.documentDeleted}: the document is being deleted`,
     });
   }
@@ -61,6 +75,8 @@ export class DeletionGuard implements Extension {
 
 /** How long a deletion waits for the document to unload. */
 const UNLOAD_TIMEOUT_MS = 10_000;
+/** How long an edit waits to be stored before answering that the store is failing. */
+const DURABLE_TIMEOUT_MS = 10_000;
 
 export class DocumentService {
   private readonly options: DocumentServiceOptions;
@@ -68,6 +84,8 @@ export class DocumentService {
   private readonly deleting: Set<string>;
   /** Pending automatic versions, per document. */
   private readonly versionTimers = new Map<string, NodeJS.Timeout>();
+  /** The last task queued per document (see {@link DocumentService.locked}). */
+  private readonly locks = new Map<string, Promise<void>>();
   private lastVersionMs = 0;
   private versionSequence = 0;
   private closed = false;
@@ -104,13 +122,15 @@ export class DocumentService {
     return (await this.options.store.meta(name)) !== null;
   }
 
-  /** A copy of the document's current state, or null when it does not exist. */
-  async snapshot(name: string): Promise<Y.Doc | null> {
+  /**
+   * The document's current state, or null when it does not exist: the live
+   * document when it is loaded (read it at once, before any await, and do
+   * not change it), or one built from the store.
+   */
+  async current(name: string): Promise<Y.Doc | null> {
     const live = this.options.hocuspocus.documents.get(name);
     if (live !== undefined && !live.isDestroyed && Y.encodeStateVector(live).byteLength > 1) {
-      const copy = new Y.Doc();
-      Y.applyUpdate(copy, Y.encodeStateAsUpdate(live));
-      return copy;
+      return live;
     }
     const stored = await this.options.store.load(name);
     if (stored === null) return null;
@@ -124,60 +144,51 @@ export class DocumentService {
   /**
    * Applies `change` to the live document as one transaction, through
    * Hocuspocus so connected clients receive it, and resolves once it is
-   * durable. Returns whether the document existed before.
+   * durable. Returns whether the document existed before. Refused with
+   * STORE_UNAVAILABLE while the store is failing, rather than applied and
+   * left waiting.
    */
-  async edit(
-    name: string,
-    actor: Actor,
-    change: (doc: Y.Doc) => void,
-  ): Promise<{ existed: boolean }> {
-    this.assertNotDeleting(name);
-    const existed = await this.exists(name);
-    const connection = await this.options.hocuspocus.openDirectConnection(name, {
-      user: actor.userId === null ? null : { id: actor.userId, name: null },
-      source: "api",
-    });
-    try {
-      await connection.transact((document) => change(document));
-      await this.options.persistence.whenDurable(name);
-    } finally {
-      await connection.disconnect();
-    }
-    return { existed };
+  edit(name: string, actor: Actor, change: (doc: Y.Doc) => void): Promise<{ existed: boolean }> {
+    return this.locked(name, () => this.editNow(name, actor, change));
   }
 
   /**
    * Deletes the document: connected clients get a close message with the
    * reason, the document unloads, and everything stored for it (versions
-   * too) is removed. False when there was nothing to delete.
+   * too) is removed. False when there was nothing to delete. While it runs,
+   * opening or loading the document is refused.
    */
-  async remove(name: string): Promise<boolean> {
-    this.assertNotDeleting(name);
-    this.deleting.add(name);
-    try {
+  remove(name: string): Promise<boolean> {
+    return this.locked(name, async () => {
       const { hocuspocus, store } = this.options;
-      if (!(await this.exists(name))) return false;
-      const live = hocuspocus.documents.get(name);
-      if (live !== undefined) {
-        const unloaded = new Promise<void>((resolve) => live.once("destroy", () => resolve()));
-        for (const connection of live.getConnections()) {
-          connection.close(Close.documentDeleted);
+      this.deleting.add(name);
+      try {
+        // A load that began before the deletion finishes first, then is closed below.
+        await hocuspocus.loadingDocuments.get(name)?.catch(() => {});
+        if (!(await this.exists(name))) return false;
+        const live = hocuspocus.documents.get(name);
+        if (live !== undefined) {
+          const unloaded = new Promise<void>((resolve) => live.once("destroy", () => resolve()));
+          for (const connection of live.getConnections()) connection.close(Close.documentDeleted);
+          if (live.getConnectionsCount() === 0) void hocuspocus.unloadDocument(live);
+          await withTimeout(unloaded, UNLOAD_TIMEOUT_MS, `"${name}" did not unload`);
         }
-        if (live.getConnectionsCount() === 0) void hocuspocus.unloadDocument(live);
-        await withTimeout(unloaded, UNLOAD_TIMEOUT_MS, `"${name}" did not unload`);
+        clearTimeout(this.versionTimers.get(name));
+        this.versionTimers.delete(name);
+        await store.delete(name);
+        this.options.events?.deleted?.(name);
+        return true;
+      } finally {
+        this.deleting.delete(name);
       }
-      clearTimeout(this.versionTimers.get(name));
-      this.versionTimers.delete(name);
-      await store.delete(name);
-      this.options.events?.deleted?.(name);
-      return true;
-    } finally {
-      this.deleting.delete(name);
-    }
+    });
   }
 
-  /** Saves the document's current state as a version. Null when the document does not exist. */
-  async createVersion(
+  /**
+   * Saves the document's current state as a version; a named version's
+   * label must be unused (VERSION_EXISTS). Null when the document does not exist.
+   */
+  createVersion(
     name: string,
     options: {
       readonly label: string | null;
@@ -185,32 +196,27 @@ export class DocumentService {
       readonly actor: Actor;
     },
   ): Promise<VersionMeta | null> {
-    const { store } = this.options;
-    if (options.label !== null) {
-      const versions = await store.listVersions(name);
-      if (versions.some((version) => version.label === options.label)) {
-        throw new CollabError(
-          "VERSION_EXISTS",
-          `"${name}" already has a version named "${options.label}"`,
-        );
+    return this.locked(name, async () => {
+      const { store } = this.options;
+      if (options.kind === "named" && options.label !== null) {
+        const versions = await store.listVersions(name);
+        if (versions.some((version) => version.label === options.label)) {
+          throw new CollabError(
+            "VERSION_EXISTS",
+            `"${name}" already has a version named "${options.label}"`,
+          );
+        }
       }
-    }
-    const doc = await this.snapshot(name);
-    if (doc === null) return null;
-    const meta = await store.saveVersion(
-      name,
-      {
-        id: this.nextVersionId(),
-        label: options.label,
-        kind: options.kind,
-        created: Date.now(),
-        author: options.actor.userId,
-      },
-      Y.encodeStateAsUpdate(doc),
-    );
-    this.options.events?.versionCreated?.(name, meta);
-    if (options.kind === "auto") await this.pruneAutoVersions(name);
-    return meta;
+      const doc = await this.current(name);
+      if (doc === null) return null;
+      const meta = await store.saveVersion(
+        name,
+        this.versionMeta(options),
+        Y.encodeStateAsUpdate(doc),
+      );
+      await this.saved(name, meta);
+      return meta;
+    });
   }
 
   /** The versions of a document, newest first. */
@@ -228,26 +234,36 @@ export class DocumentService {
   }
 
   /**
-   * Restores a version as a new change: first the current state is saved as
-   * an automatic version (so the restore itself can be undone), then the
-   * document's content is made equal to the version's with `apply`. History
-   * before it is kept; connected editors receive the change live.
+   * Restores a version as a new change that makes the document's content
+   * equal to the version's (with `apply`); connected editors receive it
+   * live and the history before it is kept. The state it replaces is saved
+   * as an automatic version in the same step (queued in the store before the
+   * change, so it is durable first), so a restore can itself be undone.
    */
-  async restore(
+  restore(
     name: string,
     id: string,
     actor: Actor,
     apply: (live: Y.Doc, version: Y.Doc) => void,
-  ): Promise<{ restored: VersionMeta; backup: VersionMeta | null } | null> {
-    const version = await this.readVersion(name, id);
-    if (version === null) return null;
-    const backup = await this.createVersion(name, {
-      label: `Before restoring ${version.meta.label ?? version.meta.id}`,
-      kind: "auto",
-      actor,
+  ): Promise<{ restored: VersionMeta; backup: VersionMeta } | null> {
+    return this.locked(name, async () => {
+      const version = await this.readVersion(name, id);
+      if (version === null) return null;
+      const meta = this.versionMeta({
+        label: `Before restoring ${version.meta.label ?? version.meta.id}`,
+        kind: "auto",
+        actor,
+      });
+      let backup: Promise<VersionMeta> | null = null;
+      await this.editNow(name, actor, (live) => {
+        backup = this.options.store.saveVersion(name, meta, Y.encodeStateAsUpdate(live));
+        apply(live, version.doc);
+      });
+      const saved = await (backup as Promise<VersionMeta> | null);
+      if (saved === null) throw new Error("the restore did not run");
+      await this.saved(name, saved);
+      return { restored: version.meta, backup: saved };
     });
-    await this.edit(name, actor, (live) => apply(live, version.doc));
-    return { restored: version.meta, backup };
   }
 
   /** Stops scheduling automatic versions. */
@@ -262,18 +278,84 @@ export class DocumentService {
     await this.createVersion(name, { label: null, kind: "auto", actor: { userId: null } });
   }
 
-  private async pruneAutoVersions(name: string): Promise<void> {
-    const { store, maxAutoVersions } = this.options;
-    const autos = (await store.listVersions(name)).filter((version) => version.kind === "auto");
-    for (const old of autos.slice(0, Math.max(0, autos.length - maxAutoVersions))) {
-      await store.deleteVersion(name, old.id);
+  private async editNow(
+    name: string,
+    actor: Actor,
+    change: (doc: Y.Doc) => void,
+  ): Promise<{ existed: boolean }> {
+    const { hocuspocus, persistence, store } = this.options;
+    const health = store.health();
+    if (health.state !== "ok") {
+      throw new CollabError("STORE_UNAVAILABLE", `the store is ${health.state}; try again later`);
     }
+    const existed = await this.exists(name);
+    const connection = await hocuspocus.openDirectConnection(name, {
+      user: actor.userId === null ? null : { id: actor.userId, name: null },
+      source: "api",
+    });
+    try {
+      await connection.transact((document) => change(document));
+      const durable = persistence.whenDurable(name);
+      if (durable === null) throw new Error(`"${name}" unloaded during an edit`);
+      await withTimeout(
+        durable,
+        DURABLE_TIMEOUT_MS,
+        new CollabError(
+          "STORE_UNAVAILABLE",
+          `the change to "${name}" is applied but not yet stored: the store is failing; it is stored once writes succeed`,
+        ),
+      );
+    } finally {
+      await connection.disconnect();
+    }
+    return { existed };
   }
 
-  private assertNotDeleting(name: string): void {
+  /** Reports a saved version and keeps the newest MAX_AUTO_VERSIONS automatic ones (and always this one). */
+  private async saved(name: string, meta: VersionMeta): Promise<void> {
+    this.options.events?.versionCreated?.(name, meta);
+    if (meta.kind !== "auto") return;
+    const { store, maxAutoVersions } = this.options;
+    const autos = (await store.listVersions(name)).filter(
+      (version) => version.kind === "auto" && version.id !== meta.id,
+    );
+    const excess = autos.length - Math.max(0, maxAutoVersions - 1);
+    for (const old of autos.slice(0, Math.max(0, excess))) await store.deleteVersion(name, old.id);
+  }
+
+  private versionMeta(options: {
+    readonly label: string | null;
+    readonly kind: VersionMeta["kind"];
+    readonly actor: Actor;
+  }): Omit<VersionMeta, "bytes"> {
+    return {
+      id: this.nextVersionId(),
+      label: options.label,
+      kind: options.kind,
+      created: Date.now(),
+      author: options.actor.userId,
+    };
+  }
+
+  /**
+   * Runs `task` after every earlier task for `name`: edits, versions,
+   * restores and deletion of one document never interleave.
+   */
+  private locked<T>(name: string, task: () => Promise<T>): Promise<T> {
     if (this.deleting.has(name)) {
-      throw new CollabError("DOCUMENT_BUSY", `"${name}" is being deleted`);
+      return Promise.reject(new CollabError("DOCUMENT_BUSY", `"${name}" is being deleted`));
     }
+    const previous = this.locks.get(name) ?? Promise.resolve();
+    const run = previous.then(task, task);
+    const settled = run.then(
+      () => {},
+      () => {},
+    );
+    this.locks.set(name, settled);
+    void settled.then(() => {
+      if (this.locks.get(name) === settled) this.locks.delete(name);
+    });
+    return run;
   }
 
   /**
@@ -289,13 +371,20 @@ export class DocumentService {
   }
 }
 
-async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+async function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  failure: string | Error,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
       promise,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(message)), ms);
+        timer = setTimeout(
+          () => reject(typeof failure === "string" ? new Error(failure) : failure),
+          ms,
+        );
       }),
     ]);
   } finally {

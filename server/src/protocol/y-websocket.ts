@@ -26,12 +26,15 @@
  * | Stateless 5, BroadcastStateless 6            | dropped                                                |
  * | SyncStatus 8 (the durable acknowledgement)   | dropped                                                |
  * | Close 7 + reason (the document was closed)   | close 4500 + reason                                    |
+ * | Close 7 + `document-deleted` (deleted)       | close 4410 + reason                                    |
  * | Ping 9, Pong 10, anything else               | dropped                                                |
  * | socket close 4408 (Hocuspocus' idle timeout) | close 4508, same reason                                |
  *
  * y-websocket 3 stops reconnecting after a close in 4400-4499 and retries on
- * every other code, so a refusal is final (4403) while a closed document and an
- * idle timeout are retried (4500, 4508). Every close reason is cut to the 123
+ * every other code, so a refusal (4403) and a deleted document (4410) are final,
+ * and a client holding a deleted document does not come back at once and
+ * re-create it, while a closed document and an idle timeout are retried
+ * (4500, 4508). Every close reason is cut to the 123
  * bytes a close frame allows.
  *
  * Awareness echoes: the y-websocket client re-sends every awareness change it
@@ -228,11 +231,11 @@ export function fromHocuspocus(message: Uint8Array): Outgoing {
       }
       case MessageType.Close: {
         const reason = decoding.readVarString(decoder) || YWebSocketClose.documentClosed.reason;
-        return {
-          kind: "close",
-          last: null,
-          close: { code: YWebSocketClose.documentClosed.code, reason: closeReason(reason) },
-        };
+        const code =
+          reason === Close.documentDeleted.reason
+            ? Close.documentDeleted.code
+            : YWebSocketClose.documentClosed.code;
+        return { kind: "close", last: null, close: { code, reason: closeReason(reason) } };
       }
       default:
         return { kind: "drop" };
