@@ -151,7 +151,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     maxMessageBytes: config.maxMessageBytes,
   });
 
-  const parser = new ContentParser();
+  const parser = new ContentParser({ maxBytes: { json: config.maxBodyBytes } });
   const api = createApi({
     access,
     apiSecret: config.apiSecret,

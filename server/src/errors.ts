@@ -23,6 +23,7 @@ export type ErrorCode =
   | "CONTENT_INVALID"
   | "DOCUMENT_NOT_FOUND"
   | "DOCUMENT_BUSY"
+  | "SERVER_BUSY"
   | "VERSION_NOT_FOUND"
   | "VERSION_EXISTS";
 

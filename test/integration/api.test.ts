@@ -4,7 +4,7 @@
  * webhooks from the running server, and every answer checked against the
  * OpenAPI description the server publishes.
  */
-import { createServer } from "node:http";
+import { createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { yXmlFragmentToProsemirrorJSON } from "@tiptap/y-tiptap";
@@ -116,6 +116,22 @@ function api(base: string, defaults: { token?: string } = {}): Api {
 async function server(config: Partial<Config> = {}) {
   const running = await startServer({ config });
   return { ...running, api: api(running.address.url) };
+}
+
+/** The status of a request sent with its path exactly as given. */
+function rawStatus(base: string, method: string, path: string, markdown?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      base,
+      { method, path, headers: markdown === undefined ? {} : { "content-type": "text/markdown" } },
+      (response) => {
+        response.resume();
+        response.on("end", () => resolve(response.statusCode ?? 0));
+      },
+    );
+    request.on("error", reject);
+    request.end(markdown);
+  });
 }
 
 function json(body: unknown) {
@@ -263,6 +279,11 @@ describe("documents", () => {
       return result;
     };
     await expectError(a.call("GET", "/documents/missing"), 404, "not_found");
+    // "." and ".." are names like any other, not path segments (sent as is: fetch would
+    // resolve them, as browsers do; curl --path-as-is does not).
+    expect(await rawStatus(a.url, "PUT", "/api/v1/documents/%2e%2e", "dots")).toBe(201);
+    expect(await rawStatus(a.url, "GET", "/api/v1/documents/..?format=text")).toBe(200);
+    expect(await rawStatus(a.url, "DELETE", "/api/v1/documents/%2E%2E")).toBe(204);
     await expectError(a.call("GET", "/nowhere"), 404, "not_found");
     await expectError(a.call("GET", "/documents/%E0%A4%A"), 400, "invalid_name");
     await expectError(a.call("GET", "/documents/%20%20"), 400, "invalid_name");

@@ -47,6 +47,7 @@ const FROM_COLLAB: Partial<Record<ErrorCode, [ApiStatus, ApiErrorCode]>> = {
   VERSION_EXISTS: [409, "conflict"],
   DOCUMENT_BUSY: [409, "conflict"],
   TOO_MANY_DOCUMENTS: [503, "unavailable"],
+  SERVER_BUSY: [503, "unavailable"],
   DOCUMENT_LOAD_FAILED: [503, "unavailable"],
   STORE_CLOSED: [503, "unavailable"],
   STORE_UNAVAILABLE: [503, "unavailable"],

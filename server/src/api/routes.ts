@@ -90,6 +90,9 @@ const DOCUMENT_BODY = {
 
 const CONTENT_MEDIA = Object.values(FORMAT_MEDIA_TYPES);
 
+/** Store pages one list request reads at most, filtering for a user token. */
+const MAX_LIST_PAGES = 10;
+
 export const ROUTES: readonly Route[] = [
   {
     method: "GET",
@@ -104,18 +107,23 @@ export const ROUTES: readonly Route[] = [
       const documents: z.infer<typeof DocumentInfo>[] = [];
       let cursor = after;
       let exhausted = false;
-      // A user token sees only its documents: read pages until one is full.
-      while (documents.length < limit && !exhausted) {
+      // A user token sees only its documents: read on until the page is full, but at most
+      // MAX_LIST_PAGES store pages per request; a short page then still has a `next`.
+      for (
+        let pages = 0;
+        pages < MAX_LIST_PAGES && documents.length < limit && !exhausted;
+        pages++
+      ) {
         const page = await store.list({ prefix, after: cursor, limit });
         exhausted = page.length < limit;
         for (const { name, meta } of page) {
+          if (documents.length === limit) break;
           cursor = name;
-          if (canList(caller, name) && documents.length < limit) documents.push(info(name, meta));
+          if (canList(caller, name)) documents.push(info(name, meta));
         }
         if (caller.kind !== "user") break;
       }
-      const next =
-        documents.length === limit && !exhausted ? (documents.at(-1)?.name ?? null) : null;
+      const next = exhausted && documents.length < limit ? null : (cursor ?? null);
       return { status: 200, json: { documents, next } };
     },
   },

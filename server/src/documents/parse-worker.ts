@@ -14,6 +14,8 @@ export interface ParseJob {
 }
 
 export type ParseAnswer =
+  /** Sent once the worker has loaded its modules: deadlines start after that. */
+  | { readonly id: 0; readonly ok: true; readonly json: "ready" }
   | { readonly id: number; readonly ok: true; readonly json: unknown }
   | { readonly id: number; readonly ok: false; readonly code: string; readonly message: string };
 
@@ -29,3 +31,4 @@ parentPort?.on("message", ({ id, body, format, maxBytes }: ParseJob) => {
   }
   parentPort?.postMessage(answer);
 });
+parentPort?.postMessage({ id: 0, ok: true, json: "ready" } satisfies ParseAnswer);

@@ -16,6 +16,8 @@ import type { ParseAnswer, ParseJob } from "./parse-worker.ts";
 export interface ContentParserOptions {
   /** Longest one parse may run. @default 2_000 */
   readonly timeoutMs?: number;
+  /** Parses waiting for the worker; more are refused (SERVER_BUSY) rather than queued. @default 8 */
+  readonly maxQueued?: number;
   /** Largest body per format, in bytes. @default ContentLimits.maxBytes */
   readonly maxBytes?: Partial<Record<InputFormat, number>>;
 }
@@ -28,8 +30,11 @@ interface Pending {
 
 export class ContentParser {
   private readonly timeoutMs: number;
+  private readonly maxQueued: number;
   private readonly maxBytes: Record<InputFormat, number>;
   private worker: Worker | null = null;
+  /** The worker has loaded its modules (its start-up does not count against a deadline). */
+  private workerReady = false;
   private readonly queue: Pending[] = [];
   private running: { pending: Pending; timer: NodeJS.Timeout } | null = null;
   private nextId = 1;
@@ -37,6 +42,7 @@ export class ContentParser {
 
   constructor(options: ContentParserOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 2_000;
+    this.maxQueued = options.maxQueued ?? 8;
     this.maxBytes = { ...ContentLimits.maxBytes, ...options.maxBytes };
   }
 
@@ -47,6 +53,20 @@ export class ContentParser {
       return Promise.resolve().then(() => parseContent(body, format, { maxBytes }));
     if (this.closed)
       return Promise.reject(new CollabError("STORE_CLOSED", "the server is shutting down"));
+    // Checked here too, so an oversized body is never held in the queue.
+    if (Buffer.byteLength(body, "utf8") > maxBytes) {
+      return Promise.reject(
+        new CollabError("CONTENT_INVALID", `${format} content is larger than ${maxBytes} bytes`),
+      );
+    }
+    if (this.queue.length >= this.maxQueued) {
+      return Promise.reject(
+        new CollabError(
+          "SERVER_BUSY",
+          `${this.queue.length} HTML and Markdown bodies are waiting to be parsed; try again shortly`,
+        ),
+      );
+    }
     return new Promise((resolve, reject) => {
       this.queue.push({ job: { id: this.nextId++, body, format, maxBytes }, resolve, reject });
       this.next();
@@ -64,10 +84,11 @@ export class ContentParser {
   }
 
   private next(): void {
-    if (this.running !== null || this.closed) return;
+    if (this.running !== null || this.closed || this.queue.length === 0) return;
+    const worker = this.ensureWorker();
+    if (!this.workerReady) return;
     const pending = this.queue.shift();
     if (pending === undefined) return;
-    const worker = this.ensureWorker();
     const timer = setTimeout(() => {
       // The only way to stop a synchronous parse: end the thread. The next job gets a new one.
       this.running = null;
@@ -89,7 +110,13 @@ export class ContentParser {
     if (this.worker !== null) return this.worker;
     const worker = new Worker(new URL("./parse-worker.ts", import.meta.url));
     worker.unref();
+    this.workerReady = false;
     worker.on("message", (answer: ParseAnswer) => {
+      if (answer.id === 0) {
+        if (this.worker === worker) this.workerReady = true;
+        this.next();
+        return;
+      }
       const running = this.running;
       if (running === null || running.pending.job.id !== answer.id) return;
       clearTimeout(running.timer);

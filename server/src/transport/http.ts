@@ -62,7 +62,13 @@ export function createHttpHandler(options: HttpRoutesOptions): Handler {
     if (path === API_PREFIX || path.startsWith(`${API_PREFIX}/`)) {
       if (!admitApi(request, response, options.gate)) return;
       const query = new URL(request.url ?? "/", "http://localhost").searchParams;
-      return options.api(request, response, path.slice(API_PREFIX.length), query);
+      // The raw path: URL parsing would resolve "." and ".." segments, yet "." and ".."
+      // (also as %2e%2e) are document names the API must reach like any other.
+      const raw = (request.url ?? "/").split("?")[0] ?? "/";
+      const below = raw.startsWith(API_PREFIX)
+        ? raw.slice(API_PREFIX.length)
+        : path.slice(API_PREFIX.length);
+      return options.api(request, response, below, query);
     }
     const readOnly = request.method === "GET" || request.method === "HEAD";
     try {
