@@ -9,6 +9,7 @@ import type { Duplex } from "node:stream";
 import type { Hocuspocus } from "@hocuspocus/server";
 import { createApi } from "./api/router.ts";
 import { accessMode, describeAccess } from "./auth/access.ts";
+import { checkPublicKey } from "./auth/tokens.ts";
 import { type Config, DEFAULT_CONFIG } from "./config.ts";
 import { createSyncCore } from "./core.ts";
 import { ContentParser } from "./documents/parser.ts";
@@ -81,6 +82,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
   const logger = options.logger ?? createLogger(config.logLevel);
   // Before the store opens: a refusal to run anonymously must not lock the data directory.
   const access = accessMode(config);
+  await checkPublicKey(config.authPublicKey);
   const store = options.store ?? (await openStore(config));
   let shuttingDown = false;
 

@@ -48,6 +48,10 @@ export interface Config {
   readonly authSecret: string | null;
   /** ES256/RS256 public key (PEM) or JWKS URL that verifies access tokens. @default null */
   readonly authPublicKey: string | null;
+  /** Required `iss` claim of access tokens; null accepts any. @default null */
+  readonly authIssuer: string | null;
+  /** Required `aud` claim of access tokens; null accepts any. @default null */
+  readonly authAudience: string | null;
   /** Allow anonymous mode on an address other than loopback. @default false */
   readonly allowAnonymous: boolean;
   /** Bearer secret for the whole REST API. @default null */
@@ -121,6 +125,21 @@ const httpUrl = z.string().refine((value) => {
     return false;
   }
 });
+
+/** A JWKS URL: https, or http to a loopback address (keys fetched in the clear could be swapped). */
+function jwksUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    const host = url.hostname.replace(/^\[|\]$/g, "");
+    return (
+      url.protocol === "https:" ||
+      (url.protocol === "http:" &&
+        (host === "localhost" || host === "::1" || host.startsWith("127.")))
+    );
+  } catch {
+    return false;
+  }
+}
 
 /** A secret or key: set, or null (empty means not set). */
 const optional = (schema: z.ZodType<string, string>) =>
@@ -296,16 +315,33 @@ export const SETTINGS = [
     flag: "--auth-public-key <pem-or-url>",
     default: null,
     description: "ES256/RS256 public key (PEM) or JWKS URL that verifies access tokens",
-    allowed: "a PEM public key (-----BEGIN PUBLIC KEY-----) or an http(s) JWKS URL",
+    allowed:
+      "a PEM public key (-----BEGIN PUBLIC KEY-----) or an https JWKS URL (http only on loopback)",
     schema: optional(
       z
         .string()
         .transform((value) => value.replaceAll("\\n", "\n"))
-        .refine(
-          (value) =>
-            value.startsWith("-----BEGIN PUBLIC KEY-----") || httpUrl.safeParse(value).success,
-        ),
+        .refine((value) => value.startsWith("-----BEGIN PUBLIC KEY-----") || jwksUrl(value)),
     ),
+  }),
+  setting({
+    key: "authIssuer",
+    env: "AUTH_ISSUER",
+    flag: "--auth-issuer <iss>",
+    default: null,
+    description:
+      "accept only tokens whose iss claim is this (set it with a shared identity provider)",
+    allowed: "a string",
+    schema: optional(z.string().min(1)),
+  }),
+  setting({
+    key: "authAudience",
+    env: "AUTH_AUDIENCE",
+    flag: "--auth-audience <aud>",
+    default: null,
+    description: "accept only tokens whose aud claim includes this",
+    allowed: "a string",
+    schema: optional(z.string().min(1)),
   }),
   setting({
     key: "allowAnonymous",

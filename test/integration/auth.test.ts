@@ -10,9 +10,10 @@ import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from "jose";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
 import WebSocket from "ws";
 import * as Y from "yjs";
+import { createCollabServer } from "../../server/src/app.ts";
 import { accessMode } from "../../server/src/auth/access.ts";
 import { createTokenVerifier, mintToken } from "../../server/src/auth/tokens.ts";
-import { DEFAULT_CONFIG } from "../../server/src/config.ts";
+import { DEFAULT_CONFIG, parseConfig } from "../../server/src/config.ts";
 import { isCollabError } from "../../server/src/errors.ts";
 import { acknowledged, connect, refusal, sharedSocket, synced } from "../helpers/clients.ts";
 import { parseLine, runCli, spawnServer, startServer } from "../helpers/server.ts";
@@ -207,6 +208,49 @@ describe("tokens over WebSocket", () => {
     });
     await synced(provider);
     expect(provider.authorizedScope).toBe("readonly");
+  });
+});
+
+describe("key and claim settings", () => {
+  it("[AUTH6] AUTH_ISSUER and AUTH_AUDIENCE are required of every token when set", async () => {
+    const verify = createTokenVerifier({
+      secret: SECRET,
+      publicKey: null,
+      issuer: "https://id.example.com",
+      audience: "collab",
+    });
+    const signed = (claims: { iss?: string; aud?: string }) =>
+      new SignJWT({ docs: ["doc"], perm: "write", ...claims })
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject("alice")
+        .setExpirationTime("5m")
+        .sign(new TextEncoder().encode(SECRET));
+    await expect(
+      verify?.(await signed({ iss: "https://id.example.com", aud: "collab" })),
+    ).resolves.toMatchObject({ userId: "alice" });
+    await expect(
+      verify?.(await signed({ iss: "https://other.example", aud: "collab" })),
+    ).rejects.toMatchObject({
+      reason: 'token-invalid: claim "iss" is invalid',
+    });
+    await expect(verify?.(await signed({ iss: "https://id.example.com" }))).rejects.toMatchObject({
+      reason: 'token-invalid: claim "aud" is missing',
+    });
+  });
+
+  it("[AUTH6] a JWKS URL must be https (http only on loopback), and a bad PEM key stops start-up", async () => {
+    expect(() => parseConfig({ authPublicKey: "http://id.example.com/jwks.json" })).toThrow(
+      "https JWKS URL",
+    );
+    expect(parseConfig({ authPublicKey: "http://127.0.0.1:9/jwks.json" }).authPublicKey).toContain(
+      "127.0.0.1",
+    );
+    const notAKey = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----";
+    await expect(
+      createCollabServer({ config: { authPublicKey: notAKey, store: "memory" } }),
+    ).rejects.toMatchObject({
+      code: "CONFIG_INVALID",
+    });
   });
 });
 

@@ -31,6 +31,8 @@ export function accessMode(config: Config): AccessMode {
   const verify = createTokenVerifier({
     secret: config.authSecret,
     publicKey: config.authPublicKey,
+    issuer: config.authIssuer,
+    audience: config.authAudience,
   });
   if (verify !== null) return { kind: "token", verify };
   const loopback = isLoopback(config.host);

@@ -47,6 +47,10 @@ const PUBLIC_KEY_ALGORITHMS = ["ES256", "RS256"] as const;
 export interface TokenKeys {
   readonly secret: string | null;
   readonly publicKey: string | null;
+  /** Required `iss`, when set. */
+  readonly issuer?: string | null;
+  /** Required `aud`, when set. */
+  readonly audience?: string | null;
 }
 
 /** Verifies tokens; null when no key is configured (anonymous mode). */
@@ -55,6 +59,10 @@ export type TokenVerifier = (token: string) => Promise<Grant>;
 export function createTokenVerifier(keys: TokenKeys): TokenVerifier | null {
   const { secret, publicKey } = keys;
   if (secret === null && publicKey === null) return null;
+  const required = {
+    ...(keys.issuer == null ? {} : { issuer: keys.issuer }),
+    ...(keys.audience == null ? {} : { audience: keys.audience }),
+  };
   const hmacKey = secret === null ? null : new TextEncoder().encode(secret);
   const jwks =
     publicKey?.startsWith("http") === true ? createRemoteJWKSet(new URL(publicKey)) : null;
@@ -95,6 +103,7 @@ export function createTokenVerifier(keys: TokenKeys): TokenVerifier | null {
       ({ payload } = await jwtVerify(token, getKey, {
         algorithms,
         requiredClaims: ["exp", "sub"],
+        ...required,
       }));
     } catch (error) {
       throw tokenError(error);
@@ -145,6 +154,27 @@ function tokenError(error: unknown): CollabError {
     reason: `token-invalid: ${why}`,
     cause: error,
   });
+}
+
+/**
+ * Checks at start-up that a PEM AUTH_PUBLIC_KEY is a key tokens can be
+ * verified with, rather than failing every token later. A JWKS URL is
+ * fetched when the first token arrives.
+ */
+export async function checkPublicKey(publicKey: string | null): Promise<void> {
+  if (publicKey === null || publicKey.startsWith("http")) return;
+  for (const alg of PUBLIC_KEY_ALGORITHMS) {
+    try {
+      await importSPKI(publicKey, alg);
+      return;
+    } catch {
+      // Try the next algorithm.
+    }
+  }
+  throw new CollabError(
+    "CONFIG_INVALID",
+    "AUTH_PUBLIC_KEY is not an ES256 (P-256) or RS256 (RSA) public key in PEM (SPKI) form",
+  );
 }
 
 /** Whether `grant` covers document `name` with at least `need`. */
