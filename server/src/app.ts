@@ -151,6 +151,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     logger,
     metrics,
     maxMessageBytes: config.maxMessageBytes,
+    clientAddress: (request) => gate.clientAddress(request),
   });
 
   const parser = new ContentParser({ maxBytes: { json: config.maxBodyBytes } });

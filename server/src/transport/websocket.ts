@@ -35,6 +35,8 @@ export interface WebSocketTransportOptions {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly maxMessageBytes: number;
+  /** The client's address for logs (with TRUST_PROXY, the forwarded one). @default the socket's peer */
+  readonly clientAddress?: (request: IncomingMessage) => string;
 }
 
 export class WebSocketTransport {
@@ -49,6 +51,10 @@ export class WebSocketTransport {
       maxPayload: options.maxMessageBytes,
       perMessageDeflate: false,
     });
+  }
+
+  private clientAddress(request: IncomingMessage): string {
+    return this.options.clientAddress?.(request) ?? request.socket.remoteAddress ?? "unknown";
   }
 
   get openConnections(): number {
@@ -81,7 +87,7 @@ export class WebSocketTransport {
         break;
       case "invalid":
         this.options.logger.warn(
-          { remote: request.socket.remoteAddress, path: pathOf(request), reason: dialect.reason },
+          { remote: this.clientAddress(request), path: pathOf(request), reason: dialect.reason },
           "upgrade refused",
         );
         refuseUpgrade(socket, dialect.reason);
@@ -108,7 +114,7 @@ export class WebSocketTransport {
     const context: ConnectionContext = { connectionId: randomUUID(), documents: new Set() };
     const log = logger.child({ connection: context.connectionId });
     log.info(
-      { remote: request.socket.remoteAddress, path: pathOf(request), protocol: translator.name },
+      { remote: this.clientAddress(request), path: pathOf(request), protocol: translator.name },
       "connection opened",
     );
     // ws closes an oversized message with 1009 and no reason; say what the limit is.
