@@ -10,7 +10,7 @@ import type { AccessMode } from "./auth/access.ts";
 import { AuthExtension } from "./auth/extension.ts";
 import type { Config } from "./config.ts";
 import { DocumentNameGuard } from "./documents/names.ts";
-import { PresenceClocks, rewriteAwarenessFrame } from "./documents/presence.ts";
+import { PresenceClocks, rewriteAwarenessFrame, withoutClients } from "./documents/presence.ts";
 import type { CloseCode } from "./errors.ts";
 import type { Logger } from "./observability/logger.ts";
 import { DurablePersistence } from "./persistence/extension.ts";
@@ -180,6 +180,13 @@ export function createSyncCore({
         );
       };
       const client = hocuspocus.handleConnection(adapter, request, context);
+      /** Whether awareness client `id` was announced on `document` by another connection. */
+      const ownedElsewhere = (document: Document, id: number) => {
+        for (const [connection, { clients }] of document.connections) {
+          if (connection.webSocket !== adapter && clients.has(id)) return true;
+        }
+        return false;
+      };
       let open = true;
       return {
         receive(frame) {
@@ -190,7 +197,18 @@ export function createSyncCore({
               const document = hocuspocus.documents.get(verdict.documentName);
               const revised =
                 verdict.type === MessageType.Awareness
-                  ? rewriteAwarenessFrame(frame, (u) => presence.incoming(u, document?.awareness))
+                  ? rewriteAwarenessFrame(frame, (update) => {
+                      // A connection speaks only for the clients it announced: entries for a
+                      // client another connection owns (a forged cursor, say) are dropped.
+                      const own =
+                        document === undefined
+                          ? update
+                          : (withoutClients(update, (id) => ownedElsewhere(document, id)) ??
+                            update);
+                      return (
+                        presence.incoming(own, document?.awareness) ?? (own === update ? null : own)
+                      );
+                    })
                   : frame;
               client.handleMessage(revised);
               return { kind: "handled" };

@@ -5,6 +5,7 @@
  */
 import type { HocuspocusProvider } from "@hocuspocus/provider";
 import { describe, expect, it, vi } from "vitest";
+import * as Y from "yjs";
 import { connect, synced } from "../helpers/clients.ts";
 import { startServer } from "../helpers/server.ts";
 
@@ -56,5 +57,29 @@ describe("presence across reconnects", () => {
     await reconnect(bob);
     await vi.waitFor(() => expect(names(bob)).toEqual(["Alice", "Bob"]), SOON);
     await vi.waitFor(() => expect(names(alice)).toEqual(["Alice", "Bob"]), SOON);
+  });
+
+  it("[SYNC5] a connection cannot speak for another's presence: a forged state for Alice's client is dropped", async () => {
+    const { address } = await startServer();
+    const alice = connect({ url: address.wsUrl, name: "presence" });
+    const bob = connect({ url: address.wsUrl, name: "presence" });
+    await Promise.all([synced(alice), synced(bob)]);
+    alice.setAwarenessField("user", { name: "Alice" });
+    bob.setAwarenessField("user", { name: "Bob" });
+    await vi.waitFor(() => expect(names(bob)).toEqual(["Alice", "Bob"]), SOON);
+
+    // Mallory's document takes Alice's client id, so her provider announces a state for it.
+    const forged = new Y.Doc();
+    forged.clientID = alice.document.clientID;
+    const mallory = connect({ url: address.wsUrl, name: "presence", document: forged });
+    await synced(mallory);
+    mallory.setAwarenessField("user", { name: "Alice (forged)" });
+    // Bob's own later change arrives after Mallory's (one server, in order): the forgery is gone by then.
+    bob.setAwarenessField("user", { name: "Bob 2" });
+    await vi.waitFor(() => expect(names(alice)).toEqual(["Alice", "Bob 2"]), SOON);
+    expect(names(bob)).toEqual(["Alice", "Bob 2"]);
+    mallory.destroy();
+    alice.setAwarenessField("user", { name: "Alice 2" });
+    await vi.waitFor(() => expect(names(bob)).toEqual(["Alice 2", "Bob 2"]), SOON);
   });
 });

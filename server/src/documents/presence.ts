@@ -78,6 +78,16 @@ export class PresenceClocks {
   }
 }
 
+/** The update without the entries of clients `drop` names, or null when it drops none. */
+export function withoutClients(
+  update: Uint8Array,
+  drop: (client: number) => boolean,
+): Uint8Array | null {
+  const entries = decodeAwarenessEntries(update);
+  const kept = entries.filter((entry) => !drop(entry.client));
+  return kept.length === entries.length ? null : encodeAwarenessEntries(kept);
+}
+
 /**
  * Rewrites the awareness update inside a message frame
  * (`varString address, varUint type, varUint8Array update`); returns the
