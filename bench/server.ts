@@ -156,7 +156,8 @@ async function startServer(
   const started = performance.now();
   const child = spawn(process.execPath, [...extraNodeFlags(), "--expose-gc", script], {
     cwd: ROOT,
-    env: { ...base, HOST: "127.0.0.1", PORT: "0", ...env },
+    // Every benchmark client connects from 127.0.0.1: no per-address connection limit.
+    env: { ...base, HOST: "127.0.0.1", PORT: "0", RATE_LIMIT_CONNECTIONS: "0", ...env },
     stdio: ["ignore", "pipe", "pipe", "ipc"],
   });
   children.add(child);
