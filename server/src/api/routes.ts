@@ -7,13 +7,7 @@
 import type { JSONContent } from "@tiptap/core";
 import * as Y from "yjs";
 import type { z } from "zod";
-import {
-  appendContent,
-  documentJSON,
-  type InputFormat,
-  renderContent,
-  replaceContent,
-} from "../documents/convert.ts";
+import type { InputFormat } from "../documents/convert.ts";
 import type { DocumentService } from "../documents/service.ts";
 import type { DocumentMeta, DocumentStore, VersionMeta } from "../persistence/store.ts";
 import { actorOf, type Caller, canList, type Need } from "./caller.ts";
@@ -90,6 +84,19 @@ const DOCUMENT_BODY = {
 
 const CONTENT_MEDIA = Object.values(FORMAT_MEDIA_TYPES);
 
+type Conversion = typeof import("../documents/convert.ts");
+let conversion: Promise<Conversion> | undefined;
+
+/**
+ * The conversion module, loaded on first use: with Tiptap, ProseMirror and
+ * happy-dom it adds about 50 MiB and 250 ms to a server that may never
+ * serve the API.
+ */
+function convert(): Promise<Conversion> {
+  conversion ??= import("../documents/convert.ts");
+  return conversion;
+}
+
 /** Store pages one list request reads at most, filtering for a user token. */
 const MAX_LIST_PAGES = 10;
 
@@ -143,9 +150,11 @@ export const ROUTES: readonly Route[] = [
     },
     async handle({ params, query, service }) {
       const { format } = parse(FormatQuery, query);
+      const converter = await convert();
       const doc = await service.current(params.name ?? "");
       if (doc === null) throw notFound(params.name);
-      return represent(doc, format);
+      // Synchronously, right after `current`: it may be the live document.
+      return represent(converter, doc, format);
     },
   },
   {
@@ -164,8 +173,9 @@ export const ROUTES: readonly Route[] = [
       const { params, caller, service, store } = context;
       const name = params.name ?? "";
       const content = await contentOf(context);
+      const converter = await convert();
       const { existed } = await service.edit(name, actorOf(caller), (doc) =>
-        replaceContent(doc, content),
+        converter.replaceContent(doc, content),
       );
       return {
         status: existed ? 200 : 201,
@@ -199,7 +209,8 @@ export const ROUTES: readonly Route[] = [
       const name = params.name ?? "";
       const content = await contentOf(context);
       if (!(await service.exists(name))) throw notFound(name);
-      await service.edit(name, actorOf(caller), (doc) => appendContent(doc, content));
+      const converter = await convert();
+      await service.edit(name, actorOf(caller), (doc) => converter.appendContent(doc, content));
       return { status: 200, json: { document: await infoOf(store, name), created: false } };
     },
   },
@@ -254,7 +265,7 @@ export const ROUTES: readonly Route[] = [
       const { format } = parse(FormatQuery, query);
       const found = await service.readVersion(params.name ?? "", params.id ?? "");
       if (found === null) throw versionNotFound(params);
-      return represent(found.doc, format);
+      return represent(await convert(), found.doc, format);
     },
   },
   {
@@ -266,11 +277,12 @@ export const ROUTES: readonly Route[] = [
     need: "write",
     responses: { 200: { description: "Restored", schema: Restored } },
     async handle({ params, caller, service }) {
+      const converter = await convert();
       const result = await service.restore(
         params.name ?? "",
         params.id ?? "",
         actorOf(caller),
-        (live, old) => replaceContent(live, documentJSON(old)),
+        (live, old) => converter.replaceContent(live, converter.documentJSON(old)),
       );
       if (result === null) throw versionNotFound(params);
       return {
@@ -312,15 +324,15 @@ function contentOf({ body, parse }: RouteContext): Promise<JSONContent> {
   return parse(body?.text ?? "", format);
 }
 
-function represent(doc: Y.Doc, format: OutputFormatParam): Reply {
+function represent(converter: Conversion, doc: Y.Doc, format: OutputFormatParam): Reply {
   if (format === "yjs") {
     return { status: 200, body: Y.encodeStateAsUpdate(doc), type: FORMAT_MEDIA_TYPES.yjs };
   }
-  const json = documentJSON(doc);
+  const json = converter.documentJSON(doc);
   if (format === "json") return { status: 200, json };
   return {
     status: 200,
-    body: renderContent(json, format),
+    body: converter.renderContent(json, format),
     type: `${FORMAT_MEDIA_TYPES[format]}; charset=utf-8`,
   };
 }

@@ -29,50 +29,16 @@ import { prosemirrorToYXmlFragment } from "@tiptap/y-tiptap";
 import { type IOptionalBrowserSettings, Window } from "happy-dom";
 import * as Y from "yjs";
 import { CollabError } from "../errors.ts";
+import { ContentLimits } from "./limits.ts";
 import { FIELD, markdown, schema } from "./schema.ts";
+
+export { ContentLimits } from "./limits.ts";
 
 /** Formats a document can be written in. */
 export type InputFormat = "json" | "html" | "markdown";
 
 /** Formats a document can be read as. */
 export type OutputFormat = "json" | "html" | "markdown" | "text";
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
-
-/**
- * Limits on what conversion accepts. They exist because HTML and Markdown are
- * parsed synchronously on the event loop, by recursive code: an unbounded input
- * would stall every connection or overflow the stack.
- */
-export const ContentLimits = {
-  /**
-   * Deepest node nesting {@link parseContent} accepts, counting the doc and
-   * text nodes (`doc > bulletList > listItem > paragraph > text` is 5); each
-   * nested list adds 2 levels, so this allows 48 lists inside each other.
-   * @default 100
-   */
-  maxDepth: 100,
-  /**
-   * Deepest nesting read from or written to a stored document (documents made
-   * in the editor, versions being restored): a guard for the recursion only.
-   * Writing into Yjs overflows the stack somewhere between 800 and 1000
-   * levels, and an overflow there would leave a half-written transaction.
-   * @default 500
-   */
-  maxStoredDepth: 500,
-  /**
-   * Largest input {@link parseContent} accepts, in UTF-8 bytes, per format,
-   * sized so one parse blocks the event loop for well under a second on one
-   * core: JSON parses at about 30 MiB/s; HTML at about 0.75 MiB/s (happy-dom,
-   * then ProseMirror); Markdown (marked) at about 0.5 MiB/s for prose, slower
-   * for documents full of lists, whose cost grows quadratically. Hostile
-   * Markdown is worse still (a paragraph of 16 KiB of `*` takes 0.8 s, and the
-   * cost grows quadratically): the API therefore parses HTML and Markdown in
-   * a worker thread with a deadline (documents/parser.ts).
-   */
-  maxBytes: { json: 8 * MiB, html: 1 * MiB, markdown: 128 * KiB },
-} as const;
 
 /** Limits for one {@link parseContent} call. */
 export interface ParseOptions {

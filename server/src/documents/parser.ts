@@ -10,7 +10,8 @@
 import { Worker } from "node:worker_threads";
 import type { JSONContent } from "@tiptap/core";
 import { CollabError, type ErrorCode } from "../errors.ts";
-import { ContentLimits, type InputFormat, parseContent } from "./convert.ts";
+import type { InputFormat } from "./convert.ts";
+import { ContentLimits } from "./limits.ts";
 import type { ParseAnswer, ParseJob } from "./parse-worker.ts";
 
 export interface ContentParserOptions {
@@ -50,7 +51,9 @@ export class ContentParser {
   parse(body: string, format: InputFormat): Promise<JSONContent> {
     const maxBytes = this.maxBytes[format];
     if (format === "json")
-      return Promise.resolve().then(() => parseContent(body, format, { maxBytes }));
+      return import("./convert.ts").then(({ parseContent }) =>
+        parseContent(body, format, { maxBytes }),
+      );
     if (this.closed)
       return Promise.reject(new CollabError("STORE_CLOSED", "the server is shutting down"));
     // Checked here too, so an oversized body is never held in the queue.
