@@ -5,7 +5,6 @@
  */
 import { request as httpRequest } from "node:http";
 import type { HocuspocusProvider } from "@hocuspocus/provider";
-import type { Extension } from "@hocuspocus/server";
 import * as encoding from "lib0/encoding";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
 import WebSocket from "ws";

@@ -25,11 +25,7 @@
 import * as decoding from "lib0/decoding";
 import * as encoding from "lib0/encoding";
 import type { Awareness } from "y-protocols/awareness";
-import {
-  type AwarenessEntry,
-  decodeAwarenessEntries,
-  encodeAwarenessEntries,
-} from "../protocol/awareness.ts";
+import { decodeAwarenessEntries, encodeAwarenessEntries } from "../protocol/awareness.ts";
 
 /** One connection's awareness clock bookkeeping. */
 export class PresenceClocks {
