@@ -100,7 +100,7 @@ export function createSyncCore({
     unloadImmediately: true,
     extensions: [
       new DocumentNameGuard(onRefused),
-      new AuthExtension(access, onRefused),
+      new AuthExtension(access, onRefused, logger),
       persistence,
       {
         extensionName: "connection-log",

@@ -25,7 +25,8 @@ export type ErrorCode =
   | "DOCUMENT_BUSY"
   | "SERVER_BUSY"
   | "VERSION_NOT_FOUND"
-  | "VERSION_EXISTS";
+  | "VERSION_EXISTS"
+  | "VERSION_LIMIT";
 
 /**
  * The server's error: a stable `code` plus a human-readable message. When it

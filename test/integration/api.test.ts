@@ -15,6 +15,7 @@ import { ROUTES } from "../../server/src/api/routes.ts";
 import { createCollabServer } from "../../server/src/app.ts";
 import { mintToken } from "../../server/src/auth/tokens.ts";
 import type { Config } from "../../server/src/config.ts";
+import { MAX_NAMED_VERSIONS } from "../../server/src/documents/service.ts";
 import { verifySignature } from "../../server/src/webhooks/signature.ts";
 import { acknowledged, connect, synced } from "../helpers/clients.ts";
 import { startServer, startServerWithFaults } from "../helpers/server.ts";
@@ -369,6 +370,24 @@ describe("races and failures", () => {
     }
   });
 
+  it("[API12] a document keeps at most MAX_NAMED_VERSIONS named versions; deleting one makes room", async () => {
+    const { api: a } = await server({ store: "memory" });
+    await a.call("PUT", "/documents/many", { body: "x", type: "text/markdown" });
+    let last = "";
+    for (let i = 0; i < MAX_NAMED_VERSIONS; i++) {
+      const saved = await a.call("POST", "/documents/many/versions", json({ name: `v${i}` }));
+      expect(saved.status).toBe(201);
+      last = (saved.body as { id: string }).id;
+    }
+    const refused = await a.call("POST", "/documents/many/versions", json({ name: "one more" }));
+    expect(refused.status).toBe(409);
+    expect(JSON.stringify(refused.body)).toContain("delete some first");
+    expect((await a.call("DELETE", `/documents/many/versions/${last}`)).status).toBe(204);
+    expect(
+      (await a.call("POST", "/documents/many/versions", json({ name: "one more" }))).status,
+    ).toBe(201);
+  });
+
   it("[API11] while the store is failing an API edit is answered 503 instead of waiting", async () => {
     const { address, faults } = await startServerWithFaults({ retryMs: 50 });
     const a = api(address.url);
@@ -453,6 +472,10 @@ describe("versions", () => {
       "# First draft",
     );
 
+    const extra = await a.call("POST", "/documents/story/versions", json({ name: "to delete" }));
+    const extraId = (extra.body as { id: string }).id;
+    expect((await a.call("DELETE", `/documents/story/versions/${extraId}`)).status).toBe(204);
+    expect((await a.call("DELETE", `/documents/story/versions/${extraId}`)).status).toBe(404);
     const list = (await a.call("GET", "/documents/story/versions")).body as {
       versions: Array<{ name: string | null; kind: string }>;
     };

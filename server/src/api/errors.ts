@@ -45,6 +45,7 @@ const FROM_COLLAB: Partial<Record<ErrorCode, [ApiStatus, ApiErrorCode]>> = {
   DOCUMENT_NOT_FOUND: [404, "not_found"],
   VERSION_NOT_FOUND: [404, "not_found"],
   VERSION_EXISTS: [409, "conflict"],
+  VERSION_LIMIT: [409, "conflict"],
   DOCUMENT_BUSY: [409, "conflict"],
   TOO_MANY_DOCUMENTS: [503, "unavailable"],
   SERVER_BUSY: [503, "unavailable"],

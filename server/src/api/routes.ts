@@ -269,6 +269,20 @@ export const ROUTES: readonly Route[] = [
     },
   },
   {
+    method: "DELETE",
+    path: "/documents/{name}/versions/{id}",
+    operationId: "deleteVersion",
+    summary: "Delete one version",
+    need: "write",
+    responses: { 204: { description: "Deleted" } },
+    async handle({ params, service }) {
+      if (!(await service.deleteVersion(params.name ?? "", params.id ?? ""))) {
+        throw versionNotFound(params);
+      }
+      return { status: 204 };
+    },
+  },
+  {
     method: "POST",
     path: "/documents/{name}/versions/{id}/restore",
     operationId: "restoreVersion",

@@ -15,6 +15,7 @@
  */
 import type { connectedPayload, Extension, onAuthenticatePayload } from "@hocuspocus/server";
 import { Close, CollabError, Refusal } from "../errors.ts";
+import type { Logger } from "../observability/logger.ts";
 import type { AccessMode } from "./access.ts";
 import { type Grant, grantAllows } from "./tokens.ts";
 
@@ -34,47 +35,88 @@ export class AuthExtension implements Extension {
   private readonly mode: AccessMode;
   private readonly onRefused: (reason: string) => void;
 
-  constructor(mode: AccessMode, onRefused: (reason: string) => void = () => {}) {
+  private readonly logger: Logger | null;
+
+  constructor(
+    mode: AccessMode,
+    onRefused: (reason: string) => void = () => {},
+    logger: Logger | null = null,
+  ) {
     this.mode = mode;
     this.onRefused = onRefused;
+    this.logger = logger;
   }
 
   async onAuthenticate({
     token,
     documentName,
     connectionConfig,
+    context,
   }: onAuthenticatePayload): Promise<UserContext> {
     if (this.mode.kind === "anonymous") return { user: null, grant: null };
     let grant: Grant;
     try {
       grant = await this.mode.verify(token);
     } catch (error) {
-      this.onRefused(error instanceof CollabError ? error.code.toLowerCase() : "token_invalid");
-      throw error;
+      const refusal =
+        error instanceof CollabError
+          ? error
+          : new CollabError("TOKEN_INVALID", String(error), {
+              reason: "token-invalid: it could not be verified",
+            });
+      throw this.refuse(refusal, documentName, context);
     }
     if (!grantAllows(grant, documentName, "read")) {
-      this.onRefused(Refusal.accessDenied);
-      throw new CollabError(
-        "ACCESS_DENIED",
-        `token of "${grant.userId}" does not cover "${documentName}"`,
-        { reason: `${Refusal.accessDenied}: the token does not grant this document` },
+      throw this.refuse(
+        new CollabError("ACCESS_DENIED", `token of "${grant.userId}" does not cover the document`, {
+          reason: `${Refusal.accessDenied}: the token does not grant this document`,
+        }),
+        documentName,
+        context,
       );
     }
     connectionConfig.readOnly = grant.perm === "read";
     return { user: { id: grant.userId, name: grant.name }, grant };
   }
 
+  /**
+   * Counts and logs a refusal (at info: a bad token is the client's problem,
+   * not the server's) and returns what to throw: the reason only, with no
+   * message, so Hocuspocus does not print it to stderr as an error as well.
+   */
+  private refuse(
+    error: CollabError,
+    documentName: string,
+    context: { connectionId?: string },
+  ): { readonly reason: string } {
+    const reason = error.reason ?? "permission-denied";
+    this.onRefused(
+      error.code === "ACCESS_DENIED" ? Refusal.accessDenied : error.code.toLowerCase(),
+    );
+    this.logger?.info(
+      { connection: context.connectionId, document: documentName, code: error.code, reason },
+      "document refused",
+    );
+    return { reason };
+  }
+
   async connected({ connection, context }: connectedPayload<UserContext>): Promise<void> {
     const grant = context.grant;
     if (grant === null || grant === undefined) return;
-    const remaining = grant.expiresAt - Date.now();
-    if (remaining > MAX_TIMER_MS) return;
     // The whole socket: a provider re-authenticates only when its socket reconnects.
-    const timer = setTimeout(
-      () => connection.webSocket.close(Close.tokenExpired.code, Close.tokenExpired.reason),
-      Math.max(0, remaining),
-    );
-    timer.unref();
+    const expire = () =>
+      connection.webSocket.close(Close.tokenExpired.code, Close.tokenExpired.reason);
+    let timer: NodeJS.Timeout;
+    // A token valid for longer than setTimeout can wait is checked again when the wait ends.
+    const arm = () => {
+      const remaining = grant.expiresAt - Date.now();
+      timer = setTimeout(
+        remaining > MAX_TIMER_MS ? arm : expire,
+        Math.min(MAX_TIMER_MS, Math.max(0, remaining)),
+      );
+      timer.unref();
+    };
+    arm();
     connection.onClose(() => clearTimeout(timer));
   }
 }

@@ -75,6 +75,8 @@ export class DeletionGuard implements Extension {
 
 /** How long a deletion waits for the document to unload. */
 const UNLOAD_TIMEOUT_MS = 10_000;
+/** Named versions one document may keep (each is a full copy of the document). */
+export const MAX_NAMED_VERSIONS = 1_000;
 /** How long an edit waits to be stored before answering that the store is failing. */
 const DURABLE_TIMEOUT_MS = 10_000;
 
@@ -198,12 +200,18 @@ export class DocumentService {
   ): Promise<VersionMeta | null> {
     return this.locked(name, async () => {
       const { store } = this.options;
-      if (options.kind === "named" && options.label !== null) {
-        const versions = await store.listVersions(name);
-        if (versions.some((version) => version.label === options.label)) {
+      if (options.kind === "named") {
+        const named = (await store.listVersions(name)).filter((v) => v.kind === "named");
+        if (named.some((version) => version.label === options.label)) {
           throw new CollabError(
             "VERSION_EXISTS",
             `"${name}" already has a version named "${options.label}"`,
+          );
+        }
+        if (named.length >= MAX_NAMED_VERSIONS) {
+          throw new CollabError(
+            "VERSION_LIMIT",
+            `"${name}" has ${named.length} named versions, the most it may keep; delete some first`,
           );
         }
       }
@@ -216,6 +224,15 @@ export class DocumentService {
       );
       await this.saved(name, meta);
       return meta;
+    });
+  }
+
+  /** Deletes one version; false when there is no such version. */
+  deleteVersion(name: string, id: string): Promise<boolean> {
+    return this.locked(name, async () => {
+      if ((await this.options.store.loadVersion(name, id)) === null) return false;
+      await this.options.store.deleteVersion(name, id);
+      return true;
     });
   }
 

@@ -125,7 +125,7 @@ export class Gate {
     }
     if (this.limiter === null) return null;
     try {
-      await this.limiter.consume(this.clientAddress(request));
+      await this.limiter.consume(rateKey(this.clientAddress(request)));
       return null;
     } catch (rejection) {
       if (!(rejection instanceof RateLimiterRes)) throw rejection;
@@ -138,4 +138,24 @@ export class Gate {
       };
     }
   }
+}
+
+/**
+ * The rate-limit key of an address: IPv4 addresses as they are, IPv6 ones by
+ * their /64 network, since one host commonly holds a whole /64 and could
+ * otherwise pick a fresh address per attempt.
+ */
+export function rateKey(address: string): string {
+  const bare = address.replace(/^\[|\]$/g, "").split("%")[0] ?? "";
+  if (isIP(bare) !== 6) return address;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare);
+  if (mapped?.[1] !== undefined) return mapped[1];
+  const [head = "", tail = ""] = bare.split("::");
+  const left = head === "" ? [] : head.split(":");
+  const right = bare.includes("::") ? (tail === "" ? [] : tail.split(":")) : [];
+  const groups = [...left, ...Array(8 - left.length - right.length).fill("0"), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((group) => Number.parseInt(group, 16).toString(16))
+    .join(":")}::/64`;
 }
