@@ -8,6 +8,7 @@ import * as Y from "yjs";
 import { isCollabError } from "../../server/src/errors.ts";
 import type { FaultInjector } from "../../server/src/persistence/log-store.ts";
 import type { DocumentStore, VersionMeta } from "../../server/src/persistence/store.ts";
+import { type Rng, random, rng, runSeed, withSeed } from "../helpers/prng.ts";
 import { docFrom, Typist, textOf } from "../helpers/ydoc.ts";
 
 export interface StoreFactory {
@@ -15,6 +16,11 @@ export interface StoreFactory {
   create(options?: { faults?: FaultInjector }): Promise<DocumentStore>;
   /** Closes `store` and opens it again on the same data, for durable stores. */
   reopen?(store: DocumentStore): Promise<DocumentStore>;
+  /**
+   * Opens a second instance on the same data while `store` stays open, as
+   * another server process would: only for stores several processes share.
+   */
+  createSibling?(store: DocumentStore): Promise<DocumentStore>;
 }
 
 /** A fault injector that fails the next `count` batches. */
@@ -45,8 +51,86 @@ function stateOf(text: string): Uint8Array {
   return Y.encodeStateAsUpdate(typist.doc);
 }
 
+/** Orders strings by their UTF-8 bytes, as every store lists names. */
+const compareBytes = (x: string, y: string) => Buffer.compare(Buffer.from(x), Buffer.from(y));
+
 /** A plain copy, so a stored state compares equal whatever Uint8Array subclass a store returns. */
 const bytes = (array: Uint8Array | undefined) => (array ? new Uint8Array(array) : undefined);
+
+/** Appends `value` to the Y.Array "numbers" of `doc` and returns the update, as a client edit. */
+function pushNumber(doc: Y.Doc, value: number): Uint8Array {
+  let update: Uint8Array | undefined;
+  const take = (u: Uint8Array) => {
+    update = u;
+  };
+  doc.on("update", take);
+  doc.getArray<number>("numbers").push([value]);
+  doc.off("update", take);
+  if (update === undefined) throw new Error("the edit produced no update");
+  return update;
+}
+
+/** The Y.Array "numbers" of the document the stored updates rebuild. */
+const numbersOf = (updates: readonly Uint8Array[]) =>
+  docFrom(updates).getArray<number>("numbers").toJSON();
+
+/**
+ * One server instance in a multi-writer race: its store, the live document
+ * it serves, and the other instance's edits it has not received yet (in
+ * production they travel by Redis, and only the instance that received an
+ * edit from a client stores it).
+ */
+interface Instance {
+  readonly store: DocumentStore;
+  readonly doc: Y.Doc;
+  readonly inbox: Uint8Array[];
+}
+
+/**
+ * Two instances edit `name` at random, receive each other's edits late, and
+ * compact (often both at once) with states missing the other's latest
+ * edits; then every write settles and both must load exactly all the edits.
+ */
+async function raceOnce(r: Rng, stores: readonly DocumentStore[], name: string): Promise<void> {
+  const instances: Instance[] = stores.map((store) => ({ store, doc: new Y.Doc(), inbox: [] }));
+  const all: Uint8Array[] = [];
+  const writes: Promise<void>[] = [];
+  let next = 0;
+  const edit = (self: Instance, other: Instance) => {
+    const update = pushNumber(self.doc, next++);
+    all.push(update);
+    other.inbox.push(update);
+    writes.push(self.store.append(name, update));
+  };
+  const compact = (self: Instance) =>
+    writes.push(self.store.compact(name, Y.encodeStateAsUpdate(self.doc)));
+  const steps = random.int(r, 20, 60);
+  for (let step = 0; step < steps; step++) {
+    const i = random.int(r, 0, 1);
+    const self = instances[i] as Instance;
+    const other = instances[1 - i] as Instance;
+    const roll = random.int(r, 0, 99);
+    if (roll < 60) edit(self, other);
+    else if (roll < 75) {
+      for (const update of self.inbox.splice(0, random.int(r, 0, self.inbox.length)))
+        Y.applyUpdate(self.doc, update);
+    } else if (roll < 85) for (const instance of instances) compact(instance);
+    else if (roll < 92) compact(self);
+    else await new Promise((resolve) => setTimeout(resolve, random.int(r, 0, 2)));
+  }
+  // Always end in the worst case: both compact at once, each missing the other's latest edits,
+  // while both keep appending.
+  for (const [i, instance] of instances.entries()) edit(instance, instances[1 - i] as Instance);
+  for (const instance of instances) compact(instance);
+  for (const [i, instance] of instances.entries()) edit(instance, instances[1 - i] as Instance);
+  await Promise.all(writes);
+  const expected = numbersOf(all);
+  expect(expected).toHaveLength(next);
+  for (const { store } of instances) {
+    const stored = await store.load(name);
+    expect(numbersOf(stored?.updates ?? [])).toEqual(expected);
+  }
+}
 
 export function describeStoreContract(kind: string, factory: StoreFactory): void {
   async function open(options?: { faults?: FaultInjector }): Promise<DocumentStore> {
@@ -145,6 +229,39 @@ export function describeStoreContract(kind: string, factory: StoreFactory): void
       expect(textOf(docFrom(stored?.updates ?? []))).toBe(typist.text);
     });
 
+    it("[PERS21] put stores a whole document with its times, byte for byte when nothing was stored", async () => {
+      const store = await open();
+      const typist = new Typist();
+      typist.type("imported");
+      const state = Y.encodeStateAsUpdate(typist.doc);
+      await store.put("doc", { state, created: 1_600_000_000_000, updated: 1_650_000_000_000 });
+      const stored = await store.load("doc");
+      expect(stored?.updates).toHaveLength(1);
+      expect(Buffer.from(stored?.updates[0] ?? []).equals(state)).toBe(true);
+      expect(stored?.meta).toMatchObject({
+        created: 1_600_000_000_000,
+        updated: 1_650_000_000_000,
+      });
+    });
+
+    it("[PERS21] put merges with what is stored: nothing already there is lost", async () => {
+      const store = await open();
+      const mine = new Typist();
+      await store.append("doc", mine.type("kept "));
+      const theirs = new Typist();
+      await store.put("doc", {
+        state: Y.encodeStateAsUpdate(theirs.doc),
+        created: 1,
+        updated: 2,
+      });
+      theirs.type("imported");
+      await store.put("doc", { state: Y.encodeStateAsUpdate(theirs.doc), created: 1, updated: 3 });
+      const text = textOf(docFrom((await store.load("doc"))?.updates ?? []));
+      expect(text).toContain("kept ");
+      expect(text).toContain("imported");
+      expect((await store.meta("doc"))?.updated).toBe(3);
+    });
+
     it("[PERS4] delete removes everything and the name can be reused", async () => {
       const store = await open();
       const first = new Typist();
@@ -205,6 +322,30 @@ export function describeStoreContract(kind: string, factory: StoreFactory): void
         "ab",
       ]);
       expect(await store.list({ prefix: "a", after: "b", limit: 5 })).toEqual([]);
+    });
+
+    it("[PERS5] prefixes ending in the highest code points, or holding NUL, list exactly their names", async () => {
+      const store = await open();
+      const names = [
+        "a\u{10ffff}",
+        "a\u{10ffff}b",
+        "b",
+        "\ud7ffx",
+        "\ue000",
+        "\u{10ffff}",
+        "\u{10ffff}z",
+      ];
+      for (const name of names) await store.append(name, new Typist().type("x"));
+      const listed = async (options: { prefix?: string; after?: string }) =>
+        (await store.list({ ...options, limit: 100 })).map((e) => e.name);
+      expect(await listed({ prefix: "a\u{10ffff}" })).toEqual(["a\u{10ffff}", "a\u{10ffff}b"]);
+      expect(await listed({ prefix: "a" })).toEqual(["a\u{10ffff}", "a\u{10ffff}b"]);
+      expect(await listed({ prefix: "\ud7ff" })).toEqual(["\ud7ffx"]);
+      expect(await listed({ prefix: "\u{10ffff}" })).toEqual(["\u{10ffff}", "\u{10ffff}z"]);
+      // No name holds a control character: a prefix with NUL matches none, and a cursor with
+      // NUL sorts between the names around it.
+      expect(await listed({ prefix: "a\0" })).toEqual([]);
+      expect(await listed({ after: "a\u{10ffff}\0z" })).toEqual(names.slice(1).sort(compareBytes));
     });
 
     it("[PERS6] documents whose names share a prefix stay separate", async () => {
@@ -514,6 +655,121 @@ export function describeStoreContract(kind: string, factory: StoreFactory): void
         await store.delete("only-versions");
         expect(await store.listVersions("doc")).toEqual([]);
         expect(await store.listVersions("only-versions")).toEqual([]);
+      });
+    }
+
+    if (factory.createSibling !== undefined) {
+      const createSibling = factory.createSibling;
+      /** Two instances on the same data; any write that fails (a deadlock, a conflict) fails the test. */
+      async function openPair(): Promise<[DocumentStore, DocumentStore]> {
+        const first = await open();
+        const second = await createSibling(first);
+        onTestFinished(async () => {
+          await second.close().catch(() => {});
+        });
+        const failures: unknown[] = [];
+        for (const store of [first, second])
+          store.events.on("writeFailed", ({ error }) => failures.push(error));
+        onTestFinished(() => {
+          expect(failures).toEqual([]);
+        });
+        return [first, second];
+      }
+
+      it("[PERS18] each instance sees what the other wrote: content, metadata, list, versions, deletes", async () => {
+        const [a, b] = await openPair();
+        const typist = new Typist();
+        await a.append("doc", typist.type("from a"));
+        expect(textOf(docFrom((await b.load("doc"))?.updates ?? []))).toBe("from a");
+        expect((await b.meta("doc"))?.logEntries).toBe(1);
+        await b.append("doc", typist.type(", from b"));
+        expect(textOf(docFrom((await a.load("doc"))?.updates ?? []))).toBe("from a, from b");
+        expect((await a.list({ limit: 10 })).map((e) => e.name)).toEqual(["doc"]);
+        const saved = await a.saveVersion(
+          "doc",
+          version("1", { label: "one", kind: "named" }),
+          stateOf("one"),
+        );
+        await a.saveVersion("doc", version("2"), stateOf("two"));
+        expect(await b.listVersions("doc")).toEqual([saved, expect.objectContaining({ id: "2" })]);
+        await b.deleteVersion("doc", "2");
+        expect((await a.listVersions("doc")).map((v) => v.id)).toEqual(["1"]);
+        await b.delete("doc");
+        expect(await a.load("doc")).toBeNull();
+        expect(await a.meta("doc")).toBeNull();
+        expect(await a.list({ limit: 10 })).toEqual([]);
+        expect(await a.listVersions("doc")).toEqual([]);
+        // The name is reused from the other instance.
+        await a.append("doc", new Typist().type("again"));
+        expect(textOf(docFrom((await b.load("doc"))?.updates ?? []))).toBe("again");
+      });
+
+      it("[PERS18] appends of two instances to one document, interleaved, are all kept", async () => {
+        const [a, b] = await openPair();
+        const docs = [new Y.Doc(), new Y.Doc()];
+        const all: Uint8Array[] = [];
+        const writes: Promise<void>[] = [];
+        for (let i = 0; i < 200; i++) {
+          const side = i % 2;
+          const update = pushNumber(docs[side] as Y.Doc, i);
+          all.push(update);
+          writes.push((side === 0 ? a : b).append("doc", update));
+          if (i % 25 === 0) await new Promise((resolve) => setImmediate(resolve));
+        }
+        await Promise.all(writes);
+        for (const store of [a, b]) {
+          const stored = await store.load("doc");
+          expect(stored?.meta.logEntries).toBe(200);
+          expect(numbersOf(stored?.updates ?? [])).toEqual(numbersOf(all));
+        }
+      });
+
+      it("[PERS18] a delete racing the other instance's appends leaves one consistent document", async () => {
+        const [a, b] = await openPair();
+        const typist = new Typist();
+        await a.append("doc", typist.type("old"));
+        const writes: Promise<void>[] = [];
+        for (let i = 0; i < 30; i++) {
+          writes.push(a.append("doc", typist.type(String(i % 10))));
+          if (i === 10) writes.push(b.delete("doc"));
+          if (i % 5 === 0) await new Promise((resolve) => setImmediate(resolve));
+        }
+        await Promise.all(writes);
+        const [fromA, fromB] = [await a.load("doc"), await b.load("doc")];
+        expect(fromB?.updates.length).toBe(fromA?.updates.length);
+        expect(fromA?.meta.logEntries).toBe(fromA?.updates.length);
+        expect(await b.meta("doc")).toEqual(fromA?.meta ?? null);
+        expect((await b.list({ limit: 10 })).map((e) => e.name)).toEqual(fromA ? ["doc"] : []);
+      });
+
+      it("[PERS19] a compaction keeps what another instance appended and its state lacks", async () => {
+        const [a, b] = await openPair();
+        const [docA, docB] = [new Y.Doc(), new Y.Doc()];
+        await a.append("doc", pushNumber(docA, 1));
+        await b.append("doc", pushNumber(docB, 2));
+        // Each compacts with only its own edit: neither state holds the other's.
+        await a.compact("doc", Y.encodeStateAsUpdate(docA));
+        expect(numbersOf((await b.load("doc"))?.updates ?? []).sort()).toEqual([1, 2]);
+        await b.append("doc", pushNumber(docB, 3));
+        await Promise.all([
+          a.compact("doc", Y.encodeStateAsUpdate(docA)),
+          b.compact("doc", Y.encodeStateAsUpdate(docB)),
+        ]);
+        for (const store of [a, b]) {
+          const stored = await store.load("doc");
+          expect(stored?.meta.logEntries).toBe(0);
+          expect(stored?.updates).toHaveLength(1);
+          expect(numbersOf(stored?.updates ?? []).sort()).toEqual([1, 2, 3]);
+        }
+      });
+
+      it("[PERS19] two instances appending and compacting one document at once lose nothing (seeded race)", async () => {
+        const [a, b] = await openPair();
+        const seed = runSeed();
+        await withSeed("multi-writer compaction race", seed, async () => {
+          const r = rng(seed);
+          for (let round = 0; round < 16; round++) await raceOnce(r, [a, b], `race-${round}`);
+        });
       });
     }
   });

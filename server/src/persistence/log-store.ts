@@ -4,12 +4,15 @@
  * and metadata), name and version id checks, health and the probe. A
  * concrete store only says how to write one batch atomically and how to read.
  */
+
+import * as Y from "yjs";
 import { CollabError } from "../errors.ts";
 import { checkDocumentName, MAX_NAME_BYTES } from "../protocol/names.ts";
 import { Emitter } from "../util/emitter.ts";
 import { GroupCommitQueue } from "./group-commit.ts";
 import type {
   DocumentMeta,
+  DocumentRecord,
   DocumentStore,
   ListOptions,
   StoredDocument,
@@ -21,7 +24,13 @@ import type {
 /** One write, in the order the store received it. */
 export type WriteOp =
   | { readonly kind: "append"; readonly name: string; readonly update: Uint8Array }
-  | { readonly kind: "compact"; readonly name: string; readonly state: Uint8Array }
+  | {
+      readonly kind: "compact";
+      readonly name: string;
+      readonly state: Uint8Array;
+      /** Times to keep (from {@link DocumentStore.put}); otherwise `updated` is now. */
+      readonly times?: { readonly created: number; readonly updated: number };
+    }
   | { readonly kind: "delete"; readonly name: string }
   | {
       readonly kind: "saveVersion";
@@ -63,7 +72,8 @@ export function nextHead(head: Head | null, op: WriteOp, now: number): Head | nu
       const base = head ?? emptyHead(now);
       return {
         ...base,
-        updated: now,
+        ...op.times,
+        updated: op.times?.updated ?? now,
         bytes: op.state.byteLength,
         logEntries: 0,
         logBytes: 0,
@@ -205,6 +215,14 @@ export abstract class LogStore implements DocumentStore {
 
   compact(name: string, state: Uint8Array): Promise<void> {
     return this.write({ kind: "compact", name, state });
+  }
+
+  async put(name: string, record: DocumentRecord): Promise<void> {
+    const existing = await this.load(name);
+    const state =
+      existing === null ? record.state : Y.mergeUpdates([...existing.updates, record.state]);
+    const { created, updated } = record;
+    return this.write({ kind: "compact", name, state, times: { created, updated } });
   }
 
   delete(name: string): Promise<void> {

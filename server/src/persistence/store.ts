@@ -27,6 +27,15 @@ export interface DocumentMeta {
   readonly logBytes: number;
 }
 
+/** A whole document as migration and backups carry it. */
+export interface DocumentRecord {
+  /** The merged Yjs state. */
+  readonly state: Uint8Array;
+  /** ms since the epoch, as in {@link DocumentMeta}. */
+  readonly created: number;
+  readonly updated: number;
+}
+
 /** A document as read from a store. */
 export interface StoredDocument {
   /** The snapshot (when there is one) and then the log, in append order. */
@@ -119,6 +128,15 @@ export interface DocumentStore {
    * document); updates appended after the call are kept in the log.
    */
   compact(name: string, state: Uint8Array): Promise<void>;
+
+  /**
+   * Stores `state` as the whole of `name`, merged with anything already
+   * stored for it (so nothing is lost), with the given creation and update
+   * times: for migration and restoring backups, not for documents being
+   * edited. Versions are not touched. When nothing was stored, a later load
+   * returns `state` byte for byte.
+   */
+  put(name: string, record: DocumentRecord): Promise<void>;
 
   /** Removes everything stored for `name`, its versions included. */
   delete(name: string): Promise<void>;
