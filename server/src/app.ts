@@ -14,12 +14,14 @@ import { type Config, DEFAULT_CONFIG } from "./config.ts";
 import { createSyncCore } from "./core.ts";
 import { ContentParser } from "./documents/parser.ts";
 import { DeletionGuard, DocumentService } from "./documents/service.ts";
-import { Close } from "./errors.ts";
+import { Close, CollabError } from "./errors.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { LevelDbStore } from "./persistence/leveldb.ts";
 import { MemoryStore } from "./persistence/memory.ts";
+import { PostgresStore } from "./persistence/postgres.ts";
 import type { DocumentStore } from "./persistence/store.ts";
+import { connectRedis } from "./scaling/redis.ts";
 import { Gate, type Refused } from "./transport/gate.ts";
 import { createHttpHandler } from "./transport/http.ts";
 import { WebSocketTransport } from "./transport/websocket.ts";
@@ -74,16 +76,56 @@ export async function openStore(config: Config): Promise<DocumentStore> {
       return new MemoryStore();
     case "leveldb":
       return LevelDbStore.open({ dir: config.dataDir, fsync: config.fsync });
+    case "postgres":
+      if (config.databaseUrl === null) {
+        throw new CollabError("CONFIG_INVALID", "STORE=postgres needs DATABASE_URL");
+      }
+      return PostgresStore.open({ url: config.databaseUrl });
+  }
+}
+
+/**
+ * Refuses configurations that cannot share documents safely: an instance
+ * meant to share documents with others (CLUSTER=true) needs Redis for
+ * fan-out and PostgreSQL as the one store; LevelDB serves one process only.
+ */
+export function checkTopology(config: Config): void {
+  if (!config.cluster) return;
+  const problems = [
+    config.redisUrl === null
+      ? "REDIS_URL is not set (instances would not see each other's edits)"
+      : null,
+    config.store !== "postgres"
+      ? `STORE=${config.store} keeps documents in this process only; set STORE=postgres and DATABASE_URL`
+      : null,
+  ].filter((problem) => problem !== null);
+  if (problems.length > 0) {
+    throw new CollabError(
+      "CONFIG_INVALID",
+      `CLUSTER=true, but ${problems.join("; and ")}. Several instances must share Redis and PostgreSQL.`,
+    );
   }
 }
 
 export async function createCollabServer(options: CollabServerOptions = {}): Promise<CollabServer> {
   const config: Config = { ...DEFAULT_CONFIG, ...options.config };
-  const logger = options.logger ?? createLogger(config.logLevel);
   // Before the store opens: a refusal to run anonymously must not lock the data directory.
   const access = accessMode(config);
+  checkTopology(config);
   await checkPublicKey(config.authPublicKey);
-  const store = options.store ?? (await openStore(config));
+  // -- Redis fan-out (scaling/): connect before the store opens; every log line names the instance.
+  const redis = config.redisUrl === null ? null : await connectRedis(config.redisUrl);
+  const baseLogger = options.logger ?? createLogger(config.logLevel);
+  const logger = redis === null ? baseLogger : baseLogger.child({ instance: redis.instance });
+  const store =
+    options.store ??
+    (await openStore(config).catch((error: unknown) => {
+      redis?.close();
+      throw error;
+    }));
+  if (redis !== null)
+    logger.info({ redis: redis.address }, "fan-out to other instances over Redis");
+  // -- end Redis fan-out
   let shuttingDown = false;
 
   // The gauges read the core and transport below only when scraped.
@@ -118,6 +160,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     onRefused,
     onChange: (name, created) => documents?.changed(name, created),
     extensions: [deletions],
+    redis, // Redis fan-out
   });
   const service = new DocumentService({
     hocuspocus: core.hocuspocus,
@@ -253,6 +296,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
         await waitForUnload(hp, config.shutdownTimeoutMs);
         const remainingMs = Math.max(0, config.shutdownTimeoutMs - (Date.now() - started));
         const { abandoned } = await store.close({ abortAfterMs: remainingMs });
+        await core.fanOut?.close(); // Redis fan-out: after the store, so the last publishes go out
         for (const document of hp.documents.values()) document.destroy();
         // Everything is stored or given up; do not wait on peers that ignore the close handshake.
         ws.terminateAll();

@@ -19,7 +19,13 @@ export interface Config {
   /** Where LevelDB keeps its files. @default "./data" */
   readonly dataDir: string;
   /** Which store keeps documents. @default "leveldb" */
-  readonly store: "leveldb" | "memory";
+  readonly store: "leveldb" | "postgres" | "memory";
+  /** PostgreSQL connection URL, for STORE=postgres. @default null */
+  readonly databaseUrl: string | null;
+  /** Redis URL: turns on fan-out between instances. @default null */
+  readonly redisUrl: string | null;
+  /** This instance shares documents with others (requires Redis and PostgreSQL). @default false */
+  readonly cluster: boolean;
   /** fsync every write batch (survives power loss, not just a crash). @default false */
   readonly fsync: boolean;
   /** @default "info" */
@@ -186,9 +192,38 @@ export const SETTINGS = [
     env: "STORE",
     flag: "--store <kind>",
     default: "leveldb",
-    description: "document store: leveldb (durable) or memory (lost on exit, for development)",
-    allowed: "one of leveldb, memory",
-    schema: z.enum(["leveldb", "memory"]),
+    description:
+      "document store: leveldb (durable, one process), postgres (durable, shared by instances) or memory (lost on exit)",
+    allowed: "one of leveldb, postgres, memory",
+    schema: z.enum(["leveldb", "postgres", "memory"]),
+  }),
+  setting({
+    key: "databaseUrl",
+    env: "DATABASE_URL",
+    flag: "--database-url <url>",
+    default: null,
+    description: "PostgreSQL URL for STORE=postgres (postgres://user:password@host:5432/db)",
+    allowed: "a postgres:// or postgresql:// URL",
+    schema: optional(z.string().regex(/^postgres(ql)?:\/\//)),
+  }),
+  setting({
+    key: "redisUrl",
+    env: "REDIS_URL",
+    flag: "--redis-url <url>",
+    default: null,
+    description: "Redis URL; turns on fan-out of updates and presence between instances",
+    allowed: "a redis:// or rediss:// URL",
+    schema: optional(z.string().regex(/^rediss?:\/\//)),
+  }),
+  setting({
+    key: "cluster",
+    env: "CLUSTER",
+    flag: "--cluster <bool>",
+    default: false,
+    description:
+      "this instance shares documents with others: requires REDIS_URL and STORE=postgres",
+    allowed: "true or false",
+    schema: boolean,
   }),
   setting({
     key: "fsync",

@@ -18,6 +18,8 @@ import type { DocumentStore } from "./persistence/store.ts";
 import { inspectFrame } from "./protocol/guard.ts";
 import { messageHead } from "./protocol/head.ts";
 import { MessageType } from "./protocol/messages.ts";
+import { FanOut } from "./scaling/fan-out.ts";
+import type { RedisConnections } from "./scaling/redis.ts";
 
 /** The socket the core talks to: any WebSocket-like object. */
 export interface CoreSocket {
@@ -50,6 +52,8 @@ export interface CoreConnection {
 export interface SyncCore {
   readonly hocuspocus: Hocuspocus;
   readonly persistence: DurablePersistence;
+  /** Fan-out to the other instances, when Redis connections were given; close it after the store. */
+  readonly fanOut: FanOut | null;
   /** Attaches a socket; the request supplies the URL and headers hooks see. */
   connect(socket: CoreSocket, request: Request, context: ConnectionContext): CoreConnection;
 }
@@ -66,6 +70,11 @@ export interface SyncCoreOptions {
   readonly onChange?: (name: string, created: boolean) => void;
   /** More extensions, run after ours. */
   readonly extensions?: readonly Extension[];
+  /**
+   * Open Redis connections (config.redisUrl): edits and presence fan out to
+   * the other instances on the same Redis. @default null (one instance)
+   */
+  readonly redis?: RedisConnections | null;
 }
 
 export function createSyncCore({
@@ -76,6 +85,7 @@ export function createSyncCore({
   onRefused,
   onChange,
   extensions = [],
+  redis = null,
 }: SyncCoreOptions): SyncCore {
   const persistence = new DurablePersistence({
     store,
@@ -86,6 +96,9 @@ export function createSyncCore({
     onRefused,
     onChange,
   });
+  // Changes relayed by another instance carry the origin `{ source: "redis" }`, which
+  // persistence does not store again: each change is stored by the instance its client is on.
+  const fanOut = redis === null ? null : new FanOut({ redis, store, logger });
   const hocuspocus = new Hocuspocus({
     quiet: true,
     timeout: config.idleTimeoutMs,
@@ -102,6 +115,7 @@ export function createSyncCore({
       new DocumentNameGuard(onRefused),
       new AuthExtension(access, onRefused, logger),
       persistence,
+      ...(fanOut === null ? [] : [fanOut]),
       {
         extensionName: "connection-log",
         async connected({ context, documentName }) {
@@ -125,6 +139,7 @@ export function createSyncCore({
   return {
     hocuspocus,
     persistence,
+    fanOut,
     connect(socket, request, context) {
       const presence = new PresenceClocks();
       const adapter = {
@@ -180,7 +195,12 @@ export function createSyncCore({
         );
       };
       const client = hocuspocus.handleConnection(adapter, request, context);
-      /** Whether awareness client `id` was announced on `document` by another connection. */
+      /**
+       * Whether awareness client `id` was announced on `document` by another connection to
+       * this instance. A client relayed from another instance belongs to no connection here,
+       * so a connection may take it over: that is a client that reconnected to this instance,
+       * and the presence relay (scaling/presence.ts) then moves it here on every instance.
+       */
       const ownedElsewhere = (document: Document, id: number) => {
         for (const [connection, { clients }] of document.connections) {
           if (connection.webSocket !== adapter && clients.has(id)) return true;

@@ -43,7 +43,8 @@ async function serve(config: Config): Promise<void> {
         : `cannot listen on ${config.host}:${config.port}: ${String(error)}`,
     );
   }
-  logger.info(
+  // The server's logger: with Redis fan-out its lines name this instance.
+  server.logger.info(
     {
       url: address.url,
       port: address.port,
@@ -59,7 +60,7 @@ async function serve(config: Config): Promise<void> {
   const stop = async (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, "shutting down: flushing writes");
+    server.logger.info({ signal }, "shutting down: flushing writes");
     const { abandonedUpdates } = await server.close();
     process.exit(abandonedUpdates > 0 ? 1 : 0);
   };

@@ -15,7 +15,7 @@ describe("start-up", () => {
       { LOG_LEVEL: "loud" },
       'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
     ],
-    [{ STORE: "mongo" }, 'STORE must be one of leveldb, memory, got "mongo"'],
+    [{ STORE: "mongo" }, 'STORE must be one of leveldb, postgres, memory, got "mongo"'],
     [{ FSYNC: "maybe" }, 'FSYNC must be true or false, got "maybe"'],
     [{ MAX_MESSAGE_BYTES: "12" }, 'MAX_MESSAGE_BYTES must be an integer 1024-1073741824, got "12"'],
   ])("[CONF1] a bad setting %o stops start-up with exit 1 and says why", async (env, message) => {
