@@ -1,10 +1,12 @@
 /**
- * The `collab-server` command line: `serve` (the default: run the server)
- * and `token` (mint an access token with the configured AUTH_SECRET, for
- * trying things out).
+ * The `collab-server` command line: `serve` (the default: run the server),
+ * `token` (mint an access token with the configured AUTH_SECRET, for trying
+ * things out), and `migrate`, `export` and `import` (move every document
+ * between stores or to and from a backup file).
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { mintToken } from "./auth/tokens.ts";
+import { exportTo, importFrom, migrate } from "./commands/transfer.ts";
 import { addSettings, type Config, configFromOptions } from "./config.ts";
 
 export interface CliActions {
@@ -94,5 +96,38 @@ export function buildCli(version: string, actions: CliActions): Command {
         );
       },
     );
+  const storeHelp =
+    "leveldb:<directory> or postgres://user:password@host/db (default: the store STORE, DATA_DIR and DATABASE_URL configure)";
+  program
+    .command("migrate")
+    .description(
+      "copy every document, with its times and versions, from one store to another (safe to run again)",
+    )
+    .requiredOption("--from <store>", "source: leveldb:<directory> or postgres://...")
+    .requiredOption("--to <store>", "target: leveldb:<directory> or postgres://...")
+    .allowExcessArguments(false)
+    .action(async (options: { from: string; to: string }) => {
+      await migrate(options.from, options.to, actions.print);
+    });
+  program
+    .command("export")
+    .description(
+      "write every document and its versions to a backup file (gzip when it ends in .gz)",
+    )
+    .requiredOption("--out <file>", "the backup file to write")
+    .option("--from <store>", storeHelp)
+    .allowExcessArguments(false)
+    .action(async (options: { out: string; from?: string }) => {
+      await exportTo(options.out, options.from, actions.print);
+    });
+  program
+    .command("import")
+    .description("restore every document of a backup file, merged with what the store holds")
+    .argument("<file>", "a file written by export")
+    .option("--to <store>", storeHelp)
+    .allowExcessArguments(false)
+    .action(async (file: string, options: { to?: string }) => {
+      await importFrom(file, options.to, actions.print);
+    });
   return program;
 }

@@ -26,7 +26,8 @@ export type ErrorCode =
   | "SERVER_BUSY"
   | "VERSION_NOT_FOUND"
   | "VERSION_EXISTS"
-  | "VERSION_LIMIT";
+  | "VERSION_LIMIT"
+  | "BACKUP_INVALID";
 
 /**
  * The server's error: a stable `code` plus a human-readable message. When it
