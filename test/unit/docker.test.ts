@@ -335,6 +335,290 @@ describe("[OPS1] docker-compose.yml", () => {
 });
 
 // ---------------------------------------------------------------------------------------
+// docker-compose.yml, `scale` profile
+// ---------------------------------------------------------------------------------------
+
+const NGINX_CONF = join(ROOT, "deploy", "nginx.conf");
+
+/** A service's environment as a mapping, from either the list or the mapping form. */
+function serviceEnv(service: Json, what: string): Record<string, string> {
+  const raw = service.environment;
+  const env: Record<string, string> = {};
+  if (Array.isArray(raw)) {
+    for (const entry of raw) {
+      const [key = "", ...value] = str(entry, `${what} environment entry`).split("=");
+      env[key] = value.join("=");
+    }
+  } else {
+    for (const [key, value] of Object.entries(record(raw, `${what}.environment`))) {
+      env[key] = String(value);
+    }
+  }
+  return env;
+}
+
+/**
+ * Compose's interpolation of `${NAME}`, `${NAME:-default}` and `${NAME-default}` (and `$$`)
+ * against `vars`. Required forms (`${NAME:?message}`, `${NAME?message}`) throw, as Compose
+ * stops with their message when the variable is missing.
+ */
+function interpolate(value: string, vars: Record<string, string>): string {
+  return value.replace(
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}/g,
+    (match, name: string | undefined, operator: string | undefined, operand: string) => {
+      if (match === "$$") return "$";
+      const found = name === undefined ? undefined : vars[name];
+      const missing = operator?.startsWith(":") ? (found ?? "") === "" : found === undefined;
+      if (operator?.endsWith("?") && missing) throw new Error(`${name}: ${operand}`);
+      if (operator?.endsWith("-") && missing) return operand;
+      return found ?? "";
+    },
+  );
+}
+
+function healthcheckCommand(service: Json, what: string): string[] {
+  const healthcheck = record(service.healthcheck, `${what}.healthcheck`);
+  expect(healthcheck.disable, `${what} healthcheck disabled`).not.toBe(true);
+  const test = healthcheck.test;
+  const parts = typeof test === "string" ? ["CMD-SHELL", test] : list(test, `${what} test`);
+  const command = parts.map((part) => str(part, `${what} healthcheck.test`));
+  expect(["CMD", "CMD-SHELL"], `${what} healthcheck.test[0]`).toContain(command[0]);
+  for (const key of ["interval", "timeout"]) {
+    expect(durationMs(str(healthcheck[key], `${what} healthcheck.${key}`))).toBeGreaterThan(0);
+  }
+  expect(healthcheck.retries, `${what} healthcheck.retries`).toBeTypeOf("number");
+  return command.slice(1);
+}
+
+/** Mounts as { type, source, target, readOnly }, from the short or the long syntax. */
+function mounts(service: Json, what: string) {
+  return list(service.volumes ?? [], `${what}.volumes`).map((mount) => {
+    if (typeof mount === "string") {
+      const [source = "", target = "", mode = ""] = mount.split(":");
+      const type = /^[./~]/.test(source) ? "bind" : "volume";
+      return { type, source, target, readOnly: mode.split(",").includes("ro") };
+    }
+    const long = record(mount, `${what} volume mount`);
+    return {
+      type: str(long.type, "mount type"),
+      source: str(long.source, "mount source"),
+      target: str(long.target, "mount target"),
+      readOnly: long.read_only === true,
+    };
+  });
+}
+
+function dependsOn(service: Json, what: string): Record<string, string> {
+  const raw = record(service.depends_on, `${what}.depends_on`);
+  return Object.fromEntries(
+    Object.entries(raw).map(([name, spec]) => [
+      name,
+      str(record(spec, `${what}.depends_on.${name}`).condition, "condition"),
+    ]),
+  );
+}
+
+/** Every string in parsed YAML (values and keys, as Compose interpolates; not comments). */
+function strings(data: unknown): string[] {
+  if (typeof data === "string") return [data];
+  if (Array.isArray(data)) return data.flatMap(strings);
+  if (isRecord(data))
+    return Object.entries(data).flatMap(([key, value]) => [key, ...strings(value)]);
+  return [];
+}
+
+/** The `${VAR...}` names the strings refer to. */
+function variables(values: string[]): string[] {
+  return values.flatMap((value) =>
+    [...value.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((match) => match[1] ?? ""),
+  );
+}
+
+describe("[OPS2] docker-compose.yml: the scale profile", () => {
+  const compose = readYaml(readFileSync(COMPOSE_FILE, "utf8"), "docker-compose.yml");
+  const services = record(compose.services, "services");
+  const service = (name: string) => record(services[name], `services.${name}`);
+  const profiles = (name: string) =>
+    list(service(name).profiles ?? [], `${name}.profiles`).map((p) => str(p, "profile"));
+  const scaleServices = Object.keys(services).filter((name) => profiles(name).includes("scale"));
+  const lb = service("lb");
+  const replica = service("replica");
+  const postgres = service("postgres");
+  const redis = service("redis");
+  const nginxConf = existsSync(NGINX_CONF) ? readFileSync(NGINX_CONF, "utf8") : "";
+  /** Values for the variables the cluster needs, as an operator would set them. */
+  const secrets = { POSTGRES_PASSWORD: "a".repeat(64), AUTH_SECRET: "s".repeat(64) };
+  const replicaEnv = (vars: Record<string, string>) =>
+    Object.fromEntries(
+      Object.entries(serviceEnv(replica, "replica")).map(([key, value]) => [
+        key,
+        interpolate(value, vars),
+      ]),
+    );
+
+  it("[OPS2] the profile holds lb, replica, redis and postgres; `server` alone has no profile", () => {
+    expect(scaleServices.sort()).toEqual(["lb", "postgres", "redis", "replica"]);
+    const always = Object.keys(services).filter((name) => profiles(name).length === 0);
+    expect(always).toEqual(["server"]);
+  });
+
+  it("[OPS2] no variable is required at interpolation: the default `docker compose up` needs none of the cluster's", () => {
+    // Compose interpolates every service, those of inactive profiles too, and a missing
+    // `${VAR:?}` stops it: one in the scale services would break the default deployment.
+    const values = strings(compose);
+    for (const value of values) expect(() => interpolate(value, {}), value).not.toThrow();
+    expect(new Set(variables(values))).toEqual(new Set(["AUTH_SECRET", "POSTGRES_PASSWORD"]));
+  });
+
+  it("[OPS2] every scale service has a pinned image, a healthcheck and restarts unless stopped", () => {
+    for (const name of scaleServices) {
+      const image = str(service(name).image, `${name}.image`);
+      // A concrete version (with a dot), not a moving tag such as `alpine` or `17`.
+      expect(image, `${name}.image`).toMatch(/:\d+\.\d+(?:\.\d+)?(?:-[a-z0-9.]+)?$/);
+      expect(healthcheckCommand(service(name), name).length, name).toBeGreaterThan(0);
+      expect(service(name).restart, `${name}.restart`).toBe("unless-stopped");
+    }
+  });
+
+  it("[OPS2] only lb publishes a port, on the host's loopback interface", () => {
+    for (const name of scaleServices.filter((n) => n !== "lb")) {
+      expect(service(name).ports, `${name}.ports`).toBeUndefined();
+    }
+    const ports = list(lb.ports, "lb.ports").map((port) => record(port, "lb port"));
+    expect(ports.length).toBeGreaterThan(0);
+    for (const port of ports) expect(port.host_ip).toBe("127.0.0.1");
+    // Not the single server's host port: both can run at once.
+    const published = ports.map((port) => String(port.published));
+    expect(published).not.toContain("1234");
+  });
+
+  it("[OPS2] lb mounts deploy/nginx.conf read-only and publishes the port it listens on", () => {
+    const conf = mounts(lb, "lb").find((m) => m.target === "/etc/nginx/nginx.conf");
+    expect(conf, "no mount at /etc/nginx/nginx.conf").toBeDefined();
+    expect(conf?.type).toBe("bind");
+    expect(conf?.readOnly).toBe(true);
+    expect(resolve(ROOT, conf?.source ?? "")).toBe(NGINX_CONF);
+    expect(existsSync(NGINX_CONF), "deploy/nginx.conf is missing").toBe(true);
+    const listen = /^\s*listen\s+(\d+)\s*;\s*# @listen$/m.exec(nginxConf);
+    expect(listen, "no `listen <port>; # @listen` line").not.toBeNull();
+    const targets = list(lb.ports, "lb.ports").map((port) => record(port, "lb port").target);
+    expect(targets).toContain(Number(listen?.[1]));
+  });
+
+  it("[OPS2] lb's healthcheck probes nginx's own /nginx-health, and lb waits for healthy replicas", () => {
+    const command = healthcheckCommand(lb, "lb").join(" ");
+    expect(command).toMatch(/http:\/\/127\.0\.0\.1(?::\d+)?\/nginx-health\b/);
+    expect(nginxConf).toMatch(/location\s+=\s+\/nginx-health\s*\{[^}]*return\s+200\b/);
+    expect(dependsOn(lb, "lb")).toEqual({ replica: "service_healthy" });
+  });
+
+  it("[OPS2] nginx's upstream is the replica service on the port the replicas listen on", () => {
+    const upstream = /^\s*server\s+([^\s:]+):(\d+)\b[^;]*;\s*# @upstream$/m.exec(nginxConf);
+    expect(upstream, "no `server host:port ...; # @upstream` line").not.toBeNull();
+    expect(upstream?.[1]).toBe("replica");
+    expect(upstream?.[2]).toBe(replicaEnv(secrets).PORT);
+  });
+
+  it("[OPS2] replica: the server's image, two or more instances, started after healthy PostgreSQL and Redis", () => {
+    for (const key of ["image", "build", "pull_policy"]) {
+      expect(replica[key], `replica.${key}`).toEqual(service("server")[key]);
+    }
+    const deploy = record(replica.deploy, "replica.deploy");
+    expect(deploy.replicas).toBeTypeOf("number");
+    expect(Number(deploy.replicas)).toBeGreaterThanOrEqual(2);
+    // Several containers of one service: no fixed container name, no fixed host port.
+    expect(replica.container_name).toBeUndefined();
+    expect(replica.ports).toBeUndefined();
+    expect(dependsOn(replica, "replica")).toEqual({
+      postgres: "service_healthy",
+      redis: "service_healthy",
+    });
+    expect(healthcheckCommand(replica, "replica").join(" ")).toMatch(
+      /fetch\('http:\/\/127\.0\.0\.1:.*\/readyz'/,
+    );
+  });
+
+  it("[OPS2] replica's environment passes the server's config validation and cluster topology check", async () => {
+    // Imported here, not at the top: app.ts loads the whole server (Hocuspocus, stores).
+    const { checkTopology } = await import("../../server/src/app.ts");
+    const config = configFromEnv(replicaEnv(secrets));
+    expect(config.host).toBe("0.0.0.0");
+    expect(config.store).toBe("postgres");
+    expect(config.cluster).toBe(true);
+    expect(config.trustProxy).toBe(true);
+    expect(config.allowAnonymous).toBe(false);
+    expect(() => checkTopology(config)).not.toThrow();
+    expect(accessMode(config).kind).toBe("token");
+  });
+
+  it("[OPS2] replica's URLs name the postgres and redis services with their user, database and password", () => {
+    const env = replicaEnv(secrets);
+    const database = new URL(env.DATABASE_URL ?? "");
+    const pg = serviceEnv(postgres, "postgres");
+    expect(database.hostname).toBe("postgres");
+    expect(database.port).toBe("5432");
+    expect(database.username).toBe(pg.POSTGRES_USER);
+    expect(database.pathname).toBe(`/${pg.POSTGRES_DB}`);
+    expect(decodeURIComponent(database.password)).toBe(
+      interpolate(pg.POSTGRES_PASSWORD ?? "", secrets),
+    );
+    expect(decodeURIComponent(database.password)).toBe(secrets.POSTGRES_PASSWORD);
+    const redisUrl = new URL(env.REDIS_URL ?? "");
+    expect(redisUrl.hostname).toBe("redis");
+    expect(redisUrl.port).toBe("6379");
+  });
+
+  it("[OPS2] without AUTH_SECRET a replica refuses to start, naming it, instead of serving anonymously", () => {
+    const config = configFromEnv(replicaEnv({ POSTGRES_PASSWORD: secrets.POSTGRES_PASSWORD }));
+    expect(() => accessMode(config)).toThrow(/AUTH_SECRET/);
+  });
+
+  it("[OPS2] replicas have longer than the server's shutdown deadline to flush on SIGTERM", () => {
+    const shutdown = Number(
+      replicaEnv(secrets).SHUTDOWN_TIMEOUT_MS ?? DEFAULT_CONFIG.shutdownTimeoutMs,
+    );
+    expect(durationMs(str(replica.stop_grace_period, "stop_grace_period"))).toBeGreaterThan(
+      shutdown,
+    );
+    expect(replica.stop_signal ?? "SIGTERM").toBe("SIGTERM");
+    // PostgreSQL outlives them (Compose stops dependants first) and has time to checkpoint.
+    expect(
+      durationMs(str(postgres.stop_grace_period, "postgres stop_grace_period")),
+    ).toBeGreaterThan(10_000);
+    // nginx closes open WebSockets itself before Compose's SIGKILL.
+    const shutdownTimeout = /^\s*worker_shutdown_timeout\s+(\S+);/m.exec(nginxConf)?.[1];
+    expect(shutdownTimeout, "nginx.conf sets no worker_shutdown_timeout").toBeDefined();
+    expect(durationMs(str(lb.stop_grace_period, "lb stop_grace_period"))).toBeGreaterThan(
+      durationMs(shutdownTimeout ?? ""),
+    );
+  });
+
+  it("[OPS2] postgres keeps its data in a named volume and is probed with pg_isready over TCP", () => {
+    const data = mounts(postgres, "postgres").find((m) => m.target === "/var/lib/postgresql/data");
+    expect(data?.type).toBe("volume");
+    expect(Object.keys(record(compose.volumes, "top-level volumes"))).toContain(data?.source);
+    const probe = healthcheckCommand(postgres, "postgres");
+    expect(probe[0]).toBe("pg_isready");
+    expect(probe.join(" ")).toMatch(/-h 127\.0\.0\.1\b/);
+    const pg = serviceEnv(postgres, "postgres");
+    expect(probe.join(" ")).toContain(`-U ${pg.POSTGRES_USER}`);
+  });
+
+  it("[OPS2] redis carries pub/sub only: persistence off, no volume, probed with redis-cli ping", () => {
+    const command = list(redis.command, "redis.command").map((part) => str(part, "command"));
+    expect(command.slice(command.indexOf("--save"), command.indexOf("--save") + 2)).toEqual([
+      "--save",
+      "",
+    ]);
+    expect(
+      command.slice(command.indexOf("--appendonly"), command.indexOf("--appendonly") + 2),
+    ).toEqual(["--appendonly", "no"]);
+    expect(redis.volumes).toBeUndefined();
+    expect(healthcheckCommand(redis, "redis")).toEqual(["redis-cli", "ping"]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
 // Dockerfile
 // ---------------------------------------------------------------------------------------
 
