@@ -58,7 +58,7 @@ function names(provider: HocuspocusProvider): string[] {
 const pace = () => new Promise((resolve) => setTimeout(resolve, 2));
 
 describe("a cluster on one Redis and one PostgreSQL", () => {
-  it("[SCALE1] clients on three server processes edit one document concurrently, converge, and PostgreSQL holds the same document", async () => {
+  it("[SCALE1][SCALE2] clients on three server processes edit one document concurrently, converge, PostgreSQL holds the same document, and presence crosses processes and leaves with its client", async () => {
     const seed = runSeed();
     await withSeed("cluster convergence", seed, async () => {
       const r = rng(seed);
@@ -83,6 +83,20 @@ describe("a cluster on one Redis and one PostgreSQL", () => {
       await vi.waitFor(() => expect(converged(docs)).toBe(true), CONVERGE);
       await Promise.all(clients.map((client) => acknowledged(client)));
       expectConverged(docs, await stored("cluster"));
+
+      // Presence crosses the processes, and a client that leaves is gone everywhere at once.
+      clients.forEach((client, index) =>
+        client.setAwarenessField("user", { name: `user ${index}` }),
+      );
+      const everyone = clients.map((_, index) => `user ${index}`).sort();
+      for (const client of clients)
+        await vi.waitFor(() => expect(names(client)).toEqual(everyone), SOON);
+      const leaving = clients[0];
+      leaving?.destroy();
+      const staying = everyone.filter((name) => name !== "user 0");
+      for (const client of clients.slice(1)) {
+        await vi.waitFor(() => expect(names(client)).toEqual(staying), SOON);
+      }
 
       // Every process names itself in its logs, and no two the same.
       const ids = servers.map((server) => {
