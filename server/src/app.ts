@@ -21,6 +21,7 @@ import { LevelDbStore } from "./persistence/leveldb.ts";
 import { MemoryStore } from "./persistence/memory.ts";
 import { PostgresStore } from "./persistence/postgres.ts";
 import type { DocumentStore } from "./persistence/store.ts";
+import { DeletionCoordinator } from "./scaling/deletions.ts";
 import { connectRedis } from "./scaling/redis.ts";
 import { Gate, type Refused } from "./transport/gate.ts";
 import { createHttpHandler } from "./transport/http.ts";
@@ -152,6 +153,8 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
   // assigned right after the core, before any document can load.
   let documents: DocumentService | null = null;
   const deletions = new DeletionGuard();
+  // In a cluster, a deletion first makes the other instances let go of the document.
+  const coordinator = redis === null ? null : new DeletionCoordinator({ redis, logger });
   const core = createSyncCore({
     config,
     store,
@@ -170,6 +173,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     versionIntervalMs: config.versionIntervalMs,
     maxAutoVersions: config.maxAutoVersions,
     deletions,
+    ...(coordinator === null ? {} : { cluster: coordinator }),
     events: {
       created: (name) => webhooks?.send("document.created", { document: name }),
       updated: (name) => webhooks?.documentUpdated(name),
@@ -187,6 +191,10 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     },
   });
   documents = service;
+  await coordinator?.start({
+    release: (name) => service.release(name),
+    released: (name) => service.released(name),
+  });
   const gate = new Gate({ ...config, checkHost: access.kind === "anonymous" });
   const hp = core.hocuspocus;
   const ws = new WebSocketTransport({

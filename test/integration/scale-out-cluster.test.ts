@@ -210,4 +210,40 @@ describe("a cluster on one Redis and one PostgreSQL", () => {
       }
     });
   });
+
+  it("[SCALE10] a document deleted through one instance is let go by every instance and stays deleted", async () => {
+    const servers = await cluster(2);
+    const [first, second] = servers;
+    if (first === undefined || second === undefined) throw new Error("no cluster");
+    const here = connect({ url: first.address.wsUrl, name: "doomed" });
+    const there = connect({ url: second.address.wsUrl, name: "doomed" });
+    await Promise.all([synced(here), synced(there)]);
+    here.document.getText("text").insert(0, "from the first instance; ");
+    there.document.getText("text").insert(0, "from the second instance; ");
+    await vi.waitFor(() => expect(converged([here.document, there.document])).toBe(true), CONVERGE);
+    await Promise.all([acknowledged(here), acknowledged(there)]);
+    const closedThere = new Promise<string>((resolve) =>
+      there.on("close", ({ event }: { event: { reason: string } }) => resolve(event.reason)),
+    );
+
+    const deleted = await fetch(`${first.address.url}/api/v1/documents/doomed`, {
+      method: "DELETE",
+    });
+    expect(deleted.status).toBe(204);
+    // The client on the other instance was closed before the delete answered.
+    expect(await closedThere).toBe("document-deleted");
+    expect(await stored("doomed")).toEqual([]);
+    // Neither instance holds the document any more, so nothing can store it again.
+    for (const server of servers) {
+      await vi.waitFor(async () => {
+        const metrics = await (await fetch(`${server.address.url}/metrics`)).text();
+        expect(metrics).toMatch(/^collab_documents_loaded(\{[^}]*\})? 0$/m);
+      }, SOON);
+    }
+    expect(await stored("doomed")).toEqual([]);
+    // The name is free again on every instance.
+    const fresh = connect({ url: second.address.wsUrl, name: "doomed" });
+    await synced(fresh);
+    expect(fresh.document.getText("text").toString()).toBe("");
+  });
 });

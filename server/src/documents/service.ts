@@ -47,6 +47,11 @@ export interface DocumentServiceOptions {
   readonly events?: DocumentEvents;
   /** The extension that refuses documents while this service deletes them. */
   readonly deletions: DeletionGuard;
+  /** In a cluster: makes the other instances let go of a document before it is deleted. */
+  readonly cluster?: {
+    prepare(name: string): Promise<string>;
+    finish(id: string, name: string): Promise<void>;
+  };
 }
 
 /** Refuses to open a document while it is being deleted. */
@@ -168,22 +173,51 @@ export class DocumentService {
         // A load that began before the deletion finishes first, then is closed below.
         await hocuspocus.loadingDocuments.get(name)?.catch(() => {});
         if (!(await this.exists(name))) return false;
-        const live = hocuspocus.documents.get(name);
-        if (live !== undefined) {
-          const unloaded = new Promise<void>((resolve) => live.once("destroy", () => resolve()));
-          for (const connection of live.getConnections()) connection.close(Close.documentDeleted);
-          if (live.getConnectionsCount() === 0) void hocuspocus.unloadDocument(live);
-          await withTimeout(unloaded, UNLOAD_TIMEOUT_MS, `"${name}" did not unload`);
+        const coordination = await this.options.cluster?.prepare(name);
+        try {
+          await this.letGo(name);
+          clearTimeout(this.versionTimers.get(name));
+          this.versionTimers.delete(name);
+          await store.delete(name);
+        } finally {
+          if (coordination !== undefined) await this.options.cluster?.finish(coordination, name);
         }
-        clearTimeout(this.versionTimers.get(name));
-        this.versionTimers.delete(name);
-        await store.delete(name);
         this.options.events?.deleted?.(name);
         return true;
       } finally {
         this.deleting.delete(name);
       }
     });
+  }
+
+  /**
+   * Another instance is deleting `name`: refuse it until {@link released},
+   * store what is pending for it, then close its clients and unload it
+   * without storing it again.
+   */
+  async release(name: string): Promise<void> {
+    this.deleting.add(name);
+    await this.options.hocuspocus.loadingDocuments.get(name)?.catch(() => {});
+    await this.options.persistence.discard(name);
+    clearTimeout(this.versionTimers.get(name));
+    this.versionTimers.delete(name);
+    await this.letGo(name);
+  }
+
+  /** The deletion {@link release} made way for is over. */
+  released(name: string): void {
+    this.deleting.delete(name);
+  }
+
+  /** Closes the document's clients with `document-deleted` and waits until it unloads. */
+  private async letGo(name: string): Promise<void> {
+    const { hocuspocus } = this.options;
+    const live = hocuspocus.documents.get(name);
+    if (live === undefined) return;
+    const unloaded = new Promise<void>((resolve) => live.once("destroy", () => resolve()));
+    for (const connection of live.getConnections()) connection.close(Close.documentDeleted);
+    if (live.getConnectionsCount() === 0) void hocuspocus.unloadDocument(live);
+    await withTimeout(unloaded, UNLOAD_TIMEOUT_MS, `"${name}" did not unload`);
   }
 
   /**

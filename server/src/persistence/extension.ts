@@ -56,6 +56,8 @@ interface Tracked {
   compactionScheduled: boolean;
   /** Nothing was stored for the document when it loaded and nothing has changed since. */
   pristine: boolean;
+  /** Being deleted by another instance: store nothing more for it. */
+  discarded: boolean;
 }
 
 export class DurablePersistence implements Extension {
@@ -109,6 +111,7 @@ export class DurablePersistence implements Extension {
       lastWrite: Promise.resolve(),
       compactionScheduled: false,
       pristine: stored === null,
+      discarded: false,
     };
     const onUpdate = (update: Uint8Array, origin: unknown) => this.record(tracked, update, origin);
     document.on("update", onUpdate);
@@ -123,19 +126,31 @@ export class DurablePersistence implements Extension {
     this.maybeCompact(tracked);
   }
 
+  /**
+   * Stores nothing more for `name` (another instance is deleting it): later
+   * changes are not appended and unloading does not compact. Resolves once
+   * what was already queued is durable, so it lands before the deletion.
+   */
+  async discard(name: string): Promise<void> {
+    const tracked = this.tracked.get(name);
+    if (tracked === undefined) return;
+    tracked.discarded = true;
+    await tracked.lastWrite.catch(() => {});
+  }
+
   async beforeUnloadDocument({
     documentName,
     document,
   }: beforeUnloadDocumentPayload): Promise<void> {
     const tracked = this.tracked.get(documentName);
     if (tracked?.document !== document) return;
-    if (tracked.entries > 0) this.compact(tracked);
+    if (tracked.entries > 0 && !tracked.discarded) this.compact(tracked);
     // Throwing keeps the document in memory: Hocuspocus aborts the unload.
     await tracked.lastWrite;
   }
 
   private record(tracked: Tracked, update: Uint8Array, origin: unknown): void {
-    if (isAlreadyStored(origin)) return;
+    if (isAlreadyStored(origin) || tracked.discarded) return;
     tracked.lastWrite = this.watch(tracked, this.options.store.append(tracked.name, update));
     tracked.entries++;
     tracked.bytes += update.byteLength;
