@@ -85,9 +85,9 @@ describe("a cluster on one Redis and one PostgreSQL", () => {
       expectConverged(docs, await stored("cluster"));
 
       // Presence crosses the processes, and a client that leaves is gone everywhere at once.
-      clients.forEach((client, index) =>
-        client.setAwarenessField("user", { name: `user ${index}` }),
-      );
+      for (const [index, client] of clients.entries()) {
+        client.setAwarenessField("user", { name: `user ${index}` });
+      }
       const everyone = clients.map((_, index) => `user ${index}`).sort();
       for (const client of clients)
         await vi.waitFor(() => expect(names(client)).toEqual(everyone), SOON);
