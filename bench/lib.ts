@@ -49,6 +49,13 @@ export interface Benchmark {
   /** Selects the benchmark on the command line: `node bench/run.ts <id>`. */
   readonly id: string;
   readonly title: string;
+  /**
+   * Also selects the benchmark, together with the others of the same group:
+   * `node bench/run.ts scale` runs every benchmark of group "scale".
+   */
+  readonly group?: string;
+  /** What the value column measures, when not our implementation ("two instances"). @default "ours" */
+  readonly subject?: string;
   /** The name of the reference implementation the `reference` column holds. */
   readonly reference?: string;
   run(context: BenchContext): Promise<BenchmarkResult>;

@@ -1,8 +1,11 @@
 /**
  * Benchmark entry point: `npm run bench` runs every benchmark,
- * `node --expose-gc bench/run.ts store` only the named ones. Prints a
- * Markdown table per benchmark to stdout (progress goes to stderr) and writes
- * everything, with the machine it ran on, to bench/results/latest.json.
+ * `node --expose-gc bench/run.ts store` (or `npm run bench store`) only the
+ * named ones; a name is a benchmark's id or its group (`scale` runs
+ * `scale-fanout` and `scale-store`). Prints a Markdown table per benchmark
+ * to stdout (progress goes to stderr) and writes everything, with the
+ * machine it ran on, to bench/results/latest.json, and each benchmark also
+ * to bench/results/<id>.json, so running one part keeps the others' files.
  *
  * To add a benchmark, implement {@link Benchmark} (bench/lib.ts) in its own
  * file and list it in `BENCHMARKS`.
@@ -12,11 +15,19 @@ import { cpus, platform, release, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { editorBenchmark } from "./editor.ts";
 import { type Benchmark, type BenchmarkResult, meetsTarget, type Row, round } from "./lib.ts";
+import { scaleFanOutBenchmark } from "./scale.ts";
+import { scaleStoreBenchmark } from "./scale-store.ts";
 import { serverBenchmark } from "./server.ts";
 import { storeBenchmark } from "./store.ts";
 
 /** Every benchmark, in the order they run. */
-const BENCHMARKS: readonly Benchmark[] = [storeBenchmark, serverBenchmark, editorBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [
+  storeBenchmark,
+  serverBenchmark,
+  editorBenchmark,
+  scaleFanOutBenchmark,
+  scaleStoreBenchmark,
+];
 
 const RESULTS = new URL("./results/latest.json", import.meta.url);
 
@@ -45,10 +56,14 @@ function escapeCell(text: string): string {
   return text.replaceAll("|", "\\|");
 }
 
-/** A Markdown table of `rows`; `reference` names the reference column. */
-export function markdownTable(rows: readonly Row[], reference = "reference"): string {
+/** A Markdown table of `rows`; `reference` names the reference column, `subject` the value column. */
+export function markdownTable(
+  rows: readonly Row[],
+  reference = "reference",
+  subject = "ours",
+): string {
   const lines = [
-    `| metric | ours | unit | ${reference} | ours better by | target | met |`,
+    `| metric | ${subject} | unit | ${reference} | ${subject} better by | target | met |`,
     "|---|--:|---|--:|--:|---|---|",
   ];
   for (const r of rows) {
@@ -69,14 +84,18 @@ export function markdownTable(rows: readonly Row[], reference = "reference"): st
 
 function select(args: readonly string[]): Benchmark[] {
   if (args.length === 0) return [...BENCHMARKS];
-  const known = new Map(BENCHMARKS.map((b) => [b.id, b]));
-  const unknown = args.filter((id) => !known.has(id));
+  const names = new Set(
+    BENCHMARKS.flatMap((b) => (b.group === undefined ? [b.id] : [b.id, b.group])),
+  );
+  const unknown = args.filter((name) => !names.has(name));
   if (unknown.length > 0) {
     throw new Error(
-      `unknown benchmark(s): ${unknown.join(", ")}; available: ${BENCHMARKS.map((b) => b.id).join(", ")}`,
+      `unknown benchmark(s): ${unknown.join(", ")}; available: ${[...names].join(", ")}`,
     );
   }
-  return BENCHMARKS.filter((b) => args.includes(b.id));
+  return BENCHMARKS.filter(
+    (b) => args.includes(b.id) || (b.group !== undefined && args.includes(b.group)),
+  );
 }
 
 async function main(): Promise<void> {
@@ -94,22 +113,27 @@ async function main(): Promise<void> {
     const seconds = round((performance.now() - started) / 1000);
     results.push({ id: benchmark.id, title: benchmark.title, seconds, ...result });
     process.stdout.write(
-      `\n## ${benchmark.title}\n\n${markdownTable(result.rows, benchmark.reference)}\n\n(${seconds} s)\n`,
+      `\n## ${benchmark.title}\n\n${markdownTable(result.rows, benchmark.reference, benchmark.subject)}\n\n(${seconds} s)\n`,
     );
   }
   process.stdout.write(
     `\nMachine: ${String(info.cpu)}, ${String(info.cores)} cores, ${round(Number(info.totalMemoryBytes) / 2 ** 30)} GiB, Node ${String(info.node)}\n`,
   );
   await mkdir(new URL("./", RESULTS), { recursive: true });
-  const json = {
-    machine: info,
-    benchmarks: results.map((r) => ({
-      ...r,
-      rows: r.rows.map((x) => ({ ...x, met: meetsTarget(x) })),
-    })),
-  };
-  await writeFile(RESULTS, `${JSON.stringify(json, null, 2)}\n`);
+  const benchmarks = results.map((r) => ({
+    ...r,
+    rows: r.rows.map((x) => ({ ...x, met: meetsTarget(x) })),
+  }));
+  await writeFile(RESULTS, `${JSON.stringify({ machine: info, benchmarks }, null, 2)}\n`);
   process.stderr.write(`wrote ${fileURLToPath(RESULTS)}\n`);
+  for (const benchmark of benchmarks) {
+    const file = new URL(`./${benchmark.id}.json`, RESULTS);
+    await writeFile(
+      file,
+      `${JSON.stringify({ machine: info, benchmarks: [benchmark] }, null, 2)}\n`,
+    );
+    process.stderr.write(`wrote ${fileURLToPath(file)}\n`);
+  }
 }
 
 await main();

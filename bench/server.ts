@@ -61,12 +61,8 @@ import {
   withTimeout,
 } from "./lib.ts";
 import type { ChildReply, ChildRequest, ChildStats, ListeningLine } from "./servers/child.ts";
-import { loadTrace, type Replay, replayTrace } from "./trace.ts";
+import { COMPACT_EVERY, DOC, loadTrace, type Replay, replayTrace } from "./trace.ts";
 
-/** The document the cold-load measurements serve. */
-const DOC = "automerge-paper";
-/** The server's compaction threshold (COMPACT_MAX_ENTRIES), in log entries. */
-const COMPACT_EVERY = 10_000;
 /** Fresh server processes per server for the cold load; the median is reported. */
 const COLD_REPEATS = 7;
 /** Updates sent through the server per throughput run: a prefix of the trace. */
@@ -92,7 +88,7 @@ const STOP_TIMEOUT_MS = 15_000;
 const MIB = 1024 * 1024;
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const OURS = fileURLToPath(new URL("./servers/ours.ts", import.meta.url));
+export const OURS = fileURLToPath(new URL("./servers/ours.ts", import.meta.url));
 const STOCK = fileURLToPath(new URL("./servers/stock.ts", import.meta.url));
 
 /** Settings the children read from the environment: never inherited from this process. */
@@ -101,7 +97,7 @@ const CHILD_SETTINGS = [...SETTINGS.map((s) => s.env), "FLUSH_DELAY"];
 // --- Small helpers ---------------------------------------------------------------------------
 
 /** User plus system CPU time of a process.cpuUsage() result, in ms. */
-const cpuMs = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1000;
+export const cpuMs = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1000;
 
 function checkText(doc: Y.Doc, expected: string, who: string): void {
   const actual = doc.getText("text").toString();
@@ -115,7 +111,7 @@ function checkText(doc: Y.Doc, expected: string, who: string): void {
 // --- Server child processes ------------------------------------------------------------------
 
 /** A server running in a child process. */
-interface ChildServer {
+export interface ChildServer {
   readonly label: string;
   readonly wsUrl: string;
   /** From spawn until the listening line arrived. */
@@ -145,7 +141,7 @@ function extraNodeFlags(): string[] {
 }
 
 /** Starts `script` in a child process with `env` and waits until it listens. */
-async function startServer(
+export async function startServer(
   label: string,
   script: string,
   env: Record<string, string>,

@@ -37,12 +37,8 @@ import {
   withTempDir,
 } from "./lib.ts";
 import type { ChildReport } from "./load-child.ts";
-import { loadTrace, type Replay, replayTrace } from "./trace.ts";
+import { COMPACT_EVERY, DOC, loadTrace, type Replay, replayTrace } from "./trace.ts";
 
-/** The document name every store writes under. */
-const DOC = "automerge-paper";
-/** The server's planned compaction threshold, in log entries. */
-const COMPACT_EVERY = 10_000;
 /** Updates stored one awaited call at a time, to show per-call latency (a prefix: y-leveldb is slow). */
 const SEQUENTIAL_PREFIX = 50_000;
 /** Upper bound for the child process that measures memory. */

@@ -18,6 +18,11 @@ export interface Trace {
 }
 
 /** The Automerge paper trace: 259,778 single-character edits by one writer. */
+/** The document name the benchmarks store the trace under. */
+export const DOC = "automerge-paper";
+/** The server's compaction threshold (COMPACT_MAX_ENTRIES' default), in log entries. */
+export const COMPACT_EVERY = 10_000;
+
 export const AUTOMERGE_PAPER = new URL("./data/automerge-paper.json.gz", import.meta.url);
 
 /**
