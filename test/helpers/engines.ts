@@ -127,10 +127,13 @@ function postgresIds(): [number, number] {
   return [uid, gid];
 }
 
-/** A Redis server with no persistence, loopback only. */
-export async function startRedis(): Promise<Engine> {
+/**
+ * A Redis server with no persistence, loopback only: on a free port, or on
+ * `port` (to bring Redis back where running instances look for it).
+ */
+export async function startRedis(port?: number): Promise<Engine> {
   const dir = await mkdtemp(join(tmpdir(), "collab-redis-"));
-  const port = await freePort();
+  port ??= await freePort();
   const child = spawn(
     "redis-server",
     [

@@ -1,13 +1,3 @@
-/**
- * Several instances on one Redis (REDIS_URL), in this process, each with its
- * own memory store: what one instance stores the others never do, so the
- * stores show exactly which instance stored what. PostgreSQL, child
- * processes and killed instances are in scale-out-cluster.test.ts.
- */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { HocuspocusProvider } from "@hocuspocus/provider";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
 import * as Y from "yjs";
@@ -235,7 +225,7 @@ describe("Redis outages", () => {
     const other = connect({ url: a.address.wsUrl, name: "opened-in-outage" });
     await synced(other);
 
-    const again = await redisOn(first.port);
+    const again = await startRedis(first.port);
     onTestFinished(() => again.stop());
     const docs = [alice, bob, dave].map((provider) => provider.document);
     await vi.waitFor(() => expect(converged(docs)).toBe(true), { timeout: 15_000, interval: 20 });
@@ -311,50 +301,4 @@ async function startLogged(config: Partial<Config>, logger: Logger): Promise<Run
     await server.close();
   });
   return { server, address: await server.listen(), dataDir };
-}
-
-/** redis-server on a given port (to bring Redis back where the instances look for it). */
-async function redisOn(port: number): Promise<{ stop(): Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), "collab-redis-"));
-  const child: ChildProcess = spawn(
-    "redis-server",
-    [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--dir",
-      dir,
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  await new Promise<void>((resolve, reject) => {
-    let output = "";
-    const timer = setTimeout(() => reject(new Error(`Redis did not start:\n${output}`)), 10_000);
-    child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes("Ready to accept connections")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`Redis exited (${code}):\n${output}`));
-    });
-  });
-  return {
-    async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once("exit", resolve));
-        child.kill("SIGTERM");
-        await exited;
-      }
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
 }
