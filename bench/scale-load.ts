@@ -25,6 +25,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { HocuspocusProvider } from "@hocuspocus/provider";
 import * as Y from "yjs";
 import { withTimeout } from "./lib.ts";
+import { whenAcknowledged, whenSynced } from "./provider.ts";
 
 /** How writers pace their updates. */
 export type Pace =
@@ -137,34 +138,6 @@ let onDelivered: ((client: Client, writer: number, from: number, to: number) => 
 let deliveringTransactions = 0;
 /** Acknowledgement latencies of the current run, in ms. */
 let acknowledgements: number[] = [];
-
-function whenSynced(provider: HocuspocusProvider): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (provider.isSynced) {
-      resolve();
-      return;
-    }
-    provider.on("synced", () => resolve());
-    provider.on("authenticationFailed", ({ reason }: { reason: string }) =>
-      reject(new Error(`the server refused the document: ${reason}`)),
-    );
-  });
-}
-
-function whenAcknowledged(provider: HocuspocusProvider): Promise<void> {
-  return new Promise((resolve) => {
-    if (provider.unsyncedChanges === 0) {
-      resolve();
-      return;
-    }
-    const onChange = ({ number }: { number: number }) => {
-      if (number !== 0) return;
-      provider.off("unsyncedChanges", onChange);
-      resolve();
-    };
-    provider.on("unsyncedChanges", onChange);
-  });
-}
 
 async function connect(
   urls: readonly string[],

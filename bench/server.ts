@@ -60,6 +60,7 @@ import {
   withTempDir,
   withTimeout,
 } from "./lib.ts";
+import { whenAcknowledged, whenSynced } from "./provider.ts";
 import type { ChildReply, ChildRequest, ChildStats, ListeningLine } from "./servers/child.ts";
 import { COMPACT_EVERY, DOC, loadTrace, type Replay, replayTrace } from "./trace.ts";
 
@@ -290,36 +291,6 @@ async function withServer<T>(
 /** A provider for `name` on `url` with its own socket and a fresh document unless given one. */
 function openProvider(url: string, name: string, document = new Y.Doc()): HocuspocusProvider {
   return new HocuspocusProvider({ url, name, document });
-}
-
-/** Resolves once `provider` has synced (received the server's state); rejects when refused. */
-function whenSynced(provider: HocuspocusProvider): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (provider.isSynced) {
-      resolve();
-      return;
-    }
-    provider.on("synced", () => resolve());
-    provider.on("authenticationFailed", ({ reason }: { reason: string }) =>
-      reject(new Error(`the server refused the document: ${reason}`)),
-    );
-  });
-}
-
-/** Resolves with the time at which `provider` has no unacknowledged change left. */
-function whenAcknowledged(provider: HocuspocusProvider): Promise<number> {
-  return new Promise((resolve) => {
-    if (provider.unsyncedChanges === 0) {
-      resolve(performance.now());
-      return;
-    }
-    const onChange = ({ number }: { number: number }) => {
-      if (number !== 0) return;
-      provider.off("unsyncedChanges", onChange);
-      resolve(performance.now());
-    };
-    provider.on("unsyncedChanges", onChange);
-  });
 }
 
 /** What a document looks like once it holds a given set of updates from one client. */

@@ -113,14 +113,7 @@ describe("the app", () => {
 
   it("[APP5] fits a phone screen and the toolbar is reachable and usable from the keyboard", async () => {
     const { address } = await startServer();
-    const context = await (await browser()).newContext({
-      viewport: { width: 390, height: 844 },
-      hasTouch: true,
-    });
-    onTestFinished(() => context.close());
-    await context.addInitScript(() => localStorage.setItem("collab-docs:user-name", "Phone User"));
-    const page = await context.newPage();
-    await page.goto(`${address.url}/d/phone`);
+    const page = await openPage(`${address.url}/d/phone`, "Phone User", { phone: true });
     await editorReady(page);
     expect(
       await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth),

@@ -6,8 +6,8 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
-import { afterAll, describe, expect, it, onTestFinished } from "vitest";
-import { browser, closeBrowser, editorReady, editorText, openPage } from "../helpers/browser.ts";
+import { afterAll, describe, expect, it } from "vitest";
+import { closeBrowser, editorReady, editorText, openPage } from "../helpers/browser.ts";
 import { ROOT, startServer } from "../helpers/server.ts";
 
 afterAll(closeBrowser);
@@ -168,14 +168,7 @@ describe("version history", () => {
 
   it("[APP7] the history panel works from the keyboard and fits a phone", async () => {
     const { address } = await startServer();
-    const context = await (await browser()).newContext({
-      viewport: { width: 390, height: 844 },
-      hasTouch: true,
-    });
-    onTestFinished(() => context.close());
-    await context.addInitScript(() => localStorage.setItem("collab-docs:user-name", "Phone User"));
-    const page = await context.newPage();
-    await page.goto(`${address.url}/d/phone-history`);
+    const page = await openPage(`${address.url}/d/phone-history`, "Phone User", { phone: true });
     await editorReady(page);
     await type(page, "Kept in a version");
     await page.getByText("All changes saved").waitFor();

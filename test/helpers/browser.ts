@@ -25,9 +25,17 @@ export async function closeBrowser(): Promise<void> {
   await (await running)?.close();
 }
 
-/** A page in a fresh context, with the local user's name preset. */
-export async function openPage(url: string, userName: string): Promise<Page> {
-  const context = await (await browser()).newContext({ viewport: { width: 900, height: 700 } });
+/** A page in a fresh context, with the local user's name preset; `phone`: a 390x844 touch screen. */
+export async function openPage(
+  url: string,
+  userName: string,
+  options: { phone?: boolean } = {},
+): Promise<Page> {
+  const context = await (await browser()).newContext(
+    options.phone === true
+      ? { viewport: { width: 390, height: 844 }, hasTouch: true }
+      : { viewport: { width: 900, height: 700 } },
+  );
   onTestFinished(() => context.close());
   await context.addInitScript(
     (name) => localStorage.setItem("collab-docs:user-name", name),

@@ -4,6 +4,7 @@
  * printed by `describeSeed` when a test fails.
  */
 import * as prng from "lib0/prng";
+import type * as Y from "yjs";
 
 export type Rng = prng.PRNG;
 
@@ -24,6 +25,16 @@ export const random = {
   pick: <T>(r: Rng, items: readonly T[]): T => prng.oneOf(r, items as T[]),
   word: (r: Rng, min = 1, max = 6) => prng.word(r, min, max),
 };
+
+/** One seeded random edit of `text`: a short insert, or (one time in four) a short delete. */
+export function randomTextEdit(r: Rng, text: Y.Text): void {
+  if (text.length > 4 && random.int(r, 0, 3) === 0) {
+    const at = random.int(r, 0, text.length - 2);
+    text.delete(at, random.int(r, 1, Math.min(3, text.length - at)));
+  } else {
+    text.insert(random.int(r, 0, text.length), random.word(r, 1, 4));
+  }
+}
 
 /** Runs `body` and, if it throws, rethrows with the seed and how to replay it. */
 export async function withSeed(

@@ -11,7 +11,7 @@ import { PostgresStore } from "../../server/src/persistence/postgres.ts";
 import { acknowledged, connect, synced } from "../helpers/clients.ts";
 import { converged, expectConverged } from "../helpers/converge.ts";
 import { type Engine, startPostgres, startRedis } from "../helpers/engines.ts";
-import { random, rng, runSeed, withSeed } from "../helpers/prng.ts";
+import { random, randomTextEdit, rng, runSeed, withSeed } from "../helpers/prng.ts";
 import { parseLine, type ServerProcess, spawnServer } from "../helpers/server.ts";
 
 const SOON = { timeout: 5_000, interval: 10 };
@@ -68,15 +68,7 @@ describe("a cluster on one Redis and one PostgreSQL", () => {
       );
       await Promise.all(clients.map((client) => synced(client)));
       for (let round = 0; round < 30; round++) {
-        for (const client of clients) {
-          const text = client.document.getText("text");
-          if (text.length > 4 && random.int(r, 0, 3) === 0) {
-            const at = random.int(r, 0, text.length - 2);
-            text.delete(at, random.int(r, 1, Math.min(3, text.length - at)));
-          } else {
-            text.insert(random.int(r, 0, text.length), random.word(r, 1, 4));
-          }
-        }
+        for (const client of clients) randomTextEdit(r, client.document.getText("text"));
         if (random.bool(r)) await pace();
       }
       const docs = clients.map((client) => client.document);

@@ -7,7 +7,7 @@ import { createLogger, type Logger } from "../../server/src/observability/logger
 import { acknowledged, connect, synced } from "../helpers/clients.ts";
 import { converged, expectConverged } from "../helpers/converge.ts";
 import { type Engine, freePort, startRedis } from "../helpers/engines.ts";
-import { random, rng, runSeed, withSeed } from "../helpers/prng.ts";
+import { random, randomTextEdit, rng, runSeed, withSeed } from "../helpers/prng.ts";
 import { type RunningServer, runCli, startServer, tempDir } from "../helpers/server.ts";
 
 /** Far below the 30-second awareness timeout that hides a lost removal. */
@@ -74,15 +74,7 @@ describe("fan-out over Redis, one memory store per instance", () => {
       );
       await Promise.all(clients.map((client) => synced(client)));
       for (let round = 0; round < 40; round++) {
-        for (const client of clients) {
-          const text = client.document.getText("text");
-          if (text.length > 4 && random.int(r, 0, 3) === 0) {
-            const at = random.int(r, 0, text.length - 2);
-            text.delete(at, random.int(r, 1, Math.min(3, text.length - at)));
-          } else {
-            text.insert(random.int(r, 0, text.length), random.word(r, 1, 4));
-          }
-        }
+        for (const client of clients) randomTextEdit(r, client.document.getText("text"));
         // Let some messages through between rounds, so edits interleave with what arrives.
         if (random.bool(r)) await new Promise((resolve) => setImmediate(resolve));
       }
