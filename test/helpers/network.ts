@@ -35,6 +35,9 @@ interface Channel {
   open: boolean;
 }
 
+/** One silent logger for every core: building a pino logger per restart costs more than the restart. */
+const silent = createLogger("silent");
+
 /** Marks updates a client applies from the server, so it does not send them back. */
 const fromServer = Symbol("from-server");
 
@@ -146,7 +149,7 @@ export class Network {
     return createSyncCore({
       config: this.config,
       store: this.store,
-      logger: createLogger("silent"),
+      logger: silent,
     });
   }
 

@@ -453,13 +453,22 @@ function readChildren(parent: Y.XmlFragment | Y.XmlElement, depth: number): PMNo
 /** y-tiptap keys self-overlapping marks as `name--hash`; the name is the part before. */
 const hashedMarkName = /^(.*)--[a-zA-Z0-9+/=]{8}$/;
 
+/**
+ * The text runs of `text`. Their marks are reduced to a set the schema
+ * allows, as ProseMirror's `addToSet` builds one (a mark replaces the marks
+ * it excludes): concurrent formatting can leave a run with marks that
+ * exclude each other (one user makes it code while another makes it bold;
+ * Yjs keeps both attributes), which no API format could render or restore.
+ */
 function readText(text: Y.XmlText): PMNode[] {
   const delta = text.toDelta() as Array<{ insert?: unknown; attributes?: Record<string, Attrs> }>;
   try {
     return delta.flatMap(({ insert, attributes = {} }) => {
       if (typeof insert !== "string" || insert === "") return [];
-      const marks = Object.entries(attributes).map(([key, attrs]) =>
-        schema.mark(hashedMarkName.exec(key)?.[1] ?? key, attrs),
+      const marks = Object.entries(attributes).reduce(
+        (set, [key, attrs]) =>
+          schema.mark(hashedMarkName.exec(key)?.[1] ?? key, attrs).addToSet(set),
+        Mark.none,
       );
       return [schema.text(insert, marks)];
     });
