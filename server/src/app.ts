@@ -202,6 +202,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     logger,
     metrics,
     maxMessageBytes: config.maxMessageBytes,
+    maxSendBufferBytes: config.maxSendBufferBytes,
     clientAddress: (request) => gate.clientAddress(request),
   });
 

@@ -32,6 +32,8 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** Largest WebSocket message accepted, in bytes. @default 16 MiB */
   readonly maxMessageBytes: number;
+  /** Unsent bytes a connection may hold before a client that does not read is dropped. @default 64 MiB */
+  readonly maxSendBufferBytes: number;
   /** Most documents held in memory at once; more are refused until some unload. @default 10_000 */
   readonly maxDocuments: number;
   /** Bytes a connection may queue before its first document is authenticated. @default 5 MiB */
@@ -249,6 +251,16 @@ export const SETTINGS = [
     flag: "--max-message-bytes <n>",
     default: 16 * MiB,
     description: "largest WebSocket message accepted; a larger one closes its connection (1009)",
+    allowed: "an integer 1024-1073741824",
+    schema: integer(1024, 1024 * MiB),
+  }),
+  setting({
+    key: "maxSendBufferBytes",
+    env: "MAX_SEND_BUFFER_BYTES",
+    flag: "--max-send-buffer-bytes <n>",
+    default: 64 * MiB,
+    description:
+      "unsent bytes a connection may hold; a client that falls this far behind (does not read) is dropped",
     allowed: "an integer 1024-1073741824",
     schema: integer(1024, 1024 * MiB),
   }),

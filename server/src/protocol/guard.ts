@@ -119,6 +119,8 @@ function checkAwareness(decoder: decoding.Decoder): void {
       invalidPayload("awareness state is not JSON");
     }
   }
+  // The presence code decodes the update again and throws on leftovers (protocol/awareness.ts).
+  if (decoding.hasContent(update)) protocolError("awareness update has trailing bytes");
 }
 
 function checkBody(type: number, decoder: decoding.Decoder): void {

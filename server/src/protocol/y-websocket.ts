@@ -27,6 +27,7 @@
  * | SyncStatus 8 (the durable acknowledgement)   | dropped                                                |
  * | Close 7 + reason (the document was closed)   | close 4500 + reason                                    |
  * | Close 7 + `document-deleted` (deleted)       | close 4410 + reason                                    |
+ * | Close 7 + `Connection Timeout` (idle)        | close 4508 + reason                                    |
  * | Ping 9, Pong 10, anything else               | dropped                                                |
  * | socket close 4408 (Hocuspocus' idle timeout) | close 4508, same reason                                |
  *
@@ -76,6 +77,11 @@ export const YWebSocketClose = {
 
 /** Hocuspocus' ConnectionTimeout close code. */
 const HOCUSPOCUS_TIMEOUT = 4408;
+/**
+ * The reason of Hocuspocus' ConnectionTimeout. A timed-out connection first
+ * gets a Close message with it for each open document, then the socket close.
+ */
+const HOCUSPOCUS_TIMEOUT_REASON = "Connection Timeout";
 
 /** The protocol an upgrade asked for, by its path. */
 export type DialectChoice =
@@ -234,7 +240,9 @@ export function fromHocuspocus(message: Uint8Array): Outgoing {
         const code =
           reason === Close.documentDeleted.reason
             ? Close.documentDeleted.code
-            : YWebSocketClose.documentClosed.code;
+            : reason === HOCUSPOCUS_TIMEOUT_REASON
+              ? YWebSocketClose.timeout.code
+              : YWebSocketClose.documentClosed.code;
         return { kind: "close", last: null, close: { code, reason: closeReason(reason) } };
       }
       default:

@@ -35,6 +35,11 @@ export interface WebSocketTransportOptions {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly maxMessageBytes: number;
+  /**
+   * Unsent bytes a connection may hold: once more than this waits to be sent
+   * when another message is due, the client is not reading and is dropped.
+   */
+  readonly maxSendBufferBytes: number;
   /** The client's address for logs (with TRUST_PROXY, the forwarded one). @default the socket's peer */
   readonly clientAddress?: (request: IncomingMessage) => string;
 }
@@ -110,7 +115,7 @@ export class WebSocketTransport {
   }
 
   private accept(ws: WebSocket, request: IncomingMessage, translator: FrameTranslator): void {
-    const { core, logger, metrics } = this.options;
+    const { core, logger, metrics, maxSendBufferBytes } = this.options;
     const context: ConnectionContext = { connectionId: randomUUID(), documents: new Set() };
     const log = logger.child({ connection: context.connectionId });
     log.info(
@@ -141,6 +146,17 @@ export class WebSocketTransport {
         },
         send(message) {
           if (ws.readyState !== WebSocket.OPEN) return;
+          // Node buffers whatever a peer does not read, without limit: a client that never reads
+          // (and asks for the document again and again) would grow this process' memory until it
+          // fails. It cannot read a close frame either, so the socket is dropped at once.
+          if (ws.bufferedAmount > maxSendBufferBytes) {
+            log.warn(
+              { unsentBytes: ws.bufferedAmount, limit: maxSendBufferBytes },
+              "client is not reading; connection dropped",
+            );
+            ws.terminate();
+            return;
+          }
           const outgoing = translator.outgoing(message);
           if (outgoing.kind === "drop") return;
           const frame = outgoing.kind === "send" ? outgoing.frame : outgoing.last;
