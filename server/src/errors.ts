@@ -73,6 +73,11 @@ export const Close = {
   invalidPayload: { code: 1007, reason: "invalid payload" },
   /** A single message larger than MAX_MESSAGE_BYTES. */
   messageTooBig: { code: 1009, reason: "message too big" },
+  /**
+   * Handling a message threw: a bug, not the client's fault. Only the
+   * connection that sent it is closed; the process and everyone else go on.
+   */
+  internalError: { code: 1011, reason: "internal error" },
   /** The session's token expired; the provider reconnects and fetches a fresh one. */
   tokenExpired: { code: 4401, reason: "token-expired" },
   /** The document was deleted through the REST API. */

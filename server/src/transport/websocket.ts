@@ -181,7 +181,16 @@ export class WebSocketTransport {
       log.warn({ code: close.code, reason: close.reason }, "malformed message; closing connection");
     };
     const deliver = (frame: Uint8Array) => {
-      const received = connection.receive(frame);
+      let received: ReturnType<typeof connection.receive>;
+      try {
+        received = connection.receive(frame);
+      } catch (error) {
+        // The guard should have refused whatever made handling throw; if it did not, this
+        // connection pays for it, not the process and everyone else.
+        log.error({ err: error }, "handling a message failed; closing connection");
+        closeSocket(Close.internalError);
+        return;
+      }
       if (received.kind === "rejected") reject(received.close);
     };
     for (const frame of translator.opening) deliver(frame);
