@@ -1,3 +1,4 @@
+import * as encoding from "lib0/encoding";
 import { describe, expect, it } from "vitest";
 import * as Y from "yjs";
 import { inspectFrame } from "../../server/src/protocol/guard.ts";
@@ -8,6 +9,25 @@ function update(text: string): Uint8Array {
   const doc = new Y.Doc();
   doc.getText("t").insert(0, text);
   return Y.encodeStateAsUpdate(doc);
+}
+
+/**
+ * An awareness message whose update (one client, clock 1, state `null`) is
+ * followed by bytes inside its own length-prefixed payload: the presence code
+ * decodes the payload again, and once threw on these, ending the process.
+ */
+function awarenessWithTrailingBytes(): Uint8Array {
+  const payload = encoding.createEncoder();
+  encoding.writeVarUint(payload, 1); // one client
+  encoding.writeVarUint(payload, 7); // its id
+  encoding.writeVarUint(payload, 1); // clock
+  encoding.writeVarString(payload, "null");
+  encoding.writeUint8(payload, 0xff); // trailing
+  const message = encoding.createEncoder();
+  encoding.writeVarString(message, "doc");
+  encoding.writeVarUint(message, 1); // awareness
+  encoding.writeVarUint8Array(message, encoding.toUint8Array(payload));
+  return encoding.toUint8Array(message);
 }
 
 describe("frame guard", () => {
@@ -30,6 +50,7 @@ describe("frame guard", () => {
       [wire.update("doc", full.subarray(0, full.length - 3)), 1002, /Yjs update does not decode/],
       [wire.update("doc", full).subarray(0, 10), 1002, /truncated/],
       [wire.awareness("doc", 1, "{not json"), 1007, /awareness state is not JSON/],
+      [awarenessWithTrailingBytes(), 1002, /trailing bytes/],
       [Uint8Array.of(3, 100, 111, 99, 6, 0), 1002, /message type 6 is not accepted/],
       [Uint8Array.of(3, 100, 111, 99, 42), 1002, /message type 42/],
       [wire.badUtf8Address(), 1007, /not valid UTF-8/],
