@@ -1,7 +1,7 @@
 /**
  * Shared pieces of the benchmarks: the shape of a result row, the benchmark
  * interface `bench/run.ts` drives, and small helpers (temporary directories,
- * directory sizes, garbage collection, timing).
+ * directory sizes, garbage collection, timing, latency percentiles).
  */
 import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -35,6 +35,12 @@ export interface Row {
 /** What a benchmark hands back: its rows plus free-form details for the JSON file. */
 export interface BenchmarkResult {
   readonly rows: Row[];
+  /**
+   * The report's Markdown, when the standard one-reference table does not
+   * fit (the peer benchmarks compare many servers side by side); `rows`
+   * still carry the targets and ratios for the JSON.
+   */
+  readonly markdown?: string;
   readonly details?: Record<string, unknown>;
 }
 
@@ -135,6 +141,19 @@ export function round(value: number): number {
   return Number(value.toPrecision(3));
 }
 
+/** A value for a Markdown table: rounded, thousands separated, "failed" for NaN. */
+export function formatNumber(value: number, unit: string): string {
+  if (Number.isNaN(value)) return "failed";
+  const rounded = round(value);
+  if (unit === "B" || Math.abs(rounded) >= 1000) return Math.round(rounded).toLocaleString("en-US");
+  return String(rounded);
+}
+
+/** Text for a Markdown table cell: pipes escaped. */
+export function escapeCell(text: string): string {
+  return text.replaceAll("|", "\\|");
+}
+
 /** The median of `values` (NaN when empty). */
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
@@ -142,6 +161,31 @@ export function median(values: readonly number[]): number {
   const middle = sorted.length >> 1;
   const upper = sorted[middle] as number;
   return sorted.length % 2 === 1 ? upper : ((sorted[middle - 1] as number) + upper) / 2;
+}
+
+/** Percentiles of a set of durations, in ms (NaN for an empty set). */
+export interface Latency {
+  readonly count: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly mean: number;
+}
+
+/** The {@link Latency} of `sorted`, durations in ascending order. */
+export function summarizeLatency(sorted: Float64Array): Latency {
+  if (sorted.length === 0) return { count: 0, p50: NaN, p99: NaN, max: NaN, mean: NaN };
+  const at = (q: number) =>
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
+  let sum = 0;
+  for (const value of sorted) sum += value;
+  return {
+    count: sorted.length,
+    p50: at(0.5),
+    p99: at(0.99),
+    max: sorted[sorted.length - 1] as number,
+    mean: sum / sorted.length,
+  };
 }
 
 /** "median of N, min–max" for a row's note. */

@@ -14,7 +14,16 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, platform, release, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { editorBenchmark } from "./editor.ts";
-import { type Benchmark, type BenchmarkResult, meetsTarget, type Row, round } from "./lib.ts";
+import {
+  type Benchmark,
+  type BenchmarkResult,
+  escapeCell,
+  formatNumber,
+  meetsTarget,
+  type Row,
+  round,
+} from "./lib.ts";
+import { PEER_BENCHMARKS } from "./peers/index.ts";
 import { scaleFanOutBenchmark } from "./scale.ts";
 import { scaleStoreBenchmark } from "./scale-store.ts";
 import { serverBenchmark } from "./server.ts";
@@ -27,6 +36,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   editorBenchmark,
   scaleFanOutBenchmark,
   scaleStoreBenchmark,
+  ...PEER_BENCHMARKS,
 ];
 
 const RESULTS = new URL("./results/latest.json", import.meta.url);
@@ -43,17 +53,6 @@ function machine(): Record<string, unknown> {
     gcExposed: typeof globalThis.gc === "function",
     date: new Date().toISOString(),
   };
-}
-
-function formatNumber(value: number, unit: string): string {
-  if (Number.isNaN(value)) return "failed";
-  const rounded = round(value);
-  if (unit === "B" || Math.abs(rounded) >= 1000) return Math.round(rounded).toLocaleString("en-US");
-  return String(rounded);
-}
-
-function escapeCell(text: string): string {
-  return text.replaceAll("|", "\\|");
 }
 
 /** A Markdown table of `rows`; `reference` names the reference column, `subject` the value column. */
@@ -113,7 +112,7 @@ async function main(): Promise<void> {
     const seconds = round((performance.now() - started) / 1000);
     results.push({ id: benchmark.id, title: benchmark.title, seconds, ...result });
     process.stdout.write(
-      `\n## ${benchmark.title}\n\n${markdownTable(result.rows, benchmark.reference, benchmark.subject)}\n\n(${seconds} s)\n`,
+      `\n## ${benchmark.title}\n\n${result.markdown ?? markdownTable(result.rows, benchmark.reference, benchmark.subject)}\n\n(${seconds} s)\n`,
     );
   }
   process.stdout.write(

@@ -24,7 +24,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { HocuspocusProvider } from "@hocuspocus/provider";
 import * as Y from "yjs";
-import { withTimeout } from "./lib.ts";
+import { serveLoadRequests } from "./child-process.ts";
+import { type Latency, summarizeLatency, withTimeout } from "./lib.ts";
 import { whenAcknowledged, whenSynced } from "./provider.ts";
 
 /** How writers pace their updates. */
@@ -58,15 +59,6 @@ export type LoadRequest =
       readonly drainMs: number;
     }
   | { readonly id: number; readonly type: "close" };
-
-/** Percentiles of a set of latencies, in ms. */
-export interface Latency {
-  readonly count: number;
-  readonly p50: number;
-  readonly p99: number;
-  readonly max: number;
-  readonly mean: number;
-}
 
 /** What one `run` measured. */
 export interface LoadReport {
@@ -209,20 +201,9 @@ async function connect(
   return performance.now() - started;
 }
 
-function summarize(values: number[]): Latency {
-  if (values.length === 0) return { count: 0, p50: NaN, p99: NaN, max: NaN, mean: NaN };
-  const sorted = Float64Array.from(values).sort();
-  const at = (q: number) =>
-    sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
-  let sum = 0;
-  for (const value of sorted) sum += value;
-  return {
-    count: sorted.length,
-    p50: at(0.5),
-    p99: at(0.99),
-    max: sorted[sorted.length - 1] as number,
-    mean: sum / sorted.length,
-  };
+/** The {@link Latency} of `values`, in any order. */
+function summarize(values: readonly number[]): Latency {
+  return summarizeLatency(Float64Array.from(values).sort());
 }
 
 /** Sends bounded per writer in window mode (sendTimes is allocated up front). */
@@ -363,37 +344,22 @@ function close(): void {
   writers = [];
 }
 
-async function answer(request: LoadRequest): Promise<LoadReply> {
-  try {
-    switch (request.type) {
-      case "connect": {
-        const connectMs = await connect(
-          request.urls,
-          request.document,
-          request.writers,
-          request.readers,
-        );
-        return { id: request.id, type: "connected", connectMs };
-      }
-      case "run": {
-        const report = await run(request.pace, request.durationMs, request.drainMs);
-        return { id: request.id, type: "report", report };
-      }
-      case "close":
-        close();
-        return { id: request.id, type: "closed" };
-    }
-  } catch (error) {
-    return { id: request.id, type: "error", message: String(error) };
-  }
-}
-
-process.on("message", (request: LoadRequest) => {
-  void answer(request).then((reply) => process.send?.(reply));
-});
-// The benchmark went away: so do we.
-process.on("disconnect", () => {
-  close();
-  process.exit(0);
-});
-process.stdout.write(`${JSON.stringify({ bench: "load-ready" })}\n`);
+serveLoadRequests<LoadRequest, LoadReply>(
+  {
+    connect: async (request) => ({
+      id: request.id,
+      type: "connected",
+      connectMs: await connect(request.urls, request.document, request.writers, request.readers),
+    }),
+    run: async ({ id, pace, durationMs, drainMs }) => ({
+      id,
+      type: "report",
+      report: await run(pace, durationMs, drainMs),
+    }),
+    close: ({ id }) => {
+      close();
+      return { id, type: "closed" };
+    },
+  },
+  close,
+);

@@ -29,11 +29,12 @@
  * and the Redis hop, so this measures what scaling out costs, not what it
  * gains. See docs/benchmarks.md, "Scale-out".
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { type Engine, startPostgres, startRedis } from "../test/helpers/engines.ts";
+import { startLoadProcess, type WithoutId } from "./child-process.ts";
 import {
   type BenchContext,
   type Benchmark,
@@ -43,7 +44,6 @@ import {
   round,
   row,
   spread,
-  withTimeout,
 } from "./lib.ts";
 import type { LoadReply, LoadReport, LoadRequest, Pace } from "./scale-load.ts";
 import { type ChildServer, cpuMs, OURS, startServer } from "./server.ts";
@@ -117,7 +117,6 @@ const REQUEST_TIMEOUT_MS = 90_000;
 const TARGET_THROUGHPUT = 0.7;
 const TARGET_P99 = 2;
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const LOAD = fileURLToPath(new URL("./scale-load.ts", import.meta.url));
 
 // --- Machine CPU -----------------------------------------------------------------------------
@@ -136,84 +135,17 @@ function machineTimes(): { busy: number; total: number } {
 
 // --- The load generator ----------------------------------------------------------------------
 
-/** A request without its id (which the wrapper assigns). */
-type LoadCommand = LoadRequest extends infer R
-  ? R extends unknown
-    ? Omit<R, "id">
-    : never
-  : never;
-
 interface LoadGenerator {
-  request(command: LoadCommand): Promise<LoadReply>;
+  request(command: WithoutId<LoadRequest>): Promise<LoadReply>;
   stop(): Promise<void>;
 }
 
 /** Starts bench/scale-load.ts in a child process and waits until it is ready. */
 async function startLoadGenerator(): Promise<LoadGenerator> {
-  const child: ChildProcess = spawn(process.execPath, ["--expose-gc", LOAD], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe", "ipc"],
-  });
-  const killOnExit = () => child.kill("SIGKILL");
-  process.once("exit", killOnExit);
-  const output: string[] = [];
-  const remember = (chunk: string) => {
-    for (const line of chunk.split("\n")) if (line !== "") output.push(line);
-    output.splice(0, Math.max(0, output.length - 40));
-  };
-  child.stderr?.setEncoding("utf8");
-  child.stderr?.on("data", remember);
-  const exited = new Promise<string>((resolve) =>
-    child.once("exit", (code, signal) => {
-      process.off("exit", killOnExit);
-      resolve(signal === null ? `exit code ${code}` : `signal ${signal}`);
-    }),
-  );
-  const pending = new Map<number, { resolve(reply: LoadReply): void; reject(e: Error): void }>();
-  child.on("message", (reply: LoadReply) => {
-    pending.get(reply.id)?.resolve(reply);
-    pending.delete(reply.id);
-  });
-  void exited.then((how) => {
-    for (const waiter of pending.values()) {
-      waiter.reject(new Error(`the load generator exited (${how}):\n${output.join("\n")}`));
-    }
-    pending.clear();
-  });
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stdout?.setEncoding("utf8");
-    child.stdout?.on("data", (chunk: string) => {
-      remember(chunk);
-      if (chunk.includes('"load-ready"')) resolve();
-    });
-    void exited.then((how) =>
-      reject(new Error(`the load generator exited (${how}):\n${output.join("\n")}`)),
-    );
-  });
-  await withTimeout(ready, 30_000, "the load generator to start");
-  let nextId = 1;
+  const child = await startLoadProcess<LoadRequest, LoadReply>(LOAD);
   return {
-    async request(command) {
-      const id = nextId++;
-      const reply = new Promise<LoadReply>((resolve, reject) =>
-        pending.set(id, { resolve, reject }),
-      );
-      child.send({ ...command, id } as LoadRequest);
-      const answer = await withTimeout(
-        reply,
-        REQUEST_TIMEOUT_MS,
-        `load generator: ${command.type}`,
-      );
-      if (answer.type === "error") throw new Error(`load generator: ${answer.message}`);
-      return answer;
-    },
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      await withTimeout(exited, 10_000, "the load generator to exit").catch(() =>
-        child.kill("SIGKILL"),
-      );
-    },
+    request: (command) => child.request(command, REQUEST_TIMEOUT_MS),
+    stop: child.stop,
   };
 }
 

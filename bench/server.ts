@@ -32,7 +32,6 @@
  * Set BENCH_SERVER_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
  * to pass extra Node flags to every server child.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { cp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -46,6 +45,7 @@ import { LeveldbPersistence } from "y-leveldb";
 import * as Y from "yjs";
 import { SETTINGS } from "../server/src/config.ts";
 import { LevelDbStore } from "../server/src/persistence/leveldb.ts";
+import { startChild } from "./child-process.ts";
 import {
   type BenchContext,
   type Benchmark,
@@ -88,7 +88,6 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 const MIB = 1024 * 1024;
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const OURS = fileURLToPath(new URL("./servers/ours.ts", import.meta.url));
 const STOCK = fileURLToPath(new URL("./servers/stock.ts", import.meta.url));
 
@@ -115,6 +114,8 @@ function checkText(doc: Y.Doc, expected: string, who: string): void {
 export interface ChildServer {
   readonly label: string;
   readonly wsUrl: string;
+  /** The child's process id (e.g. to read its /proc/<pid>/status). */
+  readonly pid: number;
   /** From spawn until the listening line arrived. */
   readonly startupMs: number;
   /** process.memoryUsage() of the child after a full GC. */
@@ -122,18 +123,12 @@ export interface ChildServer {
   stats(): Promise<ChildStats>;
   /** SIGTERM, then SIGKILL if it has not exited in time. Idempotent. */
   stop(): Promise<void>;
-}
-
-/** Every child not yet known to have exited, killed if this process exits first. */
-const children = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function killChildrenOnExit(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once("exit", () => {
-    for (const child of children) child.kill("SIGKILL");
-  });
+  /**
+   * SIGKILL at once, with no chance to shut down (what a crash or an
+   * out-of-memory kill looks like); resolves once the process is gone.
+   * Idempotent, and a no-op after `stop()`.
+   */
+  kill(): Promise<void>;
 }
 
 function extraNodeFlags(): string[] {
@@ -147,104 +142,28 @@ export async function startServer(
   script: string,
   env: Record<string, string>,
 ): Promise<ChildServer> {
-  killChildrenOnExit();
   const base: NodeJS.ProcessEnv = { ...process.env };
   for (const name of CHILD_SETTINGS) delete base[name];
-  const started = performance.now();
-  const child = spawn(process.execPath, [...extraNodeFlags(), "--expose-gc", script], {
-    cwd: ROOT,
+  const child = await startChild<ChildRequest, ChildReply>(label, script, {
+    ready: "listening",
+    nodeFlags: [...extraNodeFlags(), "--expose-gc"],
     // Every benchmark client connects from 127.0.0.1: no per-address connection limit.
     env: { ...base, HOST: "127.0.0.1", PORT: "0", RATE_LIMIT_CONNECTIONS: "0", ...env },
-    stdio: ["ignore", "pipe", "pipe", "ipc"],
+    startTimeoutMs: START_TIMEOUT_MS,
+    stopTimeoutMs: STOP_TIMEOUT_MS,
+    failure: (reply) => (reply.type === "error" ? reply.message : undefined),
   });
-  children.add(child);
-  /** The last lines of output, for error messages. */
-  const output: string[] = [];
-  const remember = (line: string) => {
-    output.push(line);
-    if (output.length > 40) output.shift();
-  };
-  // A failed IPC send or kill is reported here; the exit (or a timeout) is what callers see.
-  child.on("error", (error) => remember(`process error: ${String(error)}`));
-  const exited = new Promise<string>((resolve) =>
-    child.once("exit", (code, signal) => {
-      children.delete(child);
-      resolve(signal === null ? `exit code ${code}` : `signal ${signal}`);
-    }),
-  );
-  const pending = new Map<number, { resolve(reply: ChildReply): void; reject(e: Error): void }>();
-  let nextId = 1;
-  child.on("message", (reply: ChildReply) => {
-    const waiter = pending.get(reply.id);
-    pending.delete(reply.id);
-    waiter?.resolve(reply);
-  });
-  child.stderr?.setEncoding("utf8");
-  child.stderr?.on("data", (chunk: string) => {
-    for (const line of chunk.split("\n")) if (line !== "") remember(`stderr: ${line}`);
-  });
-  const listening = new Promise<ListeningLine>((resolve, reject) => {
-    let buffer = "";
-    child.stdout?.setEncoding("utf8");
-    child.stdout?.on("data", (chunk: string) => {
-      buffer += chunk;
-      for (let at = buffer.indexOf("\n"); at !== -1; at = buffer.indexOf("\n")) {
-        const line = buffer.slice(0, at);
-        buffer = buffer.slice(at + 1);
-        remember(line);
-        const parsed = parseListening(line);
-        if (parsed !== null) resolve(parsed);
-      }
-    });
-    void exited.then((how) =>
-      reject(new Error(`${label} exited (${how}) before listening:\n${output.join("\n")}`)),
-    );
-  });
-  void exited.then((how) => {
-    for (const waiter of pending.values()) {
-      waiter.reject(new Error(`${label} exited (${how}):\n${output.join("\n")}`));
-    }
-    pending.clear();
-  });
-
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      try {
-        await withTimeout(exited, STOP_TIMEOUT_MS, `${label} to exit`);
-      } catch {
-        child.kill("SIGKILL");
-        await withTimeout(exited, STOP_TIMEOUT_MS, `${label} to die`);
-      }
-    })();
-    return stopping;
-  };
-
-  const request = async (type: ChildRequest["type"]): Promise<ChildReply> => {
-    const id = nextId++;
-    const reply = new Promise<ChildReply>((resolve, reject) =>
-      pending.set(id, { resolve, reject }),
-    );
-    child.send({ id, type } satisfies ChildRequest);
-    const answer = await withTimeout(reply, REQUEST_TIMEOUT_MS, `${label} to answer ${type}`);
-    if (answer.type === "error") throw new Error(`${label}: ${answer.message}`);
-    return answer;
-  };
-
-  let line: ListeningLine;
-  try {
-    line = await withTimeout(listening, START_TIMEOUT_MS, `${label} to listen`);
-  } catch (error) {
-    await stop();
-    throw error;
+  const { port } = child.readyLine as Partial<ListeningLine>;
+  if (typeof port !== "number") {
+    await child.stop();
+    throw new Error(`${label} printed a listening line without a port`);
   }
-  const startupMs = performance.now() - started;
+  const request = (type: ChildRequest["type"]) => child.request({ type }, REQUEST_TIMEOUT_MS);
   return {
     label,
-    wsUrl: `ws://127.0.0.1:${line.port}`,
-    startupMs,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    pid: child.pid,
+    startupMs: child.startupMs,
     async memory() {
       const reply = await request("memory");
       if (reply.type !== "memory") throw new Error(`${label}: unexpected reply ${reply.type}`);
@@ -255,20 +174,9 @@ export async function startServer(
       if (reply.type !== "stats") throw new Error(`${label}: unexpected reply ${reply.type}`);
       return reply.stats;
     },
-    stop,
+    stop: child.stop,
+    kill: child.kill,
   };
-}
-
-function parseListening(line: string): ListeningLine | null {
-  try {
-    const parsed = JSON.parse(line) as Partial<ListeningLine>;
-    if (parsed.bench === "listening" && typeof parsed.port === "number") {
-      return parsed as ListeningLine;
-    }
-  } catch {
-    // A log line that is not JSON.
-  }
-  return null;
 }
 
 /** Runs `body` with a server child and stops the child afterwards, also on failure. */
