@@ -3,14 +3,14 @@
  * `node --expose-gc bench/run.ts store` (or `npm run bench store`) only the
  * named ones; a name is a benchmark's id or its group (`scale` runs
  * `scale-fanout` and `scale-store`). Prints a Markdown table per benchmark
- * to stdout (progress goes to stderr) and writes everything, with the
- * machine it ran on, to bench/results/latest.json, and each benchmark also
- * to bench/results/<id>.json, so running one part keeps the others' files.
+ * to stdout (progress goes to stderr) and writes each benchmark's result,
+ * with the machine it ran on, to bench/results/<id>.json and into
+ * bench/results/latest.json, replacing only the benchmarks that ran.
  *
  * To add a benchmark, implement {@link Benchmark} (bench/lib.ts) in its own
  * file and list it in `BENCHMARKS`.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, platform, release, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { editorBenchmark } from "./editor.ts";
@@ -97,6 +97,16 @@ function select(args: readonly string[]): Benchmark[] {
   );
 }
 
+/** The benchmarks recorded in latest.json so far (none if it is missing or unreadable). */
+async function previousResults(): Promise<Array<{ id: string }>> {
+  try {
+    const parsed = JSON.parse(await readFile(RESULTS, "utf8")) as { benchmarks?: unknown };
+    return Array.isArray(parsed.benchmarks) ? (parsed.benchmarks as Array<{ id: string }>) : [];
+  } catch {
+    return [];
+  }
+}
+
 async function main(): Promise<void> {
   const selected = select(process.argv.slice(2));
   const info = machine();
@@ -123,7 +133,12 @@ async function main(): Promise<void> {
     ...r,
     rows: r.rows.map((x) => ({ ...x, met: meetsTarget(x) })),
   }));
-  await writeFile(RESULTS, `${JSON.stringify({ machine: info, benchmarks }, null, 2)}\n`);
+  // latest.json keeps the newest result of every benchmark: a partial run replaces only its own.
+  const kept = (await previousResults()).filter((b) => !benchmarks.some((r) => r.id === b.id));
+  await writeFile(
+    RESULTS,
+    `${JSON.stringify({ machine: info, benchmarks: [...kept, ...benchmarks] }, null, 2)}\n`,
+  );
   process.stderr.write(`wrote ${fileURLToPath(RESULTS)}\n`);
   for (const benchmark of benchmarks) {
     const file = new URL(`./${benchmark.id}.json`, RESULTS);

@@ -48,7 +48,7 @@ export interface Config {
   readonly compactMaxEntries: number;
   /** ...or this many bytes. @default 8 MiB */
   readonly compactMaxBytes: number;
-  /** Merge outgoing broadcasts over this many ms; 0 sends each update at once. @default 0 */
+  /** Merge outgoing broadcasts over this many ms; 0 merges what arrives within one event-loop turn; -1 never merges. @default 0 */
   readonly broadcastBatchMs: number;
   /** How long shutdown waits for pending writes before giving up. @default 20_000 */
   readonly shutdownTimeoutMs: number;
@@ -99,7 +99,12 @@ interface Setting<K extends keyof Config> {
 }
 
 const integer = (min: number, max: number) =>
-  z.string().trim().regex(/^\d+$/).transform(Number).pipe(z.number().int().min(min).max(max));
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/)
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
 
 const boolean = z
   .string()
@@ -334,9 +339,9 @@ export const SETTINGS = [
     flag: "--broadcast-batch-ms <ms>",
     default: 0,
     description:
-      "merge outgoing updates for this many ms; 0 merges within one event-loop turn, adding no delay",
-    allowed: "an integer 0-1000",
-    schema: integer(0, 1000),
+      "merge outgoing updates for this many ms; 0 merges within one event-loop turn, adding no delay; -1 sends each update at once",
+    allowed: "an integer -1-1000",
+    schema: integer(-1, 1000),
   }),
   setting({
     key: "shutdownTimeoutMs",

@@ -24,6 +24,10 @@ describe("configuration", () => {
     expect(() => parseConfig({ port: "12.5" })).toThrow(
       'PORT must be an integer 0-65535, got "12.5"',
     );
+    expect(() => parseConfig({ port: "-1" })).toThrow('PORT must be an integer 0-65535, got "-1"');
+    // -1 is the one negative value a setting takes: no broadcast merging.
+    expect(parseConfig({ broadcastBatchMs: "-1" })).toMatchObject({ broadcastBatchMs: -1 });
+    expect(() => parseConfig({ broadcastBatchMs: "-2" })).toThrow("BROADCAST_BATCH_MS");
     try {
       parseConfig({ maxDocuments: "0" });
       expect.unreachable();
