@@ -76,7 +76,7 @@ export function latencySpec(
         axis: { format: "%" },
         title: "deliveries at or below",
       },
-      color: { field: "server", type: "nominal", title: "server" },
+      color: { field: "server", type: "nominal", title: "server", legend: { labelLimit: 0 } },
     },
   };
 }
@@ -98,7 +98,7 @@ export function memorySpec(
     data: { values },
     mark: "bar",
     encoding: {
-      y: { field: "server", type: "nominal", title: null },
+      y: { field: "server", type: "nominal", title: null, axis: { labelLimit: 0 } },
       yOffset: { field: "what" },
       x: { field: "kb", type: "quantitative", title: "server memory (KB)" },
       color: { field: "what", type: "nominal", title: null },
