@@ -146,7 +146,9 @@ describe("version history", () => {
 
     await panel.locator(".app-version", { hasText: "Before launch" }).click();
     const preview = panel.getByRole("document", { name: "Content of Before launch" });
-    await expect.poll(() => preview.textContent()).toBe("First draft");
+    // The preview fetches the version through the API, whose conversion code loads on first
+    // use: under a loaded CI machine that takes longer than expect.poll's default second.
+    await expect.poll(() => preview.textContent(), { timeout: 10_000 }).toBe("First draft");
     expect(await preview.getAttribute("contenteditable")).toBe("false");
     // The live document is untouched by a preview.
     expect(await editorText(alice)).toBe("First draft, then edited");
