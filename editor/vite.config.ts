@@ -20,9 +20,13 @@ export default defineConfig(({ mode }) => {
         sourcemap: true,
         minify: !lib,
         lib: {
-          entry: resolve(here, "src/index.ts"),
+          // The package has a second entry, `saves`, with no DOM or Tiptap code, for plain
+          // provider users (in Node too, where the main entry's stylesheet import cannot load).
+          entry: lib
+            ? { index: resolve(here, "src/index.ts"), saves: resolve(here, "src/saves.ts") }
+            : resolve(here, "src/index.ts"),
           formats: ["es"],
-          fileName: () => (lib ? "index.js" : "collab-editor.js"),
+          fileName: (_format, name) => (lib ? `${name}.js` : "collab-editor.js"),
           cssFileName: "collab-editor",
         },
         // Vite leaves whitespace in ES library builds; the standalone bundle ships to browsers as is.

@@ -13,6 +13,7 @@ import { IndexeddbPersistence } from "y-indexeddb";
 import * as Y from "yjs";
 import { FIELD, schemaExtensions } from "./extensions.ts";
 import { type CollabEditorOptions, type CollabUser, resolveOptions } from "./options.ts";
+import { trackSaves } from "./saves.ts";
 import type { ConnectionState, SaveState } from "./status.ts";
 import { mountChrome } from "./ui/chrome.ts";
 
@@ -101,7 +102,11 @@ export function createCollabEditor(
   cleanups.push(() => provider.destroy());
 
   let connection: ConnectionState = { kind: "connecting" };
-  let save: SaveState = { kind: "saved" };
+  // "Saved" is what the server confirms it stored, not the provider's acknowledgement count,
+  // which reaches 0 early after a reconnect (see saves.ts).
+  const saves = trackSaves(provider);
+  cleanups.push(() => saves.destroy());
+  let save: SaveState = saves.state;
   // What the server last granted; kept across reconnects until it says otherwise, so a reader
   // who goes offline cannot type edits the server would refuse.
   let serverReadOnly = false;
@@ -120,10 +125,12 @@ export function createCollabEditor(
     applyEditable();
     events.emit("readOnly", [next]);
   };
-  const setSave = (pending: number) => {
-    save = pending === 0 ? { kind: "saved" } : { kind: "saving", pending };
-    events.emit("save", [save]);
-  };
+  cleanups.push(
+    saves.on((state) => {
+      save = state;
+      events.emit("save", [state]);
+    }),
+  );
   const onStatus = ({ status }: { status: string }) => {
     // A refusal stands until the server authenticates this document again; socket events
     // (which keep coming as the provider reconnects) do not lift it.
@@ -138,16 +145,13 @@ export function createCollabEditor(
     setConnection({ kind: "connected", readOnly: serverReadOnly });
   };
   const onDenied = ({ reason }: { reason: string }) => setConnection({ kind: "denied", reason });
-  const onUnsynced = ({ number }: { number: number }) => setSave(number);
   provider.on("status", onStatus);
   provider.on("authenticated", onAuthenticated);
   provider.on("authenticationFailed", onDenied);
-  provider.on("unsyncedChanges", onUnsynced);
   cleanups.push(() => {
     provider.off("status", onStatus);
     provider.off("authenticated", onAuthenticated);
     provider.off("authenticationFailed", onDenied);
-    provider.off("unsyncedChanges", onUnsynced);
   });
   // The browser knows about a network drop before the socket times out; when the network is
   // back, the socket may never have closed, so read its state instead of waiting for an event.
@@ -219,6 +223,7 @@ export function createCollabEditor(
         accessNotice: resolved.accessNotice,
         participants,
         readOnly: () => readOnly,
+        save: () => save,
       }),
     );
   } else {

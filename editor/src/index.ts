@@ -4,6 +4,8 @@
  * - `createCollabEditor(element, options)` mounts an editor and returns its handle.
  * - `defineCollabEditorElement()` registers `<collab-editor>`.
  * - `createDocumentPreview(element, json)` shows a Tiptap JSON document read-only.
+ * - `trackSaves(provider)` says when the server has stored every local change of a plain
+ *   Hocuspocus provider (also at `@collab-docs/editor/saves`, without the editor).
  * - Import `@collab-docs/editor/style.css` once for the default look.
  */
 import "./ui/styles.css";
@@ -18,6 +20,7 @@ export { CollabEditorElement, defineCollabEditorElement } from "./embed/element.
 export { FIELD, schemaExtensions } from "./extensions.ts";
 export { type CollabEditorOptions, type CollabUser, colorFor } from "./options.ts";
 export { createDocumentPreview, type DocumentPreview } from "./preview.ts";
+export { type SaveTracker, trackSaves } from "./saves.ts";
 export {
   type AccessProblem,
   type ConnectionState,

@@ -13,6 +13,7 @@ import { DocumentNameGuard } from "./documents/names.ts";
 import { PresenceClocks, rewriteAwarenessFrame, withoutClients } from "./documents/presence.ts";
 import type { CloseCode } from "./errors.ts";
 import type { Logger } from "./observability/logger.ts";
+import { StoredConfirmations } from "./persistence/confirmations.ts";
 import { DurablePersistence } from "./persistence/extension.ts";
 import type { DocumentStore } from "./persistence/store.ts";
 import { inspectFrame } from "./protocol/guard.ts";
@@ -118,6 +119,7 @@ export function createSyncCore({
       new DocumentNameGuard(onRefused),
       new AuthExtension(access, onRefused, logger),
       persistence,
+      new StoredConfirmations(persistence),
       ...(fanOut === null ? [] : [fanOut]),
       {
         extensionName: "connection-log",

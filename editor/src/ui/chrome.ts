@@ -11,6 +11,7 @@ import {
   describeConnection,
   describeSave,
   explainDenial,
+  type SaveState,
 } from "../status.ts";
 
 interface ChromeOptions {
@@ -26,6 +27,8 @@ interface ChromeOptions {
   readonly participants: () => Participant[];
   /** Whether the user can currently not change the document. */
   readonly readOnly: () => boolean;
+  /** The save state when the chrome mounts; the `save` event brings changes. */
+  readonly save: () => SaveState;
 }
 
 interface Tool {
@@ -170,6 +173,7 @@ export function mountChrome({
   accessNotice,
   participants,
   readOnly,
+  save,
 }: ChromeOptions): () => void {
   const doc = root.ownerDocument;
   const header = el(doc, "div", "collab-editor__bar");
@@ -249,7 +253,11 @@ export function mountChrome({
     renderAccess();
   };
   renderConnection(connection);
-  saveText.textContent = describeSave({ kind: "saved" });
+  const renderSave = (state: SaveState) => {
+    saveText.textContent = describeSave(state);
+    root.dataset.save = state.kind;
+  };
+  renderSave(save());
   renderPresence(participants());
 
   editor.on("transaction", refreshTools);
@@ -257,10 +265,7 @@ export function mountChrome({
     on("presence", renderPresence),
     on("connection", renderConnection),
     on("readOnly", renderAccess),
-    on("save", (state) => {
-      saveText.textContent = describeSave(state);
-      root.dataset.save = state.kind;
-    }),
+    on("save", renderSave),
     () => editor.off("transaction", refreshTools),
   ];
   return () => {

@@ -80,6 +80,16 @@ export class DurablePersistence implements Extension {
     return this.tracked.get(name)?.lastWrite ?? null;
   }
 
+  /**
+   * Like {@link whenDurable}, for confirming to a client that its changes are
+   * stored: null also while the document is being deleted by another instance
+   * (its changes are then no longer stored).
+   */
+  whenStored(name: string): Promise<void> | null {
+    const tracked = this.tracked.get(name);
+    return tracked === undefined || tracked.discarded ? null : tracked.lastWrite;
+  }
+
   async onLoadDocument({ document, documentName, instance }: onLoadDocumentPayload): Promise<void> {
     const { store, logger, maxDocuments } = this.options;
     // The document being loaded is in `loadingDocuments` already.
