@@ -12,6 +12,7 @@ import { accessMode, describeAccess } from "./auth/access.ts";
 import { checkPublicKey } from "./auth/tokens.ts";
 import { type Config, DEFAULT_CONFIG } from "./config.ts";
 import { createSyncCore } from "./core.ts";
+import { DeletedStateGuard } from "./documents/deleted-state.ts";
 import { ContentParser } from "./documents/parser.ts";
 import { DeletionGuard, DocumentService } from "./documents/service.ts";
 import { Close, CollabError } from "./errors.ts";
@@ -27,6 +28,10 @@ import { Gate, type Refused } from "./transport/gate.ts";
 import { createHttpHandler } from "./transport/http.ts";
 import { WebSocketTransport } from "./transport/websocket.ts";
 import { Webhooks } from "./webhooks/webhooks.ts";
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** How often the trash is swept for entries past TRASH_RETENTION_DAYS. */
+const TRASH_SWEEP_MS = 60 * 60 * 1000;
 
 export interface CollabServerOptions {
   /** Settings; anything left out takes its default. */
@@ -57,6 +62,8 @@ export interface CollabServer {
   readonly config: Config;
   readonly hocuspocus: Hocuspocus;
   readonly store: DocumentStore;
+  /** The document service: what the REST API does, without HTTP. */
+  readonly documents: DocumentService;
   readonly metrics: Metrics;
   readonly logger: Logger;
   /** The access mode in one line, for the start-up log. */
@@ -162,7 +169,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     access,
     onRefused,
     onChange: (name, created) => documents?.changed(name, created),
-    extensions: [deletions],
+    extensions: [deletions, new DeletedStateGuard({ store, logger, onRefused })],
     redis, // Redis fan-out
   });
   const service = new DocumentService({
@@ -172,12 +179,21 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     logger,
     versionIntervalMs: config.versionIntervalMs,
     maxAutoVersions: config.maxAutoVersions,
+    trashRetentionMs: config.trashRetentionDays * DAY_MS,
     deletions,
     ...(coordinator === null ? {} : { cluster: coordinator }),
     events: {
       created: (name) => webhooks?.send("document.created", { document: name }),
       updated: (name) => webhooks?.documentUpdated(name),
-      deleted: (name) => webhooks?.send("document.deleted", { document: name }),
+      deleted: (name, entry, purgeAt) =>
+        webhooks?.send("document.deleted", {
+          document: name,
+          trash: { id: entry.id, purgeAt: new Date(purgeAt).toISOString() },
+        }),
+      restored: (name, entry, to) =>
+        webhooks?.send("document.restored", { document: to, from: name, trash: { id: entry.id } }),
+      purged: (name, entry) =>
+        webhooks?.send("document.purged", { document: name, trash: { id: entry.id } }),
       versionCreated: (name, version) =>
         webhooks?.send("version.created", {
           document: name,
@@ -191,8 +207,21 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     },
   });
   documents = service;
+  // The trash is swept at start and hourly; several instances sweeping at once purge each entry once.
+  const sweep = () => {
+    if (shuttingDown) return;
+    service
+      .purgeExpired()
+      .then((purged) => {
+        if (purged > 0) logger.info({ purged }, "trash entries past TRASH_RETENTION_DAYS purged");
+      })
+      .catch((error: unknown) => logger.error({ err: error }, "sweeping the trash failed"));
+  };
+  const sweeper = setInterval(sweep, TRASH_SWEEP_MS);
+  sweeper.unref();
+  setImmediate(sweep);
   await coordinator?.start({
-    release: (name) => service.release(name),
+    release: (name, purpose) => service.release(name, purpose),
     released: (name) => service.released(name),
   });
   const gate = new Gate({ ...config, checkHost: access.kind === "anonymous" });
@@ -274,6 +303,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     config,
     hocuspocus: hp,
     store,
+    documents: service,
     metrics,
     logger,
     access: describeAccess(access, config),
@@ -296,6 +326,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     close() {
       closing ??= (async () => {
         shuttingDown = true;
+        clearInterval(sweeper);
         service.close();
         void parser.close();
         const stopped = new Promise<void>((resolve) => http.close(() => resolve()));

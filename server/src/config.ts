@@ -82,6 +82,8 @@ export interface Config {
   readonly webhookSecret: string | null;
   /** At most one document.updated event per document per this many ms. @default 2_000 */
   readonly webhookDebounceMs: number;
+  /** Days a deleted document stays in the trash before it is purged; 0 purges at once. @default 30 */
+  readonly trashRetentionDays: number;
 }
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -494,6 +496,16 @@ export const SETTINGS = [
     description: "at most one document.updated event per document per this many ms",
     allowed: "an integer 0-3600000",
     schema: integer(0, 3_600_000),
+  }),
+  setting({
+    key: "trashRetentionDays",
+    env: "TRASH_RETENTION_DAYS",
+    flag: "--trash-retention-days <days>",
+    default: 30,
+    description:
+      "days a deleted document (content, versions) stays in the trash before it is purged; 0 purges at once",
+    allowed: "an integer 0-3650",
+    schema: integer(0, 3650),
   }),
 ] as const;
 

@@ -22,6 +22,7 @@ export type ErrorCode =
   | "READ_ONLY"
   | "CONTENT_INVALID"
   | "DOCUMENT_NOT_FOUND"
+  | "DOCUMENT_EXISTS"
   | "DOCUMENT_BUSY"
   | "SERVER_BUSY"
   | "VERSION_NOT_FOUND"
@@ -80,8 +81,17 @@ export const Close = {
   internalError: { code: 1011, reason: "internal error" },
   /** The session's token expired; the provider reconnects and fetches a fresh one. */
   tokenExpired: { code: 4401, reason: "token-expired" },
-  /** The document was deleted through the REST API. */
+  /**
+   * The document was deleted through the REST API, or the client holds the
+   * state of a deleted document. Final: y-websocket does not reconnect.
+   */
   documentDeleted: { code: 4410, reason: "document-deleted" },
+  /**
+   * A trashed document was restored into the (empty) document the client had
+   * open: it opens the document again. Outside 4400-4499, so y-websocket
+   * reconnects.
+   */
+  documentRestored: { code: 4501, reason: "document-restored" },
 } as const satisfies Record<string, CloseCode>;
 
 /** Reasons sent in a per-document refusal (Hocuspocus' permission-denied message). */

@@ -8,6 +8,7 @@ import { format } from "node:util";
 import { createCollabServer } from "./app.ts";
 import { buildCli } from "./cli.ts";
 import type { Config } from "./config.ts";
+import { RefusedSync } from "./documents/deleted-state.ts";
 import { isCollabError } from "./errors.ts";
 import { createLogger } from "./observability/logger.ts";
 
@@ -22,7 +23,11 @@ function fail(message: string): never {
 async function serve(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
   // Hocuspocus reports some problems with console.error/warn; keep every output line JSON.
-  console.error = (...args: unknown[]) => logger.error({ source: "hocuspocus" }, format(...args));
+  // A sync refused on purpose (documents/deleted-state.ts) is logged there already, at info.
+  console.error = (...args: unknown[]) => {
+    if (args.some((arg) => arg instanceof RefusedSync)) return;
+    logger.error({ source: "hocuspocus" }, format(...args));
+  };
   console.warn = (...args: unknown[]) => logger.warn({ source: "hocuspocus" }, format(...args));
   let server: Awaited<ReturnType<typeof createCollabServer>>;
   try {

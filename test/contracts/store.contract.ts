@@ -611,6 +611,198 @@ export function describeStoreContract(kind: string, factory: StoreFactory): void
       }
     });
 
+    /** Trash entry fields as a caller passes them. */
+    const trashed = (id: string, deletedBy: string | null = null) => ({
+      id,
+      deleted: 1_700_000_000_000,
+      deletedBy,
+    });
+
+    it("[PERS23] trash moves a document's content and versions out of the live store, with its times and sizes", async () => {
+      const store = await open();
+      const typist = new Typist();
+      await store.append("doc", typist.type("hello"));
+      await store.append("doc", typist.type(" world"));
+      await store.saveVersion(
+        "doc",
+        version("v1", { label: "first", kind: "named" }),
+        stateOf("v"),
+      );
+      const meta = await store.meta("doc");
+      const entry = await store.trash("doc", trashed("t1", "alice"));
+      expect(entry).toMatchObject({
+        name: "doc",
+        id: "t1",
+        deleted: 1_700_000_000_000,
+        deletedBy: "alice",
+        created: meta?.created,
+        updated: meta?.updated,
+        versions: 1,
+      });
+      expect(entry?.bytes).toBeGreaterThan(0);
+      expect(await store.load("doc")).toBeNull();
+      expect(await store.meta("doc")).toBeNull();
+      expect(await store.listVersions("doc")).toEqual([]);
+      expect(await store.list({ limit: 10 })).toEqual([]);
+      expect(await store.listTrash({ limit: 10 })).toEqual([entry]);
+      const loaded = await store.loadTrash("doc", "t1");
+      expect(loaded?.entry).toEqual(entry);
+      expect(textOf(docFrom([loaded?.state ?? new Uint8Array()]))).toBe("hello world");
+      expect(loaded?.state.byteLength).toBe(entry?.bytes);
+      // Nothing stored: nothing to trash, nothing written.
+      expect(await store.trash("missing", trashed("t2"))).toBeNull();
+      expect(await store.listTrash({ limit: 10 })).toHaveLength(1);
+      expect(await store.loadTrash("doc", "nope")).toBeNull();
+      expect(await store.loadTrash("doc", "")).toBeNull();
+    });
+
+    it("[PERS23] the clients of trashed content are deleted for that name only; the name starts empty again", async () => {
+      const store = await open();
+      const first = new Typist();
+      const second = new Typist();
+      await store.append("doc", first.type("one"));
+      await store.append("doc", second.type("two"));
+      await store.append("doc-2", new Typist().type("other"));
+      expect(await store.deletedClients("doc")).toEqual(new Set());
+      await store.trash("doc", trashed("t1"));
+      expect(await store.deletedClients("doc")).toEqual(
+        new Set([first.doc.clientID, second.doc.clientID]),
+      );
+      expect(await store.deletedClients("doc-2")).toEqual(new Set());
+      expect(await store.deletedClients("do")).toEqual(new Set());
+      // A new document of the same name: its own content, nothing of the trash.
+      const fresh = new Typist();
+      await store.append("doc", fresh.type("new"));
+      expect(textOf(docFrom((await store.load("doc"))?.updates ?? []))).toBe("new");
+      const inTrash = textOf(
+        docFrom([(await store.loadTrash("doc", "t1"))?.state ?? new Uint8Array()]),
+      );
+      expect([...inTrash].sort().join("")).toBe([..."onetwo"].sort().join(""));
+      // Deleted again: the clients of both incarnations are deleted.
+      await store.trash("doc", trashed("t2"));
+      expect(await store.deletedClients("doc")).toEqual(
+        new Set([first.doc.clientID, second.doc.clientID, fresh.doc.clientID]),
+      );
+    });
+
+    it("[PERS23] trash sees the writes called before it, and writes called after it make a new document", async () => {
+      const store = await open();
+      const typist = new Typist();
+      const before = [store.append("doc", typist.type("a")), store.append("doc", typist.type("b"))];
+      const moved = store.trash("doc", trashed("t1"));
+      const after = new Typist();
+      const later = store.append("doc", after.type("after"));
+      await Promise.all([...before, moved, later]);
+      const entry = await store.loadTrash("doc", "t1");
+      expect(textOf(docFrom([entry?.state ?? new Uint8Array()]))).toBe("ab");
+      expect(textOf(docFrom((await store.load("doc"))?.updates ?? []))).toBe("after");
+    });
+
+    it("[PERS23] restoring to the document's own name brings back content, versions and times, and un-deletes its clients", async () => {
+      const store = await open();
+      const typist = new Typist();
+      const old = stateOf("old");
+      await store.append("doc", typist.type("kept"));
+      await store.saveVersion("doc", version("v1"), old);
+      const meta = await store.meta("doc");
+      await store.trash("doc", trashed("t1"));
+      const other = new Typist();
+      await store.append("doc", other.type("x"));
+      await store.trash("doc", trashed("t2"));
+      await store.restoreTrash("doc", "t1", "doc");
+      expect(textOf(docFrom((await store.load("doc"))?.updates ?? []))).toBe("kept");
+      expect(await store.meta("doc")).toMatchObject({
+        created: meta?.created,
+        updated: meta?.updated,
+      });
+      expect((await store.listVersions("doc")).map((v) => v.id)).toEqual(["v1"]);
+      expect(bytes((await store.loadVersion("doc", "v1"))?.state)).toEqual(old);
+      expect((await store.listTrash({ limit: 10 })).map((e) => e.id)).toEqual(["t2"]);
+      // The restored incarnation's client is welcome again; the other one's is not.
+      expect(await store.deletedClients("doc")).toEqual(new Set([other.doc.clientID]));
+      // A missing entry: nothing happens.
+      await store.restoreTrash("doc", "t1", "doc");
+      await store.restoreTrash("doc", "", "doc");
+      expect(textOf(docFrom((await store.load("doc"))?.updates ?? []))).toBe("kept");
+    });
+
+    it("[PERS23] restoring under another name, or onto content, merges and loses nothing", async () => {
+      const store = await open();
+      const typist = new Typist();
+      await store.append("doc", typist.type("trashed"));
+      await store.saveVersion("doc", version("v1"), stateOf("old"));
+      await store.trash("doc", trashed("t1"));
+      const existing = new Typist();
+      await store.append("copy", existing.type("here "));
+      await store.restoreTrash("doc", "t1", "copy");
+      const text = textOf(docFrom((await store.load("copy"))?.updates ?? []));
+      expect(text).toContain("trashed");
+      expect(text).toContain("here ");
+      expect((await store.listVersions("copy")).map((v) => v.id)).toEqual(["v1"]);
+      expect(await store.listTrash({ limit: 10 })).toEqual([]);
+      // Restored elsewhere: the clients stay deleted for the original name.
+      expect(await store.deletedClients("doc")).toEqual(new Set([typist.doc.clientID]));
+      expect(await store.deletedClients("copy")).toEqual(new Set());
+    });
+
+    it("[PERS23] purge removes an entry and its versions for good; its clients stay deleted", async () => {
+      const store = await open();
+      const typist = new Typist();
+      await store.append("doc", typist.type("gone"));
+      await store.saveVersion("doc", version("v1"), stateOf("old"));
+      await store.trash("doc", trashed("t1"));
+      await store.purgeTrash("doc", "t1");
+      await store.purgeTrash("doc", "t1");
+      await store.purgeTrash("doc", "");
+      expect(await store.listTrash({ limit: 10 })).toEqual([]);
+      expect(await store.loadTrash("doc", "t1")).toBeNull();
+      await store.restoreTrash("doc", "t1", "doc");
+      expect(await store.load("doc")).toBeNull();
+      expect(await store.listVersions("doc")).toEqual([]);
+      expect(await store.deletedClients("doc")).toEqual(new Set([typist.doc.clientID]));
+    });
+
+    it("[PERS23] the trash lists in (name, id) order, by exact name or prefix, a page at a time", async () => {
+      const store = await open();
+      const names = ["b", "a/x", "a", "ab", "é"];
+      let id = 0;
+      for (const name of names) {
+        for (let round = 0; round < 2; round++) {
+          await store.append(name, new Typist().type(name));
+          await store.trash(name, trashed(`t${id++}`));
+        }
+      }
+      const all = await store.listTrash({ limit: 100 });
+      const keys = all.map((e) => `${e.name}:${e.id}`);
+      const sorted = [...all]
+        .sort((x, y) => compareBytes(x.name, y.name) || compareBytes(x.id, y.id))
+        .map((e) => `${e.name}:${e.id}`);
+      expect(keys).toEqual(sorted);
+      expect(all).toHaveLength(10);
+      expect((await store.listTrash({ name: "a", limit: 100 })).map((e) => e.name)).toEqual([
+        "a",
+        "a",
+      ]);
+      expect((await store.listTrash({ prefix: "a", limit: 100 })).map((e) => e.name)).toEqual([
+        "a",
+        "a",
+        "a/x",
+        "a/x",
+        "ab",
+        "ab",
+      ]);
+      const pages: string[] = [];
+      let after: { name: string; id: string } | undefined;
+      for (;;) {
+        const page = await store.listTrash({ after, limit: 3 });
+        pages.push(...page.map((e) => `${e.name}:${e.id}`));
+        if (page.length < 3) break;
+        const last = page.at(-1) as { name: string; id: string };
+        after = { name: last.name, id: last.id };
+      }
+      expect(pages).toEqual(keys);
+    });
+
     if (factory.reopen !== undefined) {
       const reopen = factory.reopen;
       it("[PERS10] everything acknowledged is there after reopening", async () => {
@@ -655,6 +847,23 @@ export function describeStoreContract(kind: string, factory: StoreFactory): void
         await store.delete("only-versions");
         expect(await store.listVersions("doc")).toEqual([]);
         expect(await store.listVersions("only-versions")).toEqual([]);
+      });
+      it("[PERS23] trash entries and deleted clients are there after reopening", async () => {
+        let store = await factory.create();
+        const typist = new Typist();
+        await store.append("doc", typist.type("kept in the trash"));
+        await store.saveVersion("doc", version("v1"), stateOf("old"));
+        const entry = await store.trash("doc", trashed("t1"));
+        store = await reopen(store);
+        onTestFinished(async () => {
+          await store.close();
+        });
+        expect(await store.listTrash({ limit: 10 })).toEqual([entry]);
+        expect(await store.deletedClients("doc")).toEqual(new Set([typist.doc.clientID]));
+        expect(await store.load("doc")).toBeNull();
+        await store.restoreTrash("doc", "t1", "doc");
+        expect(textOf(docFrom((await store.load("doc"))?.updates ?? []))).toBe("kept in the trash");
+        expect((await store.listVersions("doc")).map((v) => v.id)).toEqual(["v1"]);
       });
     }
 
@@ -702,6 +911,22 @@ export function describeStoreContract(kind: string, factory: StoreFactory): void
         // The name is reused from the other instance.
         await a.append("doc", new Typist().type("again"));
         expect(textOf(docFrom((await b.load("doc"))?.updates ?? []))).toBe("again");
+      });
+
+      it("[PERS23] a document one instance trashed is gone for the other, with its deleted clients", async () => {
+        const [a, b] = await openPair();
+        const typist = new Typist();
+        await a.append("doc", typist.type("shared"));
+        await b.saveVersion("doc", version("v1"), stateOf("old"));
+        const entry = await b.trash("doc", trashed("t1"));
+        expect(entry?.versions).toBe(1);
+        expect(await a.load("doc")).toBeNull();
+        expect(await a.listVersions("doc")).toEqual([]);
+        expect(await a.listTrash({ limit: 10 })).toEqual([entry]);
+        expect(await a.deletedClients("doc")).toEqual(new Set([typist.doc.clientID]));
+        await a.restoreTrash("doc", "t1", "doc");
+        expect(textOf(docFrom((await b.load("doc"))?.updates ?? []))).toBe("shared");
+        expect(await b.deletedClients("doc")).toEqual(new Set());
       });
 
       it("[PERS18] appends of two instances to one document, interleaved, are all kept", async () => {

@@ -115,7 +115,7 @@ describe("postgres", () => {
       const reopened = await openIn(schema);
       await reopened.close();
       expect(await admin(`SELECT version FROM "${schema}".collab_schema`)).toEqual([
-        { version: 1 },
+        { version: 2 },
       ]);
       const tables = await admin<{ relname: string; relpersistence: string }>(
         `SELECT relname, relpersistence FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -123,10 +123,35 @@ describe("postgres", () => {
         [schema],
       );
       expect(tables).toEqual(
-        ["collab_documents", "collab_schema", "collab_updates", "collab_versions"].map(
-          (relname) => ({ relname, relpersistence: "p" }),
-        ),
+        [
+          "collab_deleted_clients",
+          "collab_documents",
+          "collab_schema",
+          "collab_trash",
+          "collab_trash_versions",
+          "collab_updates",
+          "collab_versions",
+        ].map((relname) => ({ relname, relpersistence: "p" })),
       );
+    });
+
+    it("[PERS20] a version-1 schema (before the trash) is migrated in place, its documents kept", async () => {
+      const schema = `older_${++schemas}`;
+      const first = await openIn(schema);
+      await first.append("doc", new Typist().type("from version 1"));
+      await first.close();
+      // What version 1 had: no trash tables.
+      await admin(`DROP TABLE "${schema}".collab_trash, "${schema}".collab_trash_versions,
+        "${schema}".collab_deleted_clients; UPDATE "${schema}".collab_schema SET version = 1`);
+      const migrated = await openIn(schema);
+      onTestFinished(async () => {
+        await migrated.close();
+      });
+      expect(textOf(docFrom((await migrated.load("doc"))?.updates ?? []))).toBe("from version 1");
+      expect(await migrated.trash("doc", { id: "t1", deleted: 1, deletedBy: null })).not.toBeNull();
+      expect(await admin(`SELECT version FROM "${schema}".collab_schema`)).toEqual([
+        { version: 2 },
+      ]);
     });
 
     it("[PERS20] a role confined to its own schema, with synchronous_commit off, opens it and writes", async () => {

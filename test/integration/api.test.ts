@@ -254,7 +254,7 @@ describe("documents", () => {
     expect(fragmentJSON(copy)).toEqual(fragmentJSON(provider.document));
   });
 
-  it("[API4] DELETE disconnects clients with a reason and removes the document and its versions", async () => {
+  it("[API4] DELETE disconnects clients with a reason and moves the document and its versions to the trash", async () => {
     const { api: a, address, server: s } = await server();
     await a.call("PUT", "/documents/doomed", json(RICH));
     await a.call("POST", "/documents/doomed/versions", json({ name: "v1" }));
@@ -263,10 +263,13 @@ describe("documents", () => {
     const closed = new Promise<string>((resolve) =>
       provider.on("close", ({ event }: { event: { reason: string } }) => resolve(event.reason)),
     );
-    expect((await a.call("DELETE", "/documents/doomed")).status).toBe(204);
+    const deleted = await a.call("DELETE", "/documents/doomed");
+    expect(deleted.status).toBe(200);
+    expect(deleted.body).toMatchObject({ trash: { name: "doomed", versions: 1 } });
     expect(await closed).toBe("document-deleted");
     expect(await s.store.load("doomed")).toBeNull();
     expect(await s.store.listVersions("doomed")).toEqual([]);
+    expect((await s.store.listTrash({ limit: 10 })).map((entry) => entry.name)).toEqual(["doomed"]);
     expect((await a.call("GET", "/documents/doomed")).status).toBe(404);
     expect((await a.call("DELETE", "/documents/doomed")).status).toBe(404);
   });
@@ -284,7 +287,7 @@ describe("documents", () => {
     // resolve them, as browsers do; curl --path-as-is does not).
     expect(await rawStatus(a.url, "PUT", "/api/v1/documents/%2e%2e", "dots")).toBe(201);
     expect(await rawStatus(a.url, "GET", "/api/v1/documents/..?format=text")).toBe(200);
-    expect(await rawStatus(a.url, "DELETE", "/api/v1/documents/%2E%2E")).toBe(204);
+    expect(await rawStatus(a.url, "DELETE", "/api/v1/documents/%2E%2E")).toBe(200);
     await expectError(a.call("GET", "/nowhere"), 404, "not_found");
     await expectError(a.call("GET", "/documents/%E0%A4%A"), 400, "invalid_name");
     await expectError(a.call("GET", "/documents/%20%20"), 400, "invalid_name");
@@ -346,7 +349,7 @@ describe("races and failures", () => {
         a.call("POST", `/documents/${name}/versions`, json({ name: "v" })),
         a.call("DELETE", `/documents/${name}`),
       ]);
-      expect(results[2]?.status).toBe(204);
+      expect(results[2]?.status).toBe(200);
       // Whatever ran first, nothing outlives the delete.
       expect((await a.call("GET", `/documents/${name}`)).status).toBe(404);
       expect(await s.store.load(name)).toBeNull();
@@ -586,7 +589,11 @@ describe("credentials", () => {
 
 describe("webhooks from the running server", () => {
   it("[HOOK9] document and version events reach a receiver, signed", async () => {
-    const received: Array<{ type: string; data: { document: string }; valid: boolean }> = [];
+    const received: Array<{
+      type: string;
+      data: { document: string } & Record<string, unknown>;
+      valid: boolean;
+    }> = [];
     const receiver = createServer((request, response) => {
       const chunks: Buffer[] = [];
       request.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -620,11 +627,25 @@ describe("webhooks from the running server", () => {
     await a.call("PUT", "/documents/hooked", json(RICH));
     await a.call("POST", "/documents/hooked/versions", json({ name: "v" }));
     await a.call("DELETE", "/documents/hooked");
+    await a.call("POST", "/trash/hooked/restore");
+    await a.call("DELETE", "/documents/hooked");
+    await a.call("DELETE", "/trash/hooked");
     await vi.waitFor(() => {
       expect(new Set(received.map((event) => event.type))).toEqual(
-        new Set(["document.created", "document.updated", "version.created", "document.deleted"]),
+        new Set([
+          "document.created",
+          "document.updated",
+          "version.created",
+          "document.deleted",
+          "document.restored",
+          "document.purged",
+        ]),
       );
     }, SOON);
+    const deleted = received.find((event) => event.type === "document.deleted");
+    expect(deleted?.data).toMatchObject({
+      trash: { id: expect.any(String), purgeAt: expect.any(String) },
+    });
     expect(received.every((event) => event.valid && event.data.document === "hooked")).toBe(true);
   });
 });

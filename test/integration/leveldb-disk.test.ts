@@ -70,3 +70,34 @@ describe("LevelDB keys", () => {
     expect(keys.filter((k) => k.includes("kept")).length).toBeGreaterThan(0);
   });
 });
+
+describe("LevelDB format", () => {
+  it("[PERS23] a format-2 directory (before the trash) opens and is marked format 3; a newer format is refused", async () => {
+    const dir = await tempDir();
+    const first = await LevelDbStore.open({ dir });
+    const doc = new Y.Doc();
+    doc.getText("text").insert(0, "from format 2");
+    await first.append("doc", Y.encodeStateAsUpdate(doc));
+    await first.close();
+    const formatOf = async () => {
+      const db = new ClassicLevel<string, string>(dir);
+      const format = await db.get("\0format");
+      await db.close();
+      return format;
+    };
+    const setFormat = async (format: string) => {
+      const db = new ClassicLevel<string, string>(dir);
+      await db.put("\0format", format);
+      await db.close();
+    };
+    await setFormat("2");
+    const upgraded = await LevelDbStore.open({ dir });
+    const loaded = new Y.Doc();
+    for (const update of (await upgraded.load("doc"))?.updates ?? []) Y.applyUpdate(loaded, update);
+    expect(loaded.getText("text").toString()).toBe("from format 2");
+    await upgraded.close();
+    expect(await formatOf()).toBe("3");
+    await setFormat("4");
+    await expect(LevelDbStore.open({ dir })).rejects.toMatchObject({ code: "STORE_CORRUPT" });
+  });
+});

@@ -8,7 +8,7 @@ import type { HocuspocusProvider } from "@hocuspocus/provider";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
 import * as Y from "yjs";
 import { PostgresStore } from "../../server/src/persistence/postgres.ts";
-import { acknowledged, connect, synced } from "../helpers/clients.ts";
+import { acknowledged, connect, refusal, synced } from "../helpers/clients.ts";
 import { converged, expectConverged } from "../helpers/converge.ts";
 import { type Engine, startPostgres, startRedis } from "../helpers/engines.ts";
 import { random, randomTextEdit, rng, runSeed, withSeed } from "../helpers/prng.ts";
@@ -221,7 +221,7 @@ describe("a cluster on one Redis and one PostgreSQL", () => {
     const deleted = await fetch(`${first.address.url}/api/v1/documents/doomed`, {
       method: "DELETE",
     });
-    expect(deleted.status).toBe(204);
+    expect(deleted.status).toBe(200);
     // The client on the other instance was closed before the delete answered.
     expect(await closedThere).toBe("document-deleted");
     expect(await stored("doomed")).toEqual([]);
@@ -237,5 +237,18 @@ describe("a cluster on one Redis and one PostgreSQL", () => {
     const fresh = connect({ url: second.address.wsUrl, name: "doomed" });
     await synced(fresh);
     expect(fresh.document.getText("text").toString()).toBe("");
+    fresh.document.getText("text").insert(0, "new");
+    await acknowledged(fresh);
+    // A copy of the deleted document is refused on every instance, and never reaches the new one.
+    for (const server of servers) {
+      const copy = new Y.Doc();
+      Y.applyUpdate(copy, Y.encodeStateAsUpdate(there.document));
+      const back = connect({ url: server.address.wsUrl, name: "doomed", document: copy });
+      expect(await refusal(back)).toMatch(/^document-deleted/);
+    }
+    const rebuilt = new Y.Doc();
+    for (const update of await stored("doomed")) Y.applyUpdate(rebuilt, update);
+    expect(rebuilt.getText("text").toString()).toBe("new");
+    expect(fresh.document.getText("text").toString()).toBe("new");
   });
 });

@@ -43,6 +43,7 @@ const FROM_COLLAB: Partial<Record<ErrorCode, [ApiStatus, ApiErrorCode]>> = {
   ACCESS_DENIED: [403, "forbidden"],
   READ_ONLY: [403, "forbidden"],
   DOCUMENT_NOT_FOUND: [404, "not_found"],
+  DOCUMENT_EXISTS: [409, "conflict"],
   VERSION_NOT_FOUND: [404, "not_found"],
   VERSION_EXISTS: [409, "conflict"],
   VERSION_LIMIT: [409, "conflict"],

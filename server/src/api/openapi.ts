@@ -22,7 +22,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   401: "Missing or invalid credentials",
   403: "The credentials do not allow this",
   404: "No such document, version or route",
-  409: "Conflict: a version with that name exists, the document has the most named versions it may keep, or it is being deleted",
+  409: "Conflict: a version with that name exists, the document has the most named versions it may keep, it is being deleted, or a restore's name has a document",
   413: "The body is larger than MAX_BODY_BYTES",
   415: "The Content-Type is not accepted",
   500: "Internal error",

@@ -82,7 +82,9 @@ export function createApi(
       if (route.need !== "list") authorize(caller, route.need, params.name);
       else if (caller.kind === "anonymous") authorize(caller, "admin");
       const body =
-        route.body === undefined ? null : await readBody(request, route, options.maxBodyBytes);
+        route.body === undefined || (!route.body.required && hasNoBody(request))
+          ? null
+          : await readBody(request, route, options.maxBodyBytes);
       const reply = await route.handle({
         caller,
         params,
@@ -133,6 +135,16 @@ function decodeParams(
     params[name] = value;
   });
   return params;
+}
+
+/** A request that sends no body at all (an optional body left out). */
+function hasNoBody(request: IncomingMessage): boolean {
+  const length = request.headers["content-length"];
+  return (
+    request.headers["content-type"] === undefined &&
+    request.headers["transfer-encoding"] === undefined &&
+    (length === undefined || length.trim() === "0")
+  );
 }
 
 /** Reads the body up to `maxBytes`, after checking its media type. */

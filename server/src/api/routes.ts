@@ -9,7 +9,7 @@ import * as Y from "yjs";
 import type { z } from "zod";
 import type { InputFormat } from "../documents/convert.ts";
 import type { DocumentService } from "../documents/service.ts";
-import type { DocumentMeta, DocumentStore, VersionMeta } from "../persistence/store.ts";
+import type { DocumentMeta, DocumentStore, TrashEntry, VersionMeta } from "../persistence/store.ts";
 import { actorOf, type Caller, canList, type Need } from "./caller.ts";
 import { ApiError } from "./errors.ts";
 import {
@@ -23,6 +23,14 @@ import {
   type OutputFormatParam,
   Restored,
   TiptapDocument,
+  TrashEntryQuery,
+  Trashed,
+  type TrashItem,
+  TrashList,
+  TrashPurged,
+  TrashQuery,
+  TrashRestore,
+  TrashRestored,
   Version,
   VersionList,
   Written,
@@ -187,12 +195,75 @@ export const ROUTES: readonly Route[] = [
     method: "DELETE",
     path: "/documents/{name}",
     operationId: "deleteDocument",
-    summary: "Delete a document and its versions; connected clients are disconnected with a reason",
+    summary:
+      "Move a document and its versions to the trash; connected clients are disconnected with a reason, and clients holding a copy are refused from then on",
     need: "admin",
-    responses: { 204: { description: "Deleted" } },
-    async handle({ params, service }) {
-      if (!(await service.remove(params.name ?? ""))) throw notFound(params.name);
-      return { status: 204 };
+    responses: { 200: { description: "Moved to the trash", schema: Trashed } },
+    async handle({ params, caller, service }) {
+      const entry = await service.remove(params.name ?? "", actorOf(caller));
+      if (entry === null) throw notFound(params.name);
+      return { status: 200, json: { trash: trashItem(service, entry) } };
+    },
+  },
+  {
+    method: "GET",
+    path: "/trash",
+    operationId: "listTrash",
+    summary: "Deleted documents in the trash, in name order, paginated",
+    need: "admin",
+    query: TrashQuery,
+    responses: { 200: { description: "A page of the trash", schema: TrashList } },
+    async handle({ query, service }) {
+      const { prefix, after, limit } = parse(TrashQuery, query);
+      const items = await service.listTrash({ prefix, after: trashCursor(after), limit });
+      const last = items.at(-1);
+      return {
+        status: 200,
+        json: {
+          items: items.map((entry) => trashItem(service, entry)),
+          next: items.length === limit && last !== undefined ? `${last.id}:${last.name}` : null,
+        },
+      };
+    },
+  },
+  {
+    method: "POST",
+    path: "/trash/{name}/restore",
+    operationId: "restoreFromTrash",
+    summary:
+      "Bring a deleted document back with its versions: the newest trash entry of the name, under its own name or another",
+    need: "admin",
+    body: { types: ["application/json"], schema: TrashRestore, required: false },
+    responses: { 200: { description: "Restored", schema: TrashRestored } },
+    async handle({ params, body, service, store }) {
+      const request =
+        body === null || body.text.trim() === "" ? {} : parse(TrashRestore, jsonOf(body));
+      const { entry, to } = await service.restoreFromTrash(params.name ?? "", request);
+      return {
+        status: 200,
+        json: { document: await infoOf(store, to), restored: trashItem(service, entry) },
+      };
+    },
+  },
+  {
+    method: "DELETE",
+    path: "/trash/{name}",
+    operationId: "purgeFromTrash",
+    summary: "Remove a deleted document from the trash for good (every entry of the name, or one)",
+    need: "admin",
+    query: TrashEntryQuery,
+    responses: { 200: { description: "Purged", schema: TrashPurged } },
+    async handle({ params, query, service }) {
+      const { id } = parse(TrashEntryQuery, query);
+      const purged = await service.purgeTrash(params.name ?? "", id);
+      if (purged.length === 0) {
+        throw new ApiError(
+          404,
+          "not_found",
+          `the trash holds no ${id === undefined ? "" : `entry ${JSON.stringify(id)} of `}document named ${JSON.stringify(params.name)}`,
+        );
+      }
+      return { status: 200, json: { purged: purged.map((entry) => trashItem(service, entry)) } };
     },
   },
   {
@@ -367,6 +438,29 @@ async function infoOf(store: DocumentStore, name: string): Promise<z.infer<typeo
     return { name, created: now, updated: now, size: 0 };
   }
   return info(name, meta);
+}
+
+function trashItem(service: DocumentService, entry: TrashEntry): z.infer<typeof TrashItem> {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return {
+    name: entry.name,
+    id: entry.id,
+    deleted: iso(entry.deleted),
+    deletedBy: entry.deletedBy,
+    purgeAt: iso(service.purgeAt(entry)),
+    created: iso(entry.created),
+    updated: iso(entry.updated),
+    size: entry.bytes,
+    versions: entry.versions,
+  };
+}
+
+/** A trash list's `after` (`<id>:<name>`, as `next` gives it) as a store cursor. */
+function trashCursor(after: string | undefined): { name: string; id: string } | undefined {
+  if (after === undefined) return undefined;
+  const colon = after.indexOf(":");
+  if (colon === -1) throw new ApiError(400, "bad_request", "after: not a cursor this API gave");
+  return { id: after.slice(0, colon), name: after.slice(colon + 1) };
 }
 
 function version(meta: VersionMeta): z.infer<typeof Version> {

@@ -67,6 +67,63 @@ export const NewVersion = z
   .strict()
   .register(API_SCHEMAS, { id: "NewVersion" });
 
+export const TrashItem = z
+  .object({
+    name: z.string().describe("The name the document had"),
+    id: z.string().describe("This trash entry (a name deleted twice has two)"),
+    deleted: z.iso.datetime(),
+    deletedBy: z.string().nullable().describe("The token subject that deleted it, when known"),
+    purgeAt: z.iso.datetime().describe("When it leaves the trash for good (TRASH_RETENTION_DAYS)"),
+    created: z.iso.datetime(),
+    updated: z.iso.datetime().describe("Its last change before it was deleted"),
+    size: z.number().int().describe("Bytes of its content"),
+    versions: z.number().int().describe("Saved versions kept with it"),
+  })
+  .register(API_SCHEMAS, { id: "TrashItem" });
+
+export const Trashed = z.object({ trash: TrashItem }).register(API_SCHEMAS, { id: "Trashed" });
+
+export const TrashList = z
+  .object({
+    items: z.array(TrashItem),
+    next: z.string().nullable().describe("Pass as `after` for the next page; null on the last"),
+  })
+  .register(API_SCHEMAS, { id: "TrashList" });
+
+export const TrashRestore = z
+  .object({
+    id: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("The trash entry; the newest of the name if left out"),
+    as: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Restore under this name instead (when the name has a new document)"),
+  })
+  .strict()
+  .register(API_SCHEMAS, { id: "TrashRestore" });
+
+export const TrashRestored = z
+  .object({ document: DocumentInfo, restored: TrashItem })
+  .register(API_SCHEMAS, { id: "TrashRestored" });
+
+export const TrashPurged = z
+  .object({ purged: z.array(TrashItem) })
+  .register(API_SCHEMAS, { id: "TrashPurged" });
+
+export const TrashQuery = z.object({
+  prefix: z.string().optional().describe("Only names starting with this"),
+  after: z.string().optional().describe("The previous page's next"),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+export const TrashEntryQuery = z.object({
+  id: z.string().min(1).optional().describe("One trash entry; every entry of the name if left out"),
+});
+
 /** A Tiptap (ProseMirror) JSON document; the server checks it against the editor's schema. */
 export const TiptapDocument = z
   .looseObject({

@@ -17,10 +17,11 @@ import type {
   onLoadDocumentPayload,
 } from "@hocuspocus/server";
 import * as Y from "yjs";
-import { Close, CollabError, Refusal } from "../errors.ts";
+import { Close, type CloseCode, CollabError, Refusal } from "../errors.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { DurablePersistence } from "../persistence/extension.ts";
-import type { DocumentStore, VersionMeta } from "../persistence/store.ts";
+import type { DocumentStore, TrashEntry, VersionMeta } from "../persistence/store.ts";
+import { checkDocumentName } from "../protocol/names.ts";
 
 /** Who asked for a change, for version authorship and webhook payloads. */
 export interface Actor {
@@ -31,7 +32,12 @@ export interface Actor {
 export interface DocumentEvents {
   readonly created?: (name: string) => void;
   readonly updated?: (name: string) => void;
-  readonly deleted?: (name: string) => void;
+  /** Moved to the trash (`purgeAt`: when it will be purged, ms since the epoch). */
+  readonly deleted?: (name: string, entry: TrashEntry, purgeAt: number) => void;
+  /** Brought back from the trash, to `to` (its own name or another). */
+  readonly restored?: (name: string, entry: TrashEntry, to: string) => void;
+  /** Removed from the trash for good. */
+  readonly purged?: (name: string, entry: TrashEntry) => void;
   readonly versionCreated?: (name: string, version: VersionMeta) => void;
 }
 
@@ -44,14 +50,31 @@ export interface DocumentServiceOptions {
   readonly versionIntervalMs: number;
   /** Automatic versions kept per document. */
   readonly maxAutoVersions: number;
+  /** How long a deleted document stays in the trash, in ms; 0 purges it at once. */
+  readonly trashRetentionMs: number;
   readonly events?: DocumentEvents;
   /** The extension that refuses documents while this service deletes them. */
   readonly deletions: DeletionGuard;
   /** In a cluster: makes the other instances let go of a document before it is deleted. */
   readonly cluster?: {
-    prepare(name: string): Promise<string>;
+    prepare(name: string, purpose: LetGoPurpose): Promise<string>;
     finish(id: string, name: string): Promise<void>;
   };
+}
+
+/**
+ * Why every instance lets go of a document: it is being deleted (its clients
+ * are told `document-deleted`), or a trashed document is being restored into
+ * its name (its clients, of an empty document, are told `document-restored`
+ * and open it again).
+ */
+export type LetGoPurpose = "delete" | "restore";
+
+/** One restore request: the newest trash entry of the name unless `id` says which. */
+export interface RestoreRequest {
+  readonly id?: string;
+  /** Restore under this name instead of the one it had. */
+  readonly as?: string;
 }
 
 /** Refuses to open a document while it is being deleted. */
@@ -84,6 +107,8 @@ const UNLOAD_TIMEOUT_MS = 10_000;
 export const MAX_NAMED_VERSIONS = 1_000;
 /** How long an edit waits to be stored before answering that the store is failing. */
 const DURABLE_TIMEOUT_MS = 10_000;
+/** Trash entries one read of the trash takes per store page. */
+const TRASH_PAGE = 500;
 
 export class DocumentService {
   private readonly options: DocumentServiceOptions;
@@ -160,62 +185,203 @@ export class DocumentService {
   }
 
   /**
-   * Deletes the document: connected clients get a close message with the
-   * reason, the document unloads, and everything stored for it (versions
-   * too) is removed. False when there was nothing to delete. While it runs,
-   * opening or loading the document is refused.
+   * Deletes the document into the trash: connected clients (on every
+   * instance) get a close message with `document-deleted`, the document
+   * unloads, and its content and versions move to the trash, where they stay
+   * for the retention period (see {@link purgeExpired}). From then on a
+   * client holding its state is refused (documents/deleted-state.ts). Null
+   * when there was nothing to delete. While it runs, opening or loading the
+   * document is refused.
    */
-  remove(name: string): Promise<boolean> {
+  remove(name: string, actor: Actor = { userId: null }): Promise<TrashEntry | null> {
     return this.locked(name, async () => {
-      const { hocuspocus, store } = this.options;
+      const { hocuspocus, store, trashRetentionMs } = this.options;
       this.deleting.add(name);
+      let entry: TrashEntry | null = null;
       try {
         // A load that began before the deletion finishes first, then is closed below.
         await hocuspocus.loadingDocuments.get(name)?.catch(() => {});
-        if (!(await this.exists(name))) return false;
-        const coordination = await this.options.cluster?.prepare(name);
-        try {
-          await this.letGo(name);
+        if (!(await this.exists(name))) return null;
+        await this.everywhere(name, "delete", async () => {
+          await this.letGo(name, Close.documentDeleted);
           clearTimeout(this.versionTimers.get(name));
           this.versionTimers.delete(name);
-          await store.delete(name);
-        } finally {
-          if (coordination !== undefined) await this.options.cluster?.finish(coordination, name);
-        }
-        this.options.events?.deleted?.(name);
-        return true;
+          entry = await store.trash(name, {
+            id: this.nextTrashId(),
+            deleted: Date.now(),
+            deletedBy: actor.userId,
+          });
+        });
       } finally {
         this.deleting.delete(name);
       }
+      const trashed: TrashEntry | null = entry;
+      if (trashed === null) return null;
+      this.options.events?.deleted?.(name, trashed, this.purgeAt(trashed));
+      if (trashRetentionMs === 0) await this.purgeEntry(trashed);
+      return trashed;
+    });
+  }
+
+  /** Trash entries in (name, id) order. */
+  listTrash(options: {
+    readonly prefix?: string;
+    readonly after?: { readonly name: string; readonly id: string };
+    readonly limit: number;
+  }): Promise<TrashEntry[]> {
+    return this.options.store.listTrash(options);
+  }
+
+  /** When a trash entry will be purged, ms since the epoch. */
+  purgeAt(entry: TrashEntry): number {
+    return entry.deleted + this.options.trashRetentionMs;
+  }
+
+  /**
+   * Brings a trashed document back, with its versions and times: the newest
+   * trash entry of `name` (or entry `request.id`), under its own name or
+   * `request.as`. Refused with DOCUMENT_EXISTS when that name has content
+   * now (restore under another name, or delete that document first), and
+   * with DOCUMENT_NOT_FOUND when there is no such entry. Restored under its
+   * own name, clients that kept a copy of it are welcome again.
+   */
+  async restoreFromTrash(
+    name: string,
+    request: RestoreRequest = {},
+  ): Promise<{ readonly entry: TrashEntry; readonly to: string }> {
+    const to = request.as ?? name;
+    const problem = checkDocumentName(to);
+    if (problem !== null) throw new CollabError("DOCUMENT_NAME_INVALID", problem);
+    return this.locked(to, async () => {
+      const { hocuspocus, store } = this.options;
+      const entry = await this.trashEntry(name, request.id);
+      this.deleting.add(to);
+      try {
+        await hocuspocus.loadingDocuments.get(to)?.catch(() => {});
+        if (await this.exists(to)) {
+          throw new CollabError(
+            "DOCUMENT_EXISTS",
+            `a document named ${JSON.stringify(to)} exists; restore under another name, or delete it first`,
+          );
+        }
+        await this.everywhere(to, "restore", async () => {
+          // Anyone with the (empty) document open opens it again once it is restored.
+          await this.letGo(to, Close.documentRestored);
+          await store.restoreTrash(name, entry.id, to);
+        });
+      } finally {
+        this.deleting.delete(to);
+      }
+      this.options.events?.restored?.(name, entry, to);
+      return { entry, to };
     });
   }
 
   /**
-   * Another instance is deleting `name`: refuse it until {@link released},
-   * store what is pending for it, then close its clients and unload it
-   * without storing it again.
+   * Removes trash entries of `name` for good: entry `id`, or every entry of
+   * the name. Resolves with what was purged (empty: nothing was there).
    */
-  async release(name: string): Promise<void> {
+  async purgeTrash(name: string, id?: string): Promise<TrashEntry[]> {
+    const all = await this.allTrashOf(name);
+    const entries = id === undefined ? all : all.filter((entry) => entry.id === id);
+    for (const entry of entries) await this.purgeEntry(entry);
+    return entries;
+  }
+
+  /**
+   * Purges every trash entry older than the retention period; returns how
+   * many. Run now and then (app.ts does, hourly); several instances may run
+   * it at once.
+   */
+  async purgeExpired(now = Date.now()): Promise<number> {
+    let purged = 0;
+    let after: { name: string; id: string } | undefined;
+    for (;;) {
+      const page = await this.options.store.listTrash({ after, limit: TRASH_PAGE });
+      for (const entry of page) {
+        if (this.purgeAt(entry) > now) continue;
+        await this.purgeEntry(entry);
+        purged++;
+      }
+      const last = page.at(-1);
+      if (page.length < TRASH_PAGE || last === undefined) return purged;
+      after = { name: last.name, id: last.id };
+    }
+  }
+
+  /**
+   * Another instance is deleting `name`, or restoring into it: refuse it
+   * until {@link released}, store what is pending for it, then close its
+   * clients and unload it without storing it again.
+   */
+  async release(name: string, purpose: LetGoPurpose = "delete"): Promise<void> {
     this.deleting.add(name);
     await this.options.hocuspocus.loadingDocuments.get(name)?.catch(() => {});
     await this.options.persistence.discard(name);
     clearTimeout(this.versionTimers.get(name));
     this.versionTimers.delete(name);
-    await this.letGo(name);
+    await this.letGo(name, purpose === "delete" ? Close.documentDeleted : Close.documentRestored);
   }
 
-  /** The deletion {@link release} made way for is over. */
+  /** The change {@link release} made way for is over. */
   released(name: string): void {
     this.deleting.delete(name);
   }
 
-  /** Closes the document's clients with `document-deleted` and waits until it unloads. */
-  private async letGo(name: string): Promise<void> {
+  /** Runs `change` once every other instance let go of `name` (in a cluster), then lets them have it again. */
+  private async everywhere(
+    name: string,
+    purpose: LetGoPurpose,
+    change: () => Promise<void>,
+  ): Promise<void> {
+    const coordination = await this.options.cluster?.prepare(name, purpose);
+    try {
+      await change();
+    } finally {
+      if (coordination !== undefined) await this.options.cluster?.finish(coordination, name);
+    }
+  }
+
+  private async purgeEntry(entry: TrashEntry): Promise<void> {
+    await this.options.store.purgeTrash(entry.name, entry.id);
+    this.options.events?.purged?.(entry.name, entry);
+  }
+
+  /** Trash entry `id` of `name`, or its newest; DOCUMENT_NOT_FOUND when there is none. */
+  private async trashEntry(name: string, id: string | undefined): Promise<TrashEntry> {
+    const entries = await this.allTrashOf(name);
+    const entry = id === undefined ? entries.at(-1) : entries.find((e) => e.id === id);
+    if (entry === undefined) {
+      throw new CollabError(
+        "DOCUMENT_NOT_FOUND",
+        id === undefined
+          ? `the trash holds no document named ${JSON.stringify(name)}`
+          : `the trash holds no entry ${JSON.stringify(id)} of ${JSON.stringify(name)}`,
+      );
+    }
+    return entry;
+  }
+
+  /** Every trash entry of exactly `name`, oldest first. */
+  private async allTrashOf(name: string): Promise<TrashEntry[]> {
+    const entries: TrashEntry[] = [];
+    let after: { name: string; id: string } | undefined;
+    for (;;) {
+      const page = await this.options.store.listTrash({ name, after, limit: TRASH_PAGE });
+      entries.push(...page);
+      const last = page.at(-1);
+      if (page.length < TRASH_PAGE || last === undefined) return entries;
+      after = { name, id: last.id };
+    }
+  }
+
+  /** Closes the document's clients with `close` and waits until it unloads. */
+  private async letGo(name: string, close: CloseCode): Promise<void> {
     const { hocuspocus } = this.options;
     const live = hocuspocus.documents.get(name);
     if (live === undefined) return;
     const unloaded = new Promise<void>((resolve) => live.once("destroy", () => resolve()));
-    for (const connection of live.getConnections()) connection.close(Close.documentDeleted);
+    for (const connection of live.getConnections()) connection.close(close);
     if (live.getConnectionsCount() === 0) void hocuspocus.unloadDocument(live);
     await withTimeout(unloaded, UNLOAD_TIMEOUT_MS, `"${name}" did not unload`);
   }
@@ -419,6 +585,11 @@ export class DocumentService {
     this.lastVersionMs = now;
     const sequence = this.versionSequence.toString(36).padStart(4, "0");
     return `${String(now).padStart(13, "0")}-${sequence}${randomBytes(3).toString("hex")}`;
+  }
+
+  /** A trash id: sortable by time, like version ids. */
+  private nextTrashId(): string {
+    return this.nextVersionId();
   }
 }
 

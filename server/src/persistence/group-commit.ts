@@ -13,6 +13,12 @@ export interface GroupCommitOptions<Op> {
   readonly write: (batch: readonly Op[]) => Promise<void>;
   /** Bytes an operation adds to a batch, for `maxBatchBytes`. */
   readonly sizeOf: (op: Op) => number;
+  /**
+   * Operations that must be written in a batch of their own (they read what
+   * the store holds, so nothing of theirs may be staged in the same batch).
+   * @default none
+   */
+  readonly alone?: (op: Op) => boolean;
   /** Upper bound on operations per batch. @default 10_000 */
   readonly maxBatchOps?: number;
   /** Upper bound on bytes per batch (a single larger operation still goes alone). @default 8 MiB */
@@ -33,6 +39,8 @@ interface Batch<Op> {
   readonly ops: Op[];
   bytes: number;
   sealed: boolean;
+  /** Holds one operation that must be written alone: nothing joins it. */
+  alone: boolean;
   readonly done: Promise<void>;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
@@ -64,16 +72,20 @@ export class GroupCommitQueue<Op> {
       return Promise.reject(new CollabError("STORE_CLOSED", "the store is closed"));
     }
     const size = this.options.sizeOf(op);
+    const alone = this.options.alone?.(op) ?? false;
     let batch = this.batches.at(-1);
     if (
       batch === undefined ||
       batch.sealed ||
+      batch.alone ||
+      (alone && batch.ops.length > 0) ||
       batch.ops.length >= this.maxOps ||
       (batch.ops.length > 0 && batch.bytes + size > this.maxBytes)
     ) {
       batch = newBatch<Op>();
       this.batches.push(batch);
     }
+    batch.alone = alone;
     batch.ops.push(op);
     batch.bytes += size;
     this.queued++;
@@ -187,5 +199,5 @@ function newBatch<Op>(): Batch<Op> {
   });
   // Callers may drop the promise of a batch they only flush through; never report it as unhandled.
   done.catch(() => {});
-  return { ops: [], bytes: 0, sealed: false, done, resolve, reject };
+  return { ops: [], bytes: 0, sealed: false, alone: false, done, resolve, reject };
 }

@@ -11,6 +11,12 @@
  *   `u\0<name>\0<seq: 8 bytes>` -> one Yjs update of the log, in append order
  *   `v\0<name>\0<id>`           -> metadata of one saved version (JSON)
  *   `w\0<name>\0<id>`           -> the state of that version
+ *   `t\0<name>\0<tid>`          -> a trash entry of a deleted document (JSON)
+ *   `c\0<name>\0<tid>`          -> its content, merged into one state
+ *   `x\0<name>\0<tid>\0<id>`    -> metadata of a version that went to the trash with it
+ *   `y\0<name>\0<tid>\0<id>`    -> the state of that version
+ *   `d\0<name>\0<tid>`          -> the client ids of that content, deleted for the name
+ *                                 (kept after a purge, removed by a restore to the name)
  *
  * Versions keep metadata and state apart so listing them reads no state. The
  * `\0` after the name ends it, so the range `<tag>\0<name>\0` to
@@ -27,16 +33,25 @@ import {
   nextHead,
   type WriteOp,
 } from "./log-store.ts";
-import type { DocumentMeta, ListOptions, StoredDocument, VersionMeta } from "./store.ts";
+import { clientsOf, decodeClients, encodeClients, mergedState } from "./state.ts";
+import type {
+  DocumentMeta,
+  ListOptions,
+  StoredDocument,
+  TrashEntry,
+  TrashListOptions,
+  VersionMeta,
+} from "./store.ts";
 
 /** Bumped when the key layout changes; a store refuses to open a newer format. */
-const FORMAT = "2";
+const FORMAT = "3";
 /**
  * Older formats this version upgrades in place on open. Format 1 had no
- * versions and is read the same way; the bump keeps a format-1 server, which
- * would delete a document but not its versions, from opening the directory.
+ * versions and format 2 no trash; both are read the same way. Each bump keeps
+ * an older server, which would ignore what it does not know (versions, the
+ * trash and its deleted clients), from opening the directory.
  */
-const UPGRADES_FROM: ReadonlySet<string> = new Set(["1"]);
+const UPGRADES_FROM: ReadonlySet<string> = new Set(["1", "2"]);
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -76,9 +91,11 @@ const updateKey = (name: string, seq: number) => updateKeyAt(updateKeyPrefix(nam
 
 /** Version metadata (`v`) or state (`w`). */
 type VersionTag = "v" | "w";
+/** A trash entry (`t`), its content (`c`), its deleted clients (`d`), its versions (`x`, `y`). */
+type TrashTag = "t" | "c" | "d" | "x" | "y";
 
-/** `<tag>\0<name>\0`, after which come a document's version ids. */
-function versionPrefix(tag: VersionTag, name: string): Uint8Array {
+/** `<tag>\0<name>\0`, after which come a document's version or trash ids. */
+function versionPrefix(tag: VersionTag | TrashTag, name: string): Uint8Array {
   const nameBytes = encoder.encode(name);
   const key = new Uint8Array(3 + nameBytes.length);
   key[0] = tag.charCodeAt(0);
@@ -86,7 +103,7 @@ function versionPrefix(tag: VersionTag, name: string): Uint8Array {
   return key;
 }
 
-function versionKey(tag: VersionTag, name: string, id: string): Uint8Array {
+function versionKey(tag: VersionTag | TrashTag, name: string, id: string): Uint8Array {
   const prefix = versionPrefix(tag, name);
   const idBytes = encoder.encode(id);
   const key = new Uint8Array(prefix.length + idBytes.length);
@@ -96,11 +113,33 @@ function versionKey(tag: VersionTag, name: string, id: string): Uint8Array {
 }
 
 /** Every key of one document's versions in family `tag`: `<tag>\0<name>\0` up to `<tag>\0<name>\x01`. */
-function versionRange(tag: VersionTag, name: string): { gte: Uint8Array; lt: Uint8Array } {
+function versionRange(
+  tag: VersionTag | TrashTag,
+  name: string,
+): { gte: Uint8Array; lt: Uint8Array } {
   const gte = versionPrefix(tag, name);
   const lt = gte.slice();
   lt[lt.length - 1] = 0x01;
   return { gte, lt };
+}
+
+/** A key of a trash entry: `<tag>\0<name>\0<trash id>`. */
+const trashKey = (tag: "t" | "c" | "d", name: string, id: string) => versionKey(tag, name, id);
+
+/** `<tag>\0<name>\0<trash id>\0`, after which come the ids of the entry's versions. */
+function trashedVersionPrefix(tag: "x" | "y", name: string, id: string): Uint8Array {
+  const base = versionKey(tag, name, id);
+  const key = new Uint8Array(base.length + 1);
+  key.set(base);
+  return key;
+}
+
+/** Every key in `<prefix>` followed by anything: `<prefix>` up to (not including) `<prefix>\xff`. */
+function rangeAfter(prefix: Uint8Array): { gte: Uint8Array; lt: Uint8Array } {
+  const lt = new Uint8Array(prefix.length + 1);
+  lt.set(prefix);
+  lt[prefix.length] = 0xff;
+  return { gte: prefix, lt };
 }
 
 type Db = ClassicLevel<Uint8Array, Uint8Array>;
@@ -216,6 +255,22 @@ export class LevelDbStore extends LogStore {
         await versions.remove(op.name, op.id);
         continue;
       }
+      // Each of these is alone in its batch (isAlone), so the database holds everything before it.
+      if (op.kind === "trash") {
+        const head = await this.head(op.name);
+        op.outcome.entry = await this.moveToTrash(op.name, head, op.entry, ops, addGarbage);
+        if (op.outcome.entry !== null) staged.set(op.name, null);
+        continue;
+      }
+      if (op.kind === "restoreTrash") {
+        const head = await this.restoreFromTrash(op.from, op.id, op.name, ops, now, addGarbage);
+        if (head !== undefined) staged.set(op.name, head);
+        continue;
+      }
+      if (op.kind === "purgeTrash") {
+        await this.purgeEntry(op.name, op.id, ops, addGarbage);
+        continue;
+      }
       // The cache and this batch's staged heads first: most operations need no read.
       const cached = staged.has(op.name) ? staged.get(op.name) : this.heads.get(op.name);
       const head = cached !== undefined ? cached : await this.head(op.name);
@@ -257,6 +312,127 @@ export class LevelDbStore extends LogStore {
     for (const [name, head] of staged) this.heads.set(name, head);
     if (this.heads.size > 10_000) this.heads.clear();
     for (const [name, bytes] of superseded) this.reclaimLater(name, bytes);
+  }
+
+  /** Moves `name` into the trash (see DocumentStore.trash); null when nothing is stored. */
+  private async moveToTrash(
+    name: string,
+    head: Head | null,
+    fields: { readonly id: string; readonly deleted: number; readonly deletedBy: string | null },
+    ops: BatchOp[],
+    addGarbage: (name: string, bytes: number) => void,
+  ): Promise<TrashEntry | null> {
+    const stored = head === null ? null : await this.read(name);
+    if (head === null || stored === null) return null;
+    const state = mergedState(stored.updates);
+    let versionCount = 0;
+    const metaPrefix = versionPrefix("v", name).length;
+    for (const [key, value] of await this.db.iterator(versionRange("v", name)).all()) {
+      const versionId = decoder.decode(key.subarray(metaPrefix));
+      const versionState = await this.db.get(versionKey("w", name, versionId));
+      ops.push({ type: "put", key: trashedVersionKey("x", name, fields.id, versionId), value });
+      if (versionState !== undefined) {
+        ops.push({
+          type: "put",
+          key: trashedVersionKey("y", name, fields.id, versionId),
+          value: versionState,
+        });
+      }
+      ops.push({ type: "del", key: versionKey("v", name, versionId) });
+      ops.push({ type: "del", key: versionKey("w", name, versionId) });
+      versionCount++;
+    }
+    const entry: TrashEntry = {
+      name,
+      ...fields,
+      created: head.created,
+      updated: head.updated,
+      bytes: state.byteLength,
+      versions: versionCount,
+    };
+    for (let seq = head.firstSeq; seq < head.nextSeq; seq++) {
+      ops.push({ type: "del", key: updateKey(name, seq) });
+    }
+    ops.push({ type: "del", key: snapshotKey(name) });
+    addGarbage(name, head.bytes);
+    ops.push({
+      type: "put",
+      key: trashKey("t", name, fields.id),
+      value: encoder.encode(JSON.stringify(entry)),
+    });
+    ops.push({ type: "put", key: trashKey("c", name, fields.id), value: state });
+    ops.push({
+      type: "put",
+      key: trashKey("d", name, fields.id),
+      value: encodeClients(clientsOf(state)),
+    });
+    return entry;
+  }
+
+  /**
+   * Moves trash entry (`from`, `id`) back into `to`, merged with what `to`
+   * holds. Returns `to`'s new head, or undefined when there is no such entry.
+   */
+  private async restoreFromTrash(
+    from: string,
+    id: string,
+    to: string,
+    ops: BatchOp[],
+    now: number,
+    addGarbage: (name: string, bytes: number) => void,
+  ): Promise<Head | undefined> {
+    const trashed = await this.readTrashEntry(from, id);
+    if (trashed === null) return undefined;
+    const head = await this.head(to);
+    const existing = head === null ? null : await this.read(to);
+    const state =
+      existing === null ? trashed.state : mergedState([...existing.updates, trashed.state]);
+    const times =
+      head === null
+        ? { created: trashed.entry.created, updated: trashed.entry.updated }
+        : { created: head.created, updated: now };
+    for (let seq = head?.firstSeq ?? 0; seq < (head?.nextSeq ?? 0); seq++) {
+      ops.push({ type: "del", key: updateKey(to, seq) });
+    }
+    addGarbage(to, head?.bytes ?? 0);
+    ops.push({ type: "put", key: snapshotKey(to), value: state });
+    const prefixLength = trashedVersionPrefix("x", from, id).length;
+    for (const [key, value] of await this.db
+      .iterator(rangeAfter(trashedVersionPrefix("x", from, id)))
+      .all()) {
+      const versionId = decoder.decode(key.subarray(prefixLength));
+      const versionState = await this.db.get(trashedVersionKey("y", from, id, versionId));
+      ops.push({ type: "put", key: versionKey("v", to, versionId), value });
+      if (versionState !== undefined) {
+        ops.push({ type: "put", key: versionKey("w", to, versionId), value: versionState });
+      }
+    }
+    await this.dropEntry(from, id, ops);
+    if (to === from) ops.push({ type: "del", key: trashKey("d", from, id) });
+    return nextHead(head, { kind: "compact", name: to, state, times }, now) ?? undefined;
+  }
+
+  /** Removes a trash entry and its versions; its deleted clients stay. */
+  private async purgeEntry(
+    name: string,
+    id: string,
+    ops: BatchOp[],
+    addGarbage: (name: string, bytes: number) => void,
+  ): Promise<void> {
+    const stored = await this.db.get(trashKey("t", name, id));
+    if (stored === undefined) return;
+    addGarbage(name, parseTrashEntry(name, stored).bytes);
+    await this.dropEntry(name, id, ops);
+  }
+
+  private async dropEntry(name: string, id: string, ops: BatchOp[]): Promise<void> {
+    ops.push({ type: "del", key: trashKey("t", name, id) });
+    ops.push({ type: "del", key: trashKey("c", name, id) });
+    for (const tag of ["x", "y"] as const) {
+      for (const key of await this.db.keys(rangeAfter(trashedVersionPrefix(tag, name, id))).all()) {
+        ops.push({ type: "del", key });
+      }
+    }
   }
 
   /**
@@ -377,6 +553,52 @@ export class LevelDbStore extends LogStore {
     }
   }
 
+  protected async readTrash(options: TrashListOptions): Promise<TrashEntry[]> {
+    const range =
+      options.name !== undefined
+        ? versionRange("t", options.name)
+        : rangeAfter(prefixed("t", options.prefix ?? ""));
+    const after =
+      options.after === undefined ? undefined : trashKey("t", options.after.name, options.after.id);
+    const bounds =
+      after !== undefined && Buffer.compare(after, range.gte) >= 0
+        ? { gt: after, lt: range.lt }
+        : { gte: range.gte, lt: range.lt };
+    const entries = await this.db.iterator({ ...bounds, limit: options.limit }).all();
+    return entries.map(([key, value]) =>
+      parseTrashEntry(decoder.decode(key.subarray(2)).split("\0")[0] ?? "", value),
+    );
+  }
+
+  protected async readTrashEntry(
+    name: string,
+    id: string,
+  ): Promise<{ entry: TrashEntry; state: Uint8Array } | null> {
+    const snapshot = this.db.snapshot();
+    try {
+      const stored = await this.db.get(trashKey("t", name, id), { snapshot });
+      if (stored === undefined) return null;
+      const state = await this.db.get(trashKey("c", name, id), { snapshot });
+      if (state === undefined) {
+        throw new CollabError(
+          "STORE_CORRUPT",
+          `trash entry ${JSON.stringify(id)} of "${name}" has metadata but no content`,
+        );
+      }
+      return { entry: parseTrashEntry(name, stored), state };
+    } finally {
+      await snapshot.close();
+    }
+  }
+
+  protected async readDeletedClients(name: string): Promise<ReadonlySet<number>> {
+    const clients = new Set<number>();
+    for (const value of await this.db.values(versionRange("d", name)).all()) {
+      for (const client of decodeClients(value)) clients.add(client);
+    }
+    return clients;
+  }
+
   /**
    * LevelDB stops accepting writes after an I/O error (for example a full
    * disk) until it is reopened; reopen before retrying so the retry can
@@ -486,6 +708,31 @@ function garbageBytes(bytes: Uint8Array): number {
     return typeof size === "number" ? size : 0;
   } catch {
     return 0;
+  }
+}
+
+/** `<tag>\0<name>\0<trash id>\0<version id>`: a version in the trash. */
+function trashedVersionKey(
+  tag: "x" | "y",
+  name: string,
+  id: string,
+  versionId: string,
+): Uint8Array {
+  const prefix = trashedVersionPrefix(tag, name, id);
+  const idBytes = encoder.encode(versionId);
+  const key = new Uint8Array(prefix.length + idBytes.length);
+  key.set(prefix);
+  key.set(idBytes, prefix.length);
+  return key;
+}
+
+function parseTrashEntry(where: string, bytes: Uint8Array): TrashEntry {
+  try {
+    return JSON.parse(decoder.decode(bytes)) as TrashEntry;
+  } catch (error) {
+    throw new CollabError("STORE_CORRUPT", `a trash entry of "${where}" is not readable`, {
+      cause: error,
+    });
   }
 }
 

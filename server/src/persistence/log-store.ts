@@ -18,6 +18,8 @@ import type {
   StoredDocument,
   StoreEvents,
   StoreHealth,
+  TrashEntry,
+  TrashListOptions,
   VersionMeta,
 } from "./store.ts";
 
@@ -39,7 +41,32 @@ export type WriteOp =
       readonly state: Uint8Array;
     }
   | { readonly kind: "deleteVersion"; readonly name: string; readonly id: string }
+  /** Written alone in its batch (it reads what earlier batches stored); fills in `outcome`. */
+  | {
+      readonly kind: "trash";
+      readonly name: string;
+      readonly entry: {
+        readonly id: string;
+        readonly deleted: number;
+        readonly deletedBy: string | null;
+      };
+      readonly outcome: { entry: TrashEntry | null };
+    }
+  /** Written alone in its batch. `name` is the live document it restores into. */
+  | {
+      readonly kind: "restoreTrash";
+      readonly name: string;
+      readonly from: string;
+      readonly id: string;
+    }
+  /** Written alone in its batch. */
+  | { readonly kind: "purgeTrash"; readonly name: string; readonly id: string }
   | { readonly kind: "probe" };
+
+/** Operations that read what the store holds: each is written in a batch of its own. */
+export function isAlone(op: WriteOp): boolean {
+  return op.kind === "trash" || op.kind === "restoreTrash" || op.kind === "purgeTrash";
+}
 
 /**
  * Per-document bookkeeping, persisted with every write that touches the
@@ -81,10 +108,14 @@ export function nextHead(head: Head | null, op: WriteOp, now: number): Head | nu
       };
     }
     case "delete":
+    case "trash":
       return null;
-    // Versions are kept beside the content, not in it.
+    // Versions are kept beside the content, not in it; a restore's head depends on what it
+    // merges, which the store computes.
     case "saveVersion":
     case "deleteVersion":
+    case "restoreTrash":
+    case "purgeTrash":
     case "probe":
       return head;
   }
@@ -117,6 +148,15 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/u;
 
 /** Whether `id` can name a version: 1 to 255 bytes of well-formed UTF-8 with no control characters. */
 export function isVersionId(id: string): boolean {
+  return isKeyPart(id);
+}
+
+/** Whether `id` can name a trash entry: as for versions. */
+export function isTrashId(id: string): boolean {
+  return isKeyPart(id);
+}
+
+function isKeyPart(id: string): boolean {
   return (
     id.length > 0 &&
     Buffer.byteLength(id, "utf8") <= MAX_VERSION_ID_BYTES &&
@@ -167,6 +207,7 @@ export abstract class LogStore implements DocumentStore {
           : op.kind === "compact" || op.kind === "saveVersion"
             ? op.state.byteLength
             : 0,
+      alone: isAlone,
       initialRetryMs: options.initialRetryMs,
       maxRetryMs: options.maxRetryMs,
       beforeRetry: () => {
@@ -198,6 +239,15 @@ export abstract class LogStore implements DocumentStore {
     name: string,
     id: string,
   ): Promise<{ meta: VersionMeta; state: Uint8Array } | null>;
+  /** Trash entries in (name, id) order. */
+  protected abstract readTrash(options: TrashListOptions): Promise<TrashEntry[]>;
+  /** One trash entry with its content; `id` is a valid trash id. */
+  protected abstract readTrashEntry(
+    name: string,
+    id: string,
+  ): Promise<{ entry: TrashEntry; state: Uint8Array } | null>;
+  /** The deleted client ids of `name`. */
+  protected abstract readDeletedClients(name: string): Promise<ReadonlySet<number>>;
   /** Called before a failed batch is retried. */
   protected async recover(): Promise<void> {}
   /** Releases the underlying resources once the queue is drained. */
@@ -227,6 +277,50 @@ export abstract class LogStore implements DocumentStore {
 
   delete(name: string): Promise<void> {
     return this.write({ kind: "delete", name });
+  }
+
+  async trash(
+    name: string,
+    entry: { readonly id: string; readonly deleted: number; readonly deletedBy: string | null },
+  ): Promise<TrashEntry | null> {
+    if (!isTrashId(entry.id)) throw new RangeError(`invalid trash id ${JSON.stringify(entry.id)}`);
+    const outcome: { entry: TrashEntry | null } = { entry: null };
+    const { id, deleted, deletedBy } = entry;
+    await this.write({ kind: "trash", name, entry: { id, deleted, deletedBy }, outcome });
+    return outcome.entry;
+  }
+
+  async listTrash(options: TrashListOptions): Promise<TrashEntry[]> {
+    this.assertReadable(options.name);
+    return this.reading(() => this.readTrash(options));
+  }
+
+  async loadTrash(
+    name: string,
+    id: string,
+  ): Promise<{ entry: TrashEntry; state: Uint8Array } | null> {
+    this.assertReadable(name);
+    if (!isTrashId(id)) return null;
+    await this.lastWrite.get(name);
+    return this.reading(() => this.readTrashEntry(name, id));
+  }
+
+  restoreTrash(name: string, id: string, to: string): Promise<void> {
+    const problem = checkDocumentName(name);
+    if (problem !== null) return Promise.reject(new CollabError("DOCUMENT_NAME_INVALID", problem));
+    if (!isTrashId(id)) return this.nothingToWrite(to);
+    return this.write({ kind: "restoreTrash", name: to, from: name, id });
+  }
+
+  purgeTrash(name: string, id: string): Promise<void> {
+    if (!isTrashId(id)) return this.nothingToWrite(name);
+    return this.write({ kind: "purgeTrash", name, id });
+  }
+
+  async deletedClients(name: string): Promise<ReadonlySet<number>> {
+    this.assertReadable(name);
+    await this.lastWrite.get(name);
+    return this.reading(() => this.readDeletedClients(name));
   }
 
   async saveVersion(
@@ -267,7 +361,11 @@ export abstract class LogStore implements DocumentStore {
 
   deleteVersion(name: string, id: string): Promise<void> {
     if (isVersionId(id)) return this.write({ kind: "deleteVersion", name, id });
-    // No version has this id, so there is nothing to write; refuse what a write would refuse.
+    return this.nothingToWrite(name);
+  }
+
+  /** For an id that cannot exist: nothing to write, but refuse what a write would refuse. */
+  private nothingToWrite(name: string): Promise<void> {
     const problem = checkDocumentName(name);
     if (problem !== null) return Promise.reject(new CollabError("DOCUMENT_NAME_INVALID", problem));
     if (this.state !== "open")
@@ -363,15 +461,21 @@ export abstract class LogStore implements DocumentStore {
     const problem = checkDocumentName(op.name);
     if (problem !== null) return Promise.reject(new CollabError("DOCUMENT_NAME_INVALID", problem));
     const done = this.queue.push(op);
-    // Operations of one batch share its promise: register the clean-up once per batch and name.
-    if (this.lastWrite.get(op.name) !== done) {
-      this.lastWrite.set(op.name, done);
-      const forget = () => {
-        if (this.lastWrite.get(op.name) === done) this.lastWrite.delete(op.name);
-      };
-      done.then(forget, forget);
-    }
+    // Reads of a name wait for the writes to it; a restore writes to its trash name too.
+    this.track(op.name, done);
+    if (op.kind === "restoreTrash") this.track(op.from, done);
     return done;
+  }
+
+  /** Makes reads of `name` wait for `done`. */
+  private track(name: string, done: Promise<void>): void {
+    // Operations of one batch share its promise: register the clean-up once per batch and name.
+    if (this.lastWrite.get(name) === done) return;
+    this.lastWrite.set(name, done);
+    const forget = () => {
+      if (this.lastWrite.get(name) === done) this.lastWrite.delete(name);
+    };
+    done.then(forget, forget);
   }
 
   private assertReadable(name?: string): void {

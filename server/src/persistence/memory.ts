@@ -4,7 +4,15 @@
  * development servers: everything is gone when the process exits.
  */
 import { type Head, LogStore, metaOf, nextHead, type WriteOp } from "./log-store.ts";
-import type { DocumentMeta, ListOptions, StoredDocument, VersionMeta } from "./store.ts";
+import { clientsOf, mergedState } from "./state.ts";
+import type {
+  DocumentMeta,
+  ListOptions,
+  StoredDocument,
+  TrashEntry,
+  TrashListOptions,
+  VersionMeta,
+} from "./store.ts";
 
 interface Entry {
   head: Head;
@@ -17,11 +25,21 @@ interface Version {
   readonly state: Uint8Array;
 }
 
+interface Trashed {
+  readonly entry: TrashEntry;
+  readonly state: Uint8Array;
+  readonly versions: Map<string, Version>;
+}
+
 export class MemoryStore extends LogStore {
   readonly kind = "memory";
   private readonly docs = new Map<string, Entry>();
   /** Versions by document name and id; kept apart from `docs`, which holds only content. */
   private readonly versions = new Map<string, Map<string, Version>>();
+  /** Trash entries by name and id. */
+  private readonly trashed = new Map<string, Map<string, Trashed>>();
+  /** Deleted client ids by name and trash id (kept after a purge). */
+  private readonly deleted = new Map<string, Map<string, readonly number[]>>();
 
   protected async writeBatch(batch: readonly WriteOp[]): Promise<void> {
     const now = Date.now();
@@ -41,6 +59,19 @@ export class MemoryStore extends LogStore {
         const versions = this.versions.get(op.name);
         versions?.delete(op.id);
         if (versions?.size === 0) this.versions.delete(op.name);
+        continue;
+      }
+      if (op.kind === "trash") {
+        op.outcome.entry = this.moveToTrash(op.name, op.entry);
+        continue;
+      }
+      if (op.kind === "restoreTrash") {
+        this.restore(op.from, op.id, op.name, now);
+        continue;
+      }
+      if (op.kind === "purgeTrash") {
+        this.trashed.get(op.name)?.delete(op.id);
+        if (this.trashed.get(op.name)?.size === 0) this.trashed.delete(op.name);
         continue;
       }
       const entry = this.docs.get(op.name);
@@ -64,8 +95,7 @@ export class MemoryStore extends LogStore {
   protected async read(name: string): Promise<StoredDocument | null> {
     const entry = this.docs.get(name);
     if (entry === undefined) return null;
-    const log = [...entry.log.entries()].sort((a, b) => a[0] - b[0]).map(([, update]) => update);
-    return { updates: entry.snapshot ? [entry.snapshot, ...log] : log, meta: metaOf(entry.head) };
+    return { updates: this.updatesOf(entry), meta: metaOf(entry.head) };
   }
 
   protected async readMeta(name: string): Promise<DocumentMeta | null> {
@@ -99,7 +129,103 @@ export class MemoryStore extends LogStore {
     return version ? { meta: version.meta, state: version.state.slice() } : null;
   }
 
+  protected async readTrash(options: TrashListOptions): Promise<TrashEntry[]> {
+    const entries: TrashEntry[] = [];
+    for (const [name, byId] of this.trashed) {
+      if (options.name !== undefined && name !== options.name) continue;
+      if (!name.startsWith(options.prefix ?? "")) continue;
+      for (const { entry } of byId.values()) entries.push(entry);
+    }
+    const { after } = options;
+    return entries
+      .sort(compareEntries)
+      .filter((entry) => after === undefined || compareEntries(entry, after) > 0)
+      .slice(0, options.limit);
+  }
+
+  protected async readTrashEntry(
+    name: string,
+    id: string,
+  ): Promise<{ entry: TrashEntry; state: Uint8Array } | null> {
+    const trashed = this.trashed.get(name)?.get(id);
+    return trashed === undefined ? null : { entry: trashed.entry, state: trashed.state.slice() };
+  }
+
+  protected async readDeletedClients(name: string): Promise<ReadonlySet<number>> {
+    return new Set([...(this.deleted.get(name)?.values() ?? [])].flat());
+  }
+
   protected async release(): Promise<void> {}
+
+  private moveToTrash(
+    name: string,
+    fields: { readonly id: string; readonly deleted: number; readonly deletedBy: string | null },
+  ): TrashEntry | null {
+    const stored = this.docs.get(name);
+    if (stored === undefined) return null;
+    const state = mergedState(this.updatesOf(stored));
+    const versions = this.versions.get(name) ?? new Map<string, Version>();
+    const entry: TrashEntry = {
+      name,
+      ...fields,
+      created: stored.head.created,
+      updated: stored.head.updated,
+      bytes: state.byteLength,
+      versions: versions.size,
+    };
+    mapOf(this.trashed, name).set(fields.id, { entry, state, versions });
+    mapOf(this.deleted, name).set(fields.id, clientsOf(state));
+    this.docs.delete(name);
+    this.versions.delete(name);
+    return entry;
+  }
+
+  private restore(from: string, id: string, to: string, now: number): void {
+    const trashed = this.trashed.get(from)?.get(id);
+    if (trashed === undefined) return;
+    const existing = this.docs.get(to);
+    const state =
+      existing === undefined
+        ? trashed.state.slice()
+        : mergedState([...this.updatesOf(existing), trashed.state]);
+    const times =
+      existing === undefined
+        ? { created: trashed.entry.created, updated: trashed.entry.updated }
+        : { created: existing.head.created, updated: now };
+    const head = nextHead(existing?.head ?? null, { kind: "compact", name: to, state, times }, now);
+    if (head !== null) this.docs.set(to, { head, snapshot: state, log: new Map() });
+    const versions = mapOf(this.versions, to);
+    for (const [versionId, version] of trashed.versions) versions.set(versionId, version);
+    if (versions.size === 0) this.versions.delete(to);
+    this.trashed.get(from)?.delete(id);
+    if (this.trashed.get(from)?.size === 0) this.trashed.delete(from);
+    if (to === from) {
+      this.deleted.get(from)?.delete(id);
+      if (this.deleted.get(from)?.size === 0) this.deleted.delete(from);
+    }
+  }
+
+  private updatesOf(entry: Entry): Uint8Array[] {
+    const log = [...entry.log.entries()].sort((a, b) => a[0] - b[0]).map(([, update]) => update);
+    return entry.snapshot ? [entry.snapshot, ...log] : log;
+  }
+}
+
+function mapOf<K, V>(outer: Map<string, Map<K, V>>, key: string): Map<K, V> {
+  let inner = outer.get(key);
+  if (inner === undefined) {
+    inner = new Map();
+    outer.set(key, inner);
+  }
+  return inner;
+}
+
+/** Trash entries in (name, id) order, comparing UTF-8 bytes. */
+function compareEntries(
+  a: { readonly name: string; readonly id: string },
+  b: { readonly name: string; readonly id: string },
+): number {
+  return compareUtf8(a.name, b.name) || compareUtf8(a.id, b.id);
 }
 
 /** Orders names by their UTF-8 bytes, as LevelDB does, so every store lists in the same order. */

@@ -14,6 +14,9 @@
  *   collab_updates    (id bigserial PK, name -> collab_documents, "update" bytea, created)
  *                     index (name, id): one document's log, in append order
  *   collab_versions   (name, id, label, kind, created, bytes, author, state bytea), PK (name, id)
+ *   collab_trash      (name, id, deleted, deleted_by, created, updated, bytes, versions, state), PK (name, id)
+ *   collab_trash_versions  (name, trash_id, id, label, kind, created, bytes, author, state)
+ *   collab_deleted_clients (name, trash_id, clients bytea): kept after a purge, PK (name, trash_id)
  *
  * Names and version ids are `text COLLATE "C"`, so they sort by UTF-8 bytes
  * as in the other stores, and a prefix listing is a range scan of the
@@ -45,7 +48,15 @@ import { DatabaseError, escapeIdentifier, Pool, type PoolClient } from "pg";
 import * as Y from "yjs";
 import { CollabError, isCollabError } from "../errors.ts";
 import { LogStore, type LogStoreOptions, type WriteOp } from "./log-store.ts";
-import type { DocumentMeta, ListOptions, StoredDocument, VersionMeta } from "./store.ts";
+import { clientsOf, decodeClients, encodeClients, mergedState } from "./state.ts";
+import type {
+  DocumentMeta,
+  ListOptions,
+  StoredDocument,
+  TrashEntry,
+  TrashListOptions,
+  VersionMeta,
+} from "./store.ts";
 
 export interface PostgresStoreOptions extends LogStoreOptions {
   /** A `postgres://user:password@host:port/database` URL. */
@@ -66,7 +77,7 @@ export interface PostgresStoreOptions extends LogStoreOptions {
 }
 
 /** The schema this code reads and writes; {@link MIGRATIONS} brings older ones up to it. */
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 /**
  * Advisory lock class ids ("COL" and a number): the first key of
@@ -90,6 +101,9 @@ interface Tables {
   readonly documents: string;
   readonly updates: string;
   readonly versions: string;
+  readonly trash: string;
+  readonly trashVersions: string;
+  readonly deletedClients: string;
 }
 
 function tablesIn(schema: string | undefined): Tables {
@@ -100,6 +114,9 @@ function tablesIn(schema: string | undefined): Tables {
     documents: table("collab_documents"),
     updates: table("collab_updates"),
     versions: table("collab_versions"),
+    trash: table("collab_trash"),
+    trashVersions: table("collab_trash_versions"),
+    deletedClients: table("collab_deleted_clients"),
   };
 }
 
@@ -133,6 +150,38 @@ const MIGRATIONS: ReadonlyArray<(t: Tables) => readonly string[]> = [
       author text,
       state bytea NOT NULL,
       PRIMARY KEY (name, id)
+    )`,
+  ],
+  (t) => [
+    `CREATE TABLE ${t.trash} (
+      name text COLLATE "C" NOT NULL,
+      id text COLLATE "C" NOT NULL,
+      deleted double precision NOT NULL,
+      deleted_by text,
+      created double precision NOT NULL,
+      updated double precision NOT NULL,
+      bytes integer NOT NULL,
+      versions integer NOT NULL,
+      state bytea NOT NULL,
+      PRIMARY KEY (name, id)
+    )`,
+    `CREATE TABLE ${t.trashVersions} (
+      name text COLLATE "C" NOT NULL,
+      trash_id text COLLATE "C" NOT NULL,
+      id text COLLATE "C" NOT NULL,
+      label text,
+      kind text NOT NULL CHECK (kind IN ('named', 'auto')),
+      created double precision NOT NULL,
+      bytes integer NOT NULL,
+      author text,
+      state bytea NOT NULL,
+      PRIMARY KEY (name, trash_id, id)
+    )`,
+    `CREATE TABLE ${t.deletedClients} (
+      name text COLLATE "C" NOT NULL,
+      trash_id text COLLATE "C" NOT NULL,
+      clients bytea NOT NULL,
+      PRIMARY KEY (name, trash_id)
     )`,
   ],
 ];
@@ -185,6 +234,24 @@ const VERSION_COLUMNS = "id, label, kind, created, bytes, author";
 function versionOfRow(row: VersionRow): VersionMeta {
   const { id, label, kind, created, bytes, author } = row;
   return { id, label, kind, created, bytes, author };
+}
+
+interface TrashRow {
+  name: string;
+  id: string;
+  deleted: number;
+  deleted_by: string | null;
+  created: number;
+  updated: number;
+  bytes: number;
+  versions: number;
+}
+
+const TRASH_COLUMNS = "name, id, deleted, deleted_by, created, updated, bytes, versions";
+
+function trashOfRow(row: TrashRow): TrashEntry {
+  const { name, id, deleted, created, updated, bytes, versions } = row;
+  return { name, id, deleted, deletedBy: row.deleted_by, created, updated, bytes, versions };
 }
 
 export class PostgresStore extends LogStore {
@@ -305,6 +372,24 @@ export class PostgresStore extends LogStore {
               op.id,
             ]);
             break;
+          // Each of these is alone in its batch (isAlone).
+          case "trash":
+            op.outcome.entry = await this.trashIn(client, op.name, op.entry);
+            if (op.outcome.entry !== null) deleted.add(op.name);
+            break;
+          case "restoreTrash":
+            await this.restoreIn(client, op.from, op.id, op.name);
+            break;
+          case "purgeTrash":
+            await client.query(
+              `DELETE FROM ${this.t.trashVersions} WHERE name = $1 AND trash_id = $2`,
+              [op.name, op.id],
+            );
+            await client.query(`DELETE FROM ${this.t.trash} WHERE name = $1 AND id = $2`, [
+              op.name,
+              op.id,
+            ]);
+            break;
           case "probe":
             probed = true;
             break;
@@ -349,8 +434,11 @@ export class PostgresStore extends LogStore {
     };
     for (const op of batch) {
       if (op.kind === "append") need(LOCK.content, op.name, false);
-      else if (op.kind === "delete") need(LOCK.content, op.name, true);
-      else if (op.kind === "compact") {
+      else if (op.kind === "delete" || op.kind === "trash" || op.kind === "restoreTrash") {
+        // Exclusive: no append or compaction of another instance straddles the move.
+        need(LOCK.content, op.name, true);
+        need(LOCK.snapshot, op.name, true);
+      } else if (op.kind === "compact") {
         need(LOCK.content, op.name, false);
         need(LOCK.snapshot, op.name, true);
       }
@@ -435,6 +523,151 @@ export class PostgresStore extends LogStore {
          snapshot_bytes = EXCLUDED.snapshot_bytes`,
       [name, merged, merged.byteLength, times?.created ?? null, times?.updated ?? null],
     );
+  }
+
+  /** Moves `name` into the trash (see DocumentStore.trash), under its exclusive locks. */
+  private async trashIn(
+    client: PoolClient,
+    name: string,
+    fields: { readonly id: string; readonly deleted: number; readonly deletedBy: string | null },
+  ): Promise<TrashEntry | null> {
+    const stored = await this.readIn(client, name);
+    if (stored === null) return null;
+    const state = mergedState(stored.updates);
+    const moved = await client.query(
+      `INSERT INTO ${this.t.trashVersions}
+         (name, trash_id, id, label, kind, created, bytes, author, state)
+       SELECT name, $2, id, label, kind, created, bytes, author, state
+       FROM ${this.t.versions} WHERE name = $1`,
+      [name, fields.id],
+    );
+    const entry: TrashEntry = {
+      name,
+      id: fields.id,
+      deleted: fields.deleted,
+      deletedBy: storable(fields.deletedBy),
+      created: stored.meta.created,
+      updated: stored.meta.updated,
+      bytes: state.byteLength,
+      versions: moved.rowCount ?? 0,
+    };
+    await client.query(
+      `INSERT INTO ${this.t.trash}
+         (name, id, deleted, deleted_by, created, updated, bytes, versions, state)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [
+        name,
+        entry.id,
+        entry.deleted,
+        entry.deletedBy,
+        entry.created,
+        entry.updated,
+        entry.bytes,
+        entry.versions,
+        state,
+      ],
+    );
+    await client.query(
+      `INSERT INTO ${this.t.deletedClients} (name, trash_id, clients) VALUES ($1, $2, $3)
+       ON CONFLICT (name, trash_id) DO UPDATE SET clients = EXCLUDED.clients`,
+      [name, entry.id, encodeClients(clientsOf(state))],
+    );
+    await client.query(`DELETE FROM ${this.t.updates} WHERE name = $1`, [name]);
+    await client.query(`DELETE FROM ${this.t.documents} WHERE name = $1`, [name]);
+    await client.query(`DELETE FROM ${this.t.versions} WHERE name = $1`, [name]);
+    return entry;
+  }
+
+  /** Moves trash entry (`from`, `id`) back into `to`, under `to`'s exclusive locks. */
+  private async restoreIn(client: PoolClient, from: string, id: string, to: string): Promise<void> {
+    const found = await client.query<{ created: number; updated: number; state: Buffer }>(
+      `SELECT created, updated, state FROM ${this.t.trash} WHERE name = $1 AND id = $2 FOR UPDATE`,
+      [from, id],
+    );
+    const trashed = found.rows[0];
+    if (trashed === undefined) return;
+    const existing = await this.readIn(client, to);
+    const state =
+      existing === null ? trashed.state : mergedState([...existing.updates, trashed.state]);
+    await client.query(`DELETE FROM ${this.t.updates} WHERE name = $1`, [to]);
+    await client.query(
+      `INSERT INTO ${this.t.documents} AS d (name, created, updated, snapshot, snapshot_bytes)
+       VALUES ($1, $3::float8::bigint, $4::float8::bigint, $2::bytea, octet_length($2::bytea))
+       ON CONFLICT (name) DO UPDATE SET updated = ${NOW_MS}, snapshot = EXCLUDED.snapshot,
+         snapshot_bytes = EXCLUDED.snapshot_bytes`,
+      [to, state, trashed.created, trashed.updated],
+    );
+    await client.query(
+      `INSERT INTO ${this.t.versions} (name, id, label, kind, created, bytes, author, state)
+       SELECT $3, id, label, kind, created, bytes, author, state
+       FROM ${this.t.trashVersions} WHERE name = $1 AND trash_id = $2
+       ON CONFLICT (name, id) DO UPDATE SET label = EXCLUDED.label, kind = EXCLUDED.kind,
+         created = EXCLUDED.created, bytes = EXCLUDED.bytes, author = EXCLUDED.author,
+         state = EXCLUDED.state`,
+      [from, id, to],
+    );
+    await client.query(`DELETE FROM ${this.t.trashVersions} WHERE name = $1 AND trash_id = $2`, [
+      from,
+      id,
+    ]);
+    await client.query(`DELETE FROM ${this.t.trash} WHERE name = $1 AND id = $2`, [from, id]);
+    if (to === from) {
+      await client.query(`DELETE FROM ${this.t.deletedClients} WHERE name = $1 AND trash_id = $2`, [
+        from,
+        id,
+      ]);
+    }
+  }
+
+  protected async readTrash(options: TrashListOptions): Promise<TrashEntry[]> {
+    const conditions: string[] = [];
+    const values: unknown[] = [];
+    const bind = (value: unknown) => {
+      values.push(value);
+      return `$${values.length}`;
+    };
+    if (options.name !== undefined) {
+      conditions.push(`name = ${bind(options.name)}`);
+    } else {
+      const prefix = (options.prefix ?? "").toWellFormed();
+      if (prefix.includes("\0")) return [];
+      if (prefix !== "") {
+        conditions.push(`name >= ${bind(prefix)}`);
+        const end = prefixEnd(prefix);
+        if (end !== null) conditions.push(`name < ${bind(end)}`);
+      }
+    }
+    if (options.after !== undefined) {
+      const name = options.after.name.toWellFormed().split("\0")[0] ?? "";
+      conditions.push(`(name, id) > (${bind(name)}, ${bind(options.after.id.toWellFormed())})`);
+    }
+    const where = conditions.length > 0 ? conditions.join(" AND ") : "true";
+    const result = await this.pool.query<TrashRow>(
+      `SELECT ${TRASH_COLUMNS} FROM ${this.t.trash} WHERE ${where}
+       ORDER BY name, id LIMIT ${bind(options.limit)}`,
+      values,
+    );
+    return result.rows.map(trashOfRow);
+  }
+
+  protected async readTrashEntry(
+    name: string,
+    id: string,
+  ): Promise<{ entry: TrashEntry; state: Uint8Array } | null> {
+    const result = await this.pool.query<TrashRow & { state: Buffer }>(
+      `SELECT ${TRASH_COLUMNS}, state FROM ${this.t.trash} WHERE name = $1 AND id = $2`,
+      [name, id],
+    );
+    const row = result.rows[0];
+    return row === undefined ? null : { entry: trashOfRow(row), state: row.state };
+  }
+
+  protected async readDeletedClients(name: string): Promise<ReadonlySet<number>> {
+    const result = await this.pool.query<{ clients: Buffer }>(
+      `SELECT clients FROM ${this.t.deletedClients} WHERE name = $1`,
+      [name],
+    );
+    return new Set(result.rows.flatMap((row) => decodeClients(row.clients)));
   }
 
   protected read(name: string): Promise<StoredDocument | null> {
@@ -639,8 +872,9 @@ async function migrate(pool: Pool, t: Tables, schema: string | undefined): Promi
     // Acknowledged means committed: refuse tables someone made UNLOGGED (lost in a crash).
     const unlogged = await client.query<{ relname: string }>(
       `SELECT relname FROM pg_class
-       WHERE oid IN (to_regclass($1), to_regclass($2), to_regclass($3)) AND relpersistence <> 'p'`,
-      [t.documents, t.updates, t.versions],
+       WHERE oid IN (to_regclass($1), to_regclass($2), to_regclass($3), to_regclass($4),
+         to_regclass($5), to_regclass($6)) AND relpersistence <> 'p'`,
+      [t.documents, t.updates, t.versions, t.trash, t.trashVersions, t.deletedClients],
     );
     if (unlogged.rows.length > 0) {
       throw new CollabError(

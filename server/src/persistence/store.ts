@@ -68,6 +68,39 @@ export interface VersionMeta {
   readonly author: string | null;
 }
 
+/**
+ * A deleted document in the trash: its content and versions, kept apart
+ * from live documents until it is restored or purged.
+ */
+export interface TrashEntry {
+  /** The name the document had. */
+  readonly name: string;
+  /** Unique among the entries of one name, and sortable: entries list in id order. Assigned by the caller. */
+  readonly id: string;
+  /** When it was deleted, ms since the epoch. */
+  readonly deleted: number;
+  /** Who deleted it (a token subject), when known. */
+  readonly deletedBy: string | null;
+  /** The document's creation and last update times when it was deleted. */
+  readonly created: number;
+  readonly updated: number;
+  /** Size of its content in bytes (computed by the store). */
+  readonly bytes: number;
+  /** How many saved versions went with it (computed by the store). */
+  readonly versions: number;
+}
+
+/** One page of {@link DocumentStore.listTrash}, in (name, id) order. */
+export interface TrashListOptions {
+  /** Only entries of exactly this name. */
+  readonly name?: string;
+  /** Only entries whose name starts with this. */
+  readonly prefix?: string;
+  /** Only entries after this one (exclusive), for pagination. */
+  readonly after?: { readonly name: string; readonly id: string };
+  readonly limit: number;
+}
+
 /** Health as the readiness probe reports it. */
 export type StoreHealth =
   | { readonly state: "ok" }
@@ -97,8 +130,8 @@ export type StoreEvents = {
 /**
  * Durable storage of Yjs documents as an update log plus snapshot.
  *
- * Writes (`append`, `compact`, `delete`, `saveVersion`, `deleteVersion`)
- * are applied in the order they are called, and each promise resolves only
+ * Writes (`append`, `compact`, `delete`, `saveVersion`, `deleteVersion`,
+ * and the trash operations) are applied in the order they are called, and each promise resolves only
  * once that write is durable (with `fsync` when the store was opened so). A
  * failed write is retried until it succeeds or the store is closed; it is
  * never dropped.
@@ -140,6 +173,50 @@ export interface DocumentStore {
 
   /** Removes everything stored for `name`, its versions included. */
   delete(name: string): Promise<void>;
+
+  /**
+   * Moves `name` into the trash as one atomic write: its content (merged
+   * into one state) and versions become trash entry `entry.id`, and the
+   * Yjs client ids of its content are recorded as deleted for `name` (see
+   * {@link deletedClients}); `name` is then free, with nothing stored. Sees
+   * every write called before it. Resolves with the entry, or null when
+   * nothing was stored under `name` (then nothing is written).
+   */
+  trash(
+    name: string,
+    entry: { readonly id: string; readonly deleted: number; readonly deletedBy: string | null },
+  ): Promise<TrashEntry | null>;
+
+  /** Trash entries in (name, id) order, as {@link TrashListOptions} filters them. */
+  listTrash(options: TrashListOptions): Promise<TrashEntry[]>;
+
+  /** One trash entry with its content, or null. */
+  loadTrash(
+    name: string,
+    id: string,
+  ): Promise<{ readonly entry: TrashEntry; readonly state: Uint8Array } | null>;
+
+  /**
+   * Moves trash entry (`name`, `id`) back to the live document `to` as one
+   * atomic write: its content is merged with anything `to` holds (nothing,
+   * when the caller checked), its versions join `to`'s, its times are kept,
+   * and the entry leaves the trash. Restored to its own name, its clients
+   * are no longer deleted there. A missing entry is a no-op.
+   */
+  restoreTrash(name: string, id: string, to: string): Promise<void>;
+
+  /**
+   * Removes trash entry (`name`, `id`) and its versions for good. Its
+   * clients stay deleted for `name`. A missing entry is a no-op.
+   */
+  purgeTrash(name: string, id: string): Promise<void>;
+
+  /**
+   * The Yjs client ids of every trashed (or purged) content of `name` that
+   * was not restored to it: state holding any of them comes from a deleted
+   * document, and must never be merged into a new one. Empty for most names.
+   */
+  deletedClients(name: string): Promise<ReadonlySet<number>>;
 
   /** The metadata of `name`, or null when nothing is stored. */
   meta(name: string): Promise<DocumentMeta | null>;

@@ -21,7 +21,10 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
 import * as Y from "yjs";
 import { CollabError } from "../errors.ts";
+import { mergedState } from "./state.ts";
 import type { DocumentRecord, DocumentStore, VersionMeta } from "./store.ts";
+
+export { mergedState } from "./state.ts";
 
 /** Called after each document: how many are done, of how many. */
 export type Progress = (done: number, total: number) => void;
@@ -63,17 +66,6 @@ export async function readRecord(
     created: stored.meta.created,
     updated: stored.meta.updated,
   };
-}
-
-/** The canonical encoding of a document's content: the same content gives the same bytes. */
-export function mergedState(updates: readonly Uint8Array[]): Uint8Array {
-  const doc = new Y.Doc();
-  Y.transact(doc, () => {
-    for (const update of updates) Y.applyUpdate(doc, update);
-  });
-  const state = Y.encodeStateAsUpdate(doc);
-  doc.destroy();
-  return state;
 }
 
 /** Writes one document and its versions to `target` unless it has them already. */

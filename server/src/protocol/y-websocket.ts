@@ -22,6 +22,7 @@
  * | Sync 0, Awareness 1, QueryAwareness 3        | the same message                                       |
  * | SyncReply 4 (the server's own SyncStep1)     | Sync 0                                                 |
  * | Auth 2 / PermissionDenied 1 + reason         | Auth 2 / permissionDenied 0 + reason, then close 4403  |
+ * |   ... with reason `document-deleted: ...`    | the same, then close 4410                              |
  * | Auth 2 / Authenticated 2, Auth 2 / Token 0   | dropped                                                |
  * | Stateless 5, BroadcastStateless 6            | dropped                                                |
  * | SyncStatus 8 (the durable acknowledgement)   | dropped                                                |
@@ -229,10 +230,15 @@ export function fromHocuspocus(message: Uint8Array): Outgoing {
       case MessageType.Auth: {
         if (decoding.readVarUint(decoder) !== AuthType.PermissionDenied) return { kind: "drop" };
         const reason = decoding.readVarString(decoder) || YWebSocketClose.permissionDenied.reason;
+        // The state of a deleted document (documents/deleted-state.ts): as final as a deletion.
+        const deleted = reason.startsWith(Close.documentDeleted.reason);
         return {
           kind: "close",
           last: permissionDeniedFrame(reason),
-          close: { code: YWebSocketClose.permissionDenied.code, reason: closeReason(reason) },
+          close: {
+            code: deleted ? Close.documentDeleted.code : YWebSocketClose.permissionDenied.code,
+            reason: closeReason(reason),
+          },
         };
       }
       case MessageType.Close: {

@@ -11,19 +11,27 @@
  * deletes from the store and says so, and the others accept the name again.
  */
 import { randomUUID } from "node:crypto";
+import type { LetGoPurpose } from "../documents/service.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { RedisConnections } from "./redis.ts";
 
-/** What an instance does when another deletes a document. */
+/** What an instance does when another deletes a document (or restores one into its name). */
 export interface DeletionHandlers {
   /** Let go of `name`: refuse it, close its clients, store what is pending, unload it. */
-  readonly release: (name: string) => Promise<void>;
+  readonly release: (name: string, purpose: LetGoPurpose) => Promise<void>;
   /** The deletion is over: accept `name` again. */
   readonly released: (name: string) => void;
 }
 
 type Message =
-  | { readonly kind: "begin"; readonly id: string; readonly name: string; readonly from: string }
+  | {
+      readonly kind: "begin";
+      readonly id: string;
+      readonly name: string;
+      readonly from: string;
+      /** Absent from instances older than the trash: a deletion. */
+      readonly purpose?: LetGoPurpose;
+    }
   | { readonly kind: "ready"; readonly id: string; readonly from: string }
   | { readonly kind: "end"; readonly id: string; readonly name: string; readonly from: string };
 
@@ -57,7 +65,7 @@ export class DeletionCoordinator {
    * Asks every other instance to let go of `name` and waits until they all
    * have (or RELEASE_TIMEOUT_MS, logged). Returns the id to pass to {@link finish}.
    */
-  async prepare(name: string): Promise<string> {
+  async prepare(name: string, purpose: LetGoPurpose = "delete"): Promise<string> {
     const id = randomUUID();
     const subscribers = await this.subscribers();
     const others = Math.max(0, subscribers - 1);
@@ -65,7 +73,7 @@ export class DeletionCoordinator {
     const answered = new Promise<void>((resolve) => {
       this.waiting.set(id, { missing: others, done: resolve });
     });
-    await this.publish({ kind: "begin", id, name, from: this.redis.instance });
+    await this.publish({ kind: "begin", id, name, from: this.redis.instance, purpose });
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), RELEASE_TIMEOUT_MS);
@@ -110,7 +118,7 @@ export class DeletionCoordinator {
     switch (message.kind) {
       case "begin":
         try {
-          await this.handlers?.release(message.name);
+          await this.handlers?.release(message.name, message.purpose ?? "delete");
         } catch (error) {
           this.logger.error(
             { err: error, document: message.name },

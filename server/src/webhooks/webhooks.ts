@@ -26,6 +26,8 @@ export const WEBHOOK_EVENT_TYPES = [
   "document.created",
   "document.updated",
   "document.deleted",
+  "document.restored",
+  "document.purged",
   "version.created",
 ] as const;
 
