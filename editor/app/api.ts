@@ -128,3 +128,60 @@ export function restoreVersion(
     token,
   });
 }
+
+/** A deleted document in the trash, as `GET /api/v1/trash` lists it. */
+export interface TrashItem {
+  readonly name: string;
+  readonly id: string;
+  /** ISO times. */
+  readonly deleted: string;
+  readonly deletedBy: string | null;
+  readonly purgeAt: string;
+  readonly updated: string;
+  readonly size: number;
+  readonly versions: number;
+}
+
+/** Everything in the trash (bounded: 20 pages of 500). */
+export async function listTrash(token: string | null): Promise<ApiResult<TrashItem[]>> {
+  const items: TrashItem[] = [];
+  let after: string | null = "";
+  for (let pages = 0; after !== null && pages < 20; pages++) {
+    const query: URLSearchParams = new URLSearchParams({
+      limit: "500",
+      ...(after ? { after } : {}),
+    });
+    const page: ApiResult<{ items: TrashItem[]; next: string | null }> = await call(
+      `/api/v1/trash?${query}`,
+      { token },
+    );
+    if (!page.ok) return page;
+    items.push(...(page.value?.items ?? []));
+    after = page.value?.next ?? null;
+  }
+  return { ok: true, status: 200, value: items };
+}
+
+/** Restores trash entry `id` of `name`, under `as` when given. */
+export function restoreFromTrash(
+  item: { readonly name: string; readonly id: string },
+  as: string | null,
+  token: string | null,
+): Promise<ApiResult<{ document: { name: string } }>> {
+  return call(`/api/v1/trash/${encodeURIComponent(item.name)}/restore`, {
+    method: "POST",
+    json: as === null ? { id: item.id } : { id: item.id, as },
+    token,
+  });
+}
+
+/** Purges trash entry `id` of `name` for good. */
+export function purgeFromTrash(
+  item: { readonly name: string; readonly id: string },
+  token: string | null,
+): Promise<ApiResult<unknown>> {
+  return call(
+    `/api/v1/trash/${encodeURIComponent(item.name)}?${new URLSearchParams({ id: item.id })}`,
+    { method: "DELETE", token },
+  );
+}

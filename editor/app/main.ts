@@ -4,11 +4,17 @@
  * name and access token live in localStorage; a link may bring the token in
  * its fragment (`#token=...`), which is moved to localStorage at once.
  */
-import { type CollabEditorHandle, colorFor, createCollabEditor } from "../src/index.ts";
+import {
+  type CollabEditorHandle,
+  colorFor,
+  createCollabEditor,
+  explainDenial,
+} from "../src/index.ts";
 import { deniedPanel, tokenForm } from "./access.ts";
 import { listDocuments } from "./api.ts";
 import { createHistoryPanel } from "./history.ts";
 import { storedToken, takeTokenFromFragment } from "./token.ts";
+import { showTrash } from "./trash.ts";
 
 const USER_KEY = "collab-docs:user-name";
 const main = document.querySelector("#main") as HTMLElement;
@@ -36,7 +42,13 @@ function paragraph(className: string, text: string): HTMLParagraphElement {
 
 async function showList(): Promise<void> {
   document.title = "collab-docs";
-  title.textContent = "Documents";
+  const heading = document.createElement("span");
+  heading.textContent = "Documents";
+  const trashLink = document.createElement("a");
+  trashLink.className = "app-button secondary app-link-button";
+  trashLink.href = "/trash";
+  trashLink.textContent = "Trash";
+  title.replaceChildren(heading, trashLink);
   const form = document.createElement("form");
   form.className = "app-open";
   form.innerHTML = `<input name="doc" placeholder="Document name, e.g. team/notes" aria-label="Document name" required maxlength="255" />
@@ -177,8 +189,13 @@ function showDocument(name: string): void {
     // For the end-to-end tests (and the curious): the running editor's handle.
     (window as unknown as { collab: CollabEditorHandle }).collab = next;
     next.on("connection", (state) => {
-      if (state.kind === "denied") showDenied(state.reason);
+      // A deleted document: the editor's own notice offers what to do with the copy here.
+      if (state.kind === "denied" && explainDenial(state.reason).problem !== "deleted") {
+        showDenied(state.reason);
+      }
     });
+    next.on("copySaved", (saved) => location.assign(documentPath(saved)));
+    next.on("discarded", () => mount());
     next.on("readOnly", (readOnly) => history.setReadOnly(readOnly));
     history.setReadOnly(next.readOnly);
   };
@@ -201,4 +218,14 @@ nameInput.addEventListener("change", () => {
 });
 const match = /^\/d\/(.+)$/u.exec(location.pathname);
 if (match?.[1]) showDocument(decodeURIComponent(match[1]));
-else void showList();
+else if (location.pathname === "/trash") {
+  document.title = "Trash · collab-docs";
+  const back = document.createElement("a");
+  back.className = "app-button secondary app-link-button";
+  back.href = "/";
+  back.textContent = "All documents";
+  const heading = document.createElement("span");
+  heading.textContent = "Trash";
+  title.replaceChildren(heading, back);
+  void showTrash(main, (name) => location.assign(documentPath(name)));
+} else void showList();

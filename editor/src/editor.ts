@@ -11,6 +11,7 @@ import { Placeholder } from "@tiptap/extensions";
 import { ObservableV2 } from "lib0/observable";
 import { IndexeddbPersistence } from "y-indexeddb";
 import * as Y from "yjs";
+import { download, fileNameFor, htmlFile, type SaveCopyResult, saveCopy } from "./copy.ts";
 import { FIELD, schemaExtensions } from "./extensions.ts";
 import { type CollabEditorOptions, type CollabUser, resolveOptions } from "./options.ts";
 import { trackSaves } from "./saves.ts";
@@ -36,6 +37,10 @@ export type CollabEditorEvents = {
   presence: (participants: readonly Participant[]) => void;
   /** The document's content changed (locally or remotely). */
   change: () => void;
+  /** The copy of a deleted document was saved as the new document `name` ({@link CollabEditorHandle.saveCopyAs}). */
+  copySaved: (name: string) => void;
+  /** The copy on this device was discarded ({@link CollabEditorHandle.discardLocalCopy}). */
+  discarded: () => void;
 };
 
 /** What {@link createCollabEditor} returns. */
@@ -54,6 +59,19 @@ export interface CollabEditorHandle {
   on<E extends keyof CollabEditorEvents>(event: E, listener: CollabEditorEvents[E]): () => void;
   /** Changes the local user's name and colour (caret and presence follow). */
   setUser(user: CollabUser): void;
+  /** Downloads the document as this device has it, as an HTML file. */
+  downloadCopy(): void;
+  /**
+   * Saves the document as this device has it as a new document `name`, through the REST API
+   * (`apiUrl`, with the token), only if that name is free: for a copy of a deleted document.
+   */
+  saveCopyAs(name: string): Promise<SaveCopyResult>;
+  /**
+   * Removes this device's copy of the document (the IndexedDB copy) and emits `discarded`;
+   * the editor then holds nothing worth keeping: destroy it and create a new one to open the
+   * document afresh (`<collab-editor>` and the app do).
+   */
+  discardLocalCopy(): Promise<void>;
   /** Removes every listener, timer, socket and DOM node the editor made. */
   destroy(): void;
 }
@@ -145,10 +163,22 @@ export function createCollabEditor(
     setConnection({ kind: "connected", readOnly: serverReadOnly });
   };
   const onDenied = ({ reason }: { reason: string }) => setConnection({ kind: "denied", reason });
+  // The server closed this document (the socket stays open): deleted while open, or a trashed
+  // document was restored into the name this editor has open.
+  const onDocumentClosed = ({ event }: { event: { reason?: string } }) => {
+    if (event.reason === "document-deleted") {
+      setConnection({ kind: "denied", reason: "document-deleted" });
+    } else if (event.reason === "document-restored") {
+      // Open the document again on the same socket: it now holds the restored content.
+      void provider.sendToken().then(() => provider.startSync());
+    }
+  };
   provider.on("status", onStatus);
   provider.on("authenticated", onAuthenticated);
   provider.on("authenticationFailed", onDenied);
+  provider.on("close", onDocumentClosed);
   cleanups.push(() => {
+    provider.off("close", onDocumentClosed);
     provider.off("status", onStatus);
     provider.off("authenticated", onAuthenticated);
     provider.off("authenticationFailed", onDenied);
@@ -212,6 +242,32 @@ export function createCollabEditor(
   provider.awareness?.on("change", onAwareness);
   cleanups.push(() => provider.awareness?.off("change", onAwareness));
 
+  const copies = {
+    downloadCopy() {
+      download(
+        element.ownerDocument,
+        fileNameFor(resolved.document, "html"),
+        "text/html",
+        htmlFile(resolved.document, editor.getHTML()),
+      );
+    },
+    async saveCopyAs(name: string): Promise<SaveCopyResult> {
+      const token = typeof resolved.token === "function" ? await resolved.token() : resolved.token;
+      const result = await saveCopy({
+        apiUrl: resolved.apiUrl,
+        name,
+        content: editor.getJSON(),
+        token: token ?? null,
+      });
+      if (result.ok) events.emit("copySaved", [result.name]);
+      return result;
+    },
+    async discardLocalCopy(): Promise<void> {
+      await offline?.clearData();
+      events.emit("discarded", []);
+    },
+  };
+
   if (resolved.chrome) {
     cleanups.push(
       mountChrome({
@@ -224,6 +280,14 @@ export function createCollabEditor(
         participants,
         readOnly: () => readOnly,
         save: () => save,
+        deleted: resolved.deletedNotice
+          ? {
+              document: resolved.document,
+              download: () => copies.downloadCopy(),
+              saveAs: (name) => copies.saveCopyAs(name),
+              discard: () => copies.discardLocalCopy(),
+            }
+          : null,
       }),
     );
   } else {
@@ -248,6 +312,7 @@ export function createCollabEditor(
       user = next;
       editor.commands.updateUser({ ...next });
     },
+    ...copies,
     destroy() {
       if (destroyed) return;
       destroyed = true;

@@ -10,6 +10,7 @@
  */
 import "./ui/styles.css";
 
+export { apiUrlFor, type SaveCopyResult } from "./copy.ts";
 export {
   type CollabEditorEvents,
   type CollabEditorHandle,

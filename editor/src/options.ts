@@ -2,6 +2,8 @@
  * Options of {@link createCollabEditor} and attributes of `<collab-editor>`.
  */
 
+import { apiUrlFor } from "./copy.ts";
+
 /** Who is typing: shown on the caret and in the presence list. */
 export interface CollabUser {
   /** @example "Ada" */
@@ -72,6 +74,19 @@ export interface CollabEditorOptions {
    * @example false // the app shows an "Access denied" panel with a token field instead
    */
   readonly accessNotice?: boolean;
+  /**
+   * When the server refuses the document as deleted (this device holds a copy of a document
+   * someone deleted), show a notice offering to download the copy, save it as a new document or
+   * discard it, with the copy visible below. Needs `chrome`.
+   * @default true
+   */
+  readonly deletedNotice?: boolean;
+  /**
+   * The server's REST API, used to save a copy of a deleted document as a new one.
+   * @default the `url`'s host over http(s), at /api/v1
+   * @example "https://docs.example.com/api/v1"
+   */
+  readonly apiUrl?: string;
 }
 
 /** Options with their defaults filled in. */
@@ -114,5 +129,7 @@ export function resolveOptions(options: CollabEditorOptions): ResolvedOptions {
     placeholder: options.placeholder ?? "Start writing…",
     chrome: options.chrome ?? true,
     accessNotice: options.accessNotice ?? true,
+    deletedNotice: options.deletedNotice ?? true,
+    apiUrl: options.apiUrl ?? apiUrlFor(options.url),
   };
 }

@@ -131,7 +131,9 @@ export function describeConnection(state: ConnectionState): string {
     case "offline":
       return state.keptOnDevice ? "Offline — changes are kept on this device" : "Offline";
     case "denied":
-      return `Access denied (${state.reason})`;
+      return explainDenial(state.reason).problem === "deleted"
+        ? "Deleted — showing the copy on this device"
+        : `Access denied (${state.reason})`;
   }
 }
 

@@ -320,6 +320,18 @@ describe("documents", () => {
       "not_found",
     );
     await expectError(a.call("PATCH", "/documents/x"), 405, "method_not_allowed");
+    const createOnly = { ...json(RICH), headers: { "if-none-match": "*" } };
+    expect((await a.call("PUT", "/documents/only-once", createOnly)).status).toBe(201);
+    await expectError(
+      a.call("PUT", "/documents/only-once", {
+        body: "# replaced",
+        type: "text/markdown",
+        headers: { "if-none-match": "*" },
+      }),
+      412,
+      "precondition_failed",
+    );
+    expect((await a.call("GET", "/documents/only-once")).body).toMatchObject(RICH);
     await a.call("PUT", "/documents/x", json(RICH));
     await a.call("POST", "/documents/x/versions", json({ name: "same" }));
     await expectError(

@@ -90,6 +90,8 @@ export class CollabEditorElement extends HTMLElement {
       offline: this.getAttribute("offline") !== "false",
       placeholder: this.getAttribute("placeholder") ?? undefined,
     });
+    // A discarded copy of a deleted document: open the document afresh.
+    this.handle.on("discarded", () => this.queueMount());
   }
 }
 

@@ -13,6 +13,7 @@ import {
   explainDenial,
   type SaveState,
 } from "../status.ts";
+import { type DeletedNoticeActions, deletedNotice } from "./deleted.ts";
 
 interface ChromeOptions {
   readonly root: HTMLElement;
@@ -29,6 +30,8 @@ interface ChromeOptions {
   readonly readOnly: () => boolean;
   /** The save state when the chrome mounts; the `save` event brings changes. */
   readonly save: () => SaveState;
+  /** What the notice for a document refused as deleted offers; null: no such notice. */
+  readonly deleted: DeletedNoticeActions | null;
 }
 
 interface Tool {
@@ -174,6 +177,7 @@ export function mountChrome({
   participants,
   readOnly,
   save,
+  deleted,
 }: ChromeOptions): () => void {
   const doc = root.ownerDocument;
   const header = el(doc, "div", "collab-editor__bar");
@@ -215,7 +219,14 @@ export function mountChrome({
     }
   }
   header.append(toolbar, badge, presence);
-  root.append(header, notice, surface, status);
+  const deletedCopy = deleted === null ? null : deletedNotice(doc, deleted);
+  root.append(
+    header,
+    notice,
+    ...(deletedCopy === null ? [] : [deletedCopy.element]),
+    surface,
+    status,
+  );
 
   let connection: ConnectionState = { kind: "connecting" };
   const refreshTools = () => {
@@ -248,7 +259,14 @@ export function mountChrome({
     connection = state;
     connectionText.textContent = describeConnection(state);
     root.dataset.connection = state.kind;
-    notice.hidden = !accessNotice || state.kind !== "denied";
+    // Refused as deleted: the user's copy stays in view (read-only) under a notice of its own.
+    const isDeleted =
+      deletedCopy !== null &&
+      state.kind === "denied" &&
+      explainDenial(state.reason).problem === "deleted";
+    root.dataset.deleted = String(isDeleted);
+    deletedCopy?.show(isDeleted);
+    notice.hidden = !accessNotice || state.kind !== "denied" || isDeleted;
     noticeText.textContent = state.kind === "denied" ? explainDenial(state.reason).message : "";
     renderAccess();
   };
@@ -272,6 +290,7 @@ export function mountChrome({
     for (const unsubscribe of off) unsubscribe();
     header.remove();
     notice.remove();
+    deletedCopy?.element.remove();
     status.remove();
   };
 }

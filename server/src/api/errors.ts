@@ -4,7 +4,7 @@
  */
 import { CollabError, type ErrorCode } from "../errors.ts";
 
-export type ApiStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 500 | 503;
+export type ApiStatus = 400 | 401 | 403 | 404 | 405 | 409 | 412 | 413 | 415 | 500 | 503;
 
 /** The `code` strings the API answers with. */
 export type ApiErrorCode =
@@ -17,6 +17,7 @@ export type ApiErrorCode =
   | "not_found"
   | "method_not_allowed"
   | "conflict"
+  | "precondition_failed"
   | "payload_too_large"
   | "unsupported_media_type"
   | "unavailable"
@@ -44,6 +45,7 @@ const FROM_COLLAB: Partial<Record<ErrorCode, [ApiStatus, ApiErrorCode]>> = {
   READ_ONLY: [403, "forbidden"],
   DOCUMENT_NOT_FOUND: [404, "not_found"],
   DOCUMENT_EXISTS: [409, "conflict"],
+  DOCUMENT_PRECONDITION: [412, "precondition_failed"],
   VERSION_NOT_FOUND: [404, "not_found"],
   VERSION_EXISTS: [409, "conflict"],
   VERSION_LIMIT: [409, "conflict"],

@@ -12,6 +12,7 @@ export function errorStatuses(route: Route): number[] {
   if (route.path.includes("{name}")) statuses.push(404);
   if (route.method === "PUT" || route.method === "POST" || route.method === "DELETE")
     statuses.push(409);
+  if (route.operationId === "putDocument") statuses.push(412);
   if (route.body !== undefined) statuses.push(413, 415);
   statuses.push(500, 503);
   return statuses;
@@ -23,6 +24,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   403: "The credentials do not allow this",
   404: "No such document, version or route",
   409: "Conflict: a version with that name exists, the document has the most named versions it may keep, it is being deleted, or a restore's name has a document",
+  412: "If-None-Match: * was sent and the document exists",
   413: "The body is larger than MAX_BODY_BYTES",
   415: "The Content-Type is not accepted",
   500: "Internal error",

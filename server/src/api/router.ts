@@ -89,6 +89,7 @@ export function createApi(
         caller,
         params,
         query,
+        headers: request.headers,
         body,
         service: options.service,
         store: options.store,

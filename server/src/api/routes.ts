@@ -4,6 +4,7 @@
  * (api/router.ts) and the OpenAPI description (api/openapi.ts) are both
  * built from this table.
  */
+import type { IncomingHttpHeaders } from "node:http";
 import type { JSONContent } from "@tiptap/core";
 import * as Y from "yjs";
 import type { z } from "zod";
@@ -42,6 +43,8 @@ export interface RouteContext {
   /** Path parameters, decoded. */
   readonly params: Readonly<Record<string, string>>;
   readonly query: URLSearchParams;
+  /** The request's headers (lower-case names). */
+  readonly headers: IncomingHttpHeaders;
   /** The request body and its media type (without parameters), when the route takes one. */
   readonly body: { readonly text: string; readonly type: string } | null;
   readonly service: DocumentService;
@@ -170,7 +173,7 @@ export const ROUTES: readonly Route[] = [
     path: "/documents/{name}",
     operationId: "putDocument",
     summary:
-      "Create a document or replace its content (Tiptap JSON, HTML or Markdown by Content-Type)",
+      "Create a document or replace its content (Tiptap JSON, HTML or Markdown by Content-Type); with `If-None-Match: *` only create it",
     need: "write",
     body: DOCUMENT_BODY,
     responses: {
@@ -178,12 +181,16 @@ export const ROUTES: readonly Route[] = [
       201: { description: "Created", schema: Written },
     },
     async handle(context) {
-      const { params, caller, service, store } = context;
+      const { params, caller, service, store, headers } = context;
       const name = params.name ?? "";
       const content = await contentOf(context);
       const converter = await convert();
-      const { existed } = await service.edit(name, actorOf(caller), (doc) =>
-        converter.replaceContent(doc, content),
+      const createOnly = headers["if-none-match"]?.trim() === "*";
+      const { existed } = await service.edit(
+        name,
+        actorOf(caller),
+        (doc) => converter.replaceContent(doc, content),
+        { createOnly },
       );
       return {
         status: existed ? 200 : 201,

@@ -176,12 +176,26 @@ export class DocumentService {
   /**
    * Applies `change` to the live document as one transaction, through
    * Hocuspocus so connected clients receive it, and resolves once it is
-   * durable. Returns whether the document existed before. Refused with
+   * durable. Returns whether the document existed before; with `createOnly`,
+   * refused with DOCUMENT_PRECONDITION when it exists. Refused with
    * STORE_UNAVAILABLE while the store is failing, rather than applied and
    * left waiting.
    */
-  edit(name: string, actor: Actor, change: (doc: Y.Doc) => void): Promise<{ existed: boolean }> {
-    return this.locked(name, () => this.editNow(name, actor, change));
+  edit(
+    name: string,
+    actor: Actor,
+    change: (doc: Y.Doc) => void,
+    options: { readonly createOnly?: boolean } = {},
+  ): Promise<{ existed: boolean }> {
+    return this.locked(name, async () => {
+      if (options.createOnly === true && (await this.exists(name))) {
+        throw new CollabError(
+          "DOCUMENT_PRECONDITION",
+          `a document named ${JSON.stringify(name)} exists (If-None-Match: * asked to create it only)`,
+        );
+      }
+      return this.editNow(name, actor, change);
+    });
   }
 
   /**

@@ -1,5 +1,5 @@
 /**
- * Serves the editor's built files: the app at `/` and `/d/<name>`, its assets,
+ * Serves the editor's built files: the app at `/`, `/trash` and `/d/<name>`, its assets,
  * and the standalone embed bundle at `/embed/`. Paths are resolved inside the
  * build directory only; nothing outside it is ever read.
  */
@@ -67,7 +67,7 @@ export async function serveEditor(
   }
   const head = request.method === "HEAD";
   const app = join(dist, "app");
-  if (path === "/" || path.startsWith("/d/")) {
+  if (path === "/" || path === "/trash" || path.startsWith("/d/")) {
     const index = await fileIn(app, "index.html");
     if (index === null) return false;
     await send(response, index, "no-cache", head);
