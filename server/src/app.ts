@@ -252,6 +252,8 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     api,
     gate,
     logger,
+    allowedOrigins: config.allowedOrigins,
+    metricsToken: config.metricsToken,
   });
   const http: Server = createServer((request, response) => {
     Promise.resolve(handle(request, response)).catch((cause: unknown) => {

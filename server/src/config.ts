@@ -84,15 +84,18 @@ export interface Config {
   readonly webhookDebounceMs: number;
   /** Days a deleted document stays in the trash before it is purged; 0 purges at once. @default 30 */
   readonly trashRetentionDays: number;
+  /** Bearer token `/metrics` requires; null leaves metrics open. @default null */
+  readonly metricsToken: string | null;
 }
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-interface Setting<K extends keyof Config> {
+interface SettingSpec<K extends keyof Config> {
   readonly key: K;
   readonly env: string;
-  readonly flag: string;
+  /** The flag's value placeholder for `--help`, e.g. `<n>`. */
+  readonly argument: string;
   readonly default: Config[K];
   readonly description: string;
   /** What is allowed, completing "must be ...". */
@@ -163,8 +166,24 @@ const optional = (schema: z.ZodType<string, string>) =>
     .transform((value) => value.trim())
     .pipe(z.union([z.literal("").transform(() => null), schema]));
 
-function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
-  return s;
+/** A setting as the table declares it, with its flag. */
+interface Setting<K extends keyof Config> extends SettingSpec<K> {
+  /**
+   * `--` and the environment variable in lower case with dashes (`WEBHOOK_URL` is
+   * `--webhook-url`), then the argument: derived, never written by hand, so the two cannot
+   * drift apart. The CLI library names the parsed value after the flag, not after `key`;
+   * {@link configFromOptions} reads it under the same derived name.
+   */
+  readonly flag: string;
+}
+
+function setting<K extends keyof Config>(spec: SettingSpec<K>): Setting<K> {
+  return { ...spec, flag: `${flagName(spec.env)} ${spec.argument}` };
+}
+
+/** `WEBHOOK_URL` -> `--webhook-url`. */
+export function flagName(env: string): string {
+  return `--${env.toLowerCase().replaceAll("_", "-")}`;
 }
 
 /** Every setting, in the order `--help` and the README list them. */
@@ -172,7 +191,7 @@ export const SETTINGS = [
   setting({
     key: "host",
     env: "HOST",
-    flag: "--host <address>",
+    argument: "<address>",
     default: "127.0.0.1",
     description: "address to listen on (0.0.0.0 for all interfaces)",
     allowed: "a host name or IP address",
@@ -181,7 +200,7 @@ export const SETTINGS = [
   setting({
     key: "port",
     env: "PORT",
-    flag: "--port <n>",
+    argument: "<n>",
     default: 1234,
     description: "TCP port for HTTP and WebSocket; 0 picks a free port",
     allowed: "an integer 0-65535",
@@ -190,7 +209,7 @@ export const SETTINGS = [
   setting({
     key: "dataDir",
     env: "DATA_DIR",
-    flag: "--data-dir <path>",
+    argument: "<path>",
     default: "./data",
     description: "directory of the LevelDB store (one server process per directory)",
     allowed: "a directory path",
@@ -199,7 +218,7 @@ export const SETTINGS = [
   setting({
     key: "store",
     env: "STORE",
-    flag: "--store <kind>",
+    argument: "<kind>",
     default: "leveldb",
     description:
       "document store: leveldb (durable, one process), postgres (durable, shared by instances) or memory (lost on exit)",
@@ -209,7 +228,7 @@ export const SETTINGS = [
   setting({
     key: "databaseUrl",
     env: "DATABASE_URL",
-    flag: "--database-url <url>",
+    argument: "<url>",
     default: null,
     description: "PostgreSQL URL for STORE=postgres (postgres://user:password@host:5432/db)",
     allowed: "a postgres:// or postgresql:// URL",
@@ -218,7 +237,7 @@ export const SETTINGS = [
   setting({
     key: "redisUrl",
     env: "REDIS_URL",
-    flag: "--redis-url <url>",
+    argument: "<url>",
     default: null,
     description: "Redis URL; turns on fan-out of updates and presence between instances",
     allowed: "a redis:// or rediss:// URL",
@@ -227,7 +246,7 @@ export const SETTINGS = [
   setting({
     key: "cluster",
     env: "CLUSTER",
-    flag: "--cluster <bool>",
+    argument: "<bool>",
     default: false,
     description:
       "this instance shares documents with others: requires REDIS_URL and STORE=postgres",
@@ -237,7 +256,7 @@ export const SETTINGS = [
   setting({
     key: "fsync",
     env: "FSYNC",
-    flag: "--fsync <bool>",
+    argument: "<bool>",
     default: false,
     description: "fsync every write batch before acknowledging it (survives power loss)",
     allowed: "true or false",
@@ -246,7 +265,7 @@ export const SETTINGS = [
   setting({
     key: "logLevel",
     env: "LOG_LEVEL",
-    flag: "--log-level <level>",
+    argument: "<level>",
     default: "info",
     description: "log level",
     allowed: `one of ${LOG_LEVELS.join(", ")}`,
@@ -255,7 +274,7 @@ export const SETTINGS = [
   setting({
     key: "maxMessageBytes",
     env: "MAX_MESSAGE_BYTES",
-    flag: "--max-message-bytes <n>",
+    argument: "<n>",
     default: 16 * MiB,
     description: "largest WebSocket message accepted; a larger one closes its connection (1009)",
     allowed: "an integer 1024-1073741824",
@@ -264,7 +283,7 @@ export const SETTINGS = [
   setting({
     key: "maxSendBufferBytes",
     env: "MAX_SEND_BUFFER_BYTES",
-    flag: "--max-send-buffer-bytes <n>",
+    argument: "<n>",
     default: 64 * MiB,
     description:
       "unsent bytes a connection may hold; a client that falls this far behind (does not read) is dropped",
@@ -274,7 +293,7 @@ export const SETTINGS = [
   setting({
     key: "maxDocuments",
     env: "MAX_DOCUMENTS",
-    flag: "--max-documents <n>",
+    argument: "<n>",
     default: 10_000,
     description: "most documents in memory at once; opening another is refused until one unloads",
     allowed: "an integer 1-10000000",
@@ -283,7 +302,7 @@ export const SETTINGS = [
   setting({
     key: "maxUnauthenticatedQueueBytes",
     env: "MAX_UNAUTHENTICATED_QUEUE_BYTES",
-    flag: "--max-unauthenticated-queue-bytes <n>",
+    argument: "<n>",
     default: 5 * MiB,
     description: "bytes a connection may queue before it is authenticated (GHSA-xwhh-v746-pj9m)",
     allowed: "an integer 1024-1073741824",
@@ -292,7 +311,7 @@ export const SETTINGS = [
   setting({
     key: "maxUnauthenticatedQueueMessages",
     env: "MAX_UNAUTHENTICATED_QUEUE_MESSAGES",
-    flag: "--max-unauthenticated-queue-messages <n>",
+    argument: "<n>",
     default: 1_000,
     description: "messages a connection may queue before it is authenticated",
     allowed: "an integer 1-1000000",
@@ -301,7 +320,7 @@ export const SETTINGS = [
   setting({
     key: "maxPendingDocuments",
     env: "MAX_PENDING_DOCUMENTS",
-    flag: "--max-pending-documents <n>",
+    argument: "<n>",
     default: 100,
     description: "documents one connection may have waiting for authentication at once",
     allowed: "an integer 1-100000",
@@ -310,7 +329,7 @@ export const SETTINGS = [
   setting({
     key: "idleTimeoutMs",
     env: "IDLE_TIMEOUT_MS",
-    flag: "--idle-timeout-ms <ms>",
+    argument: "<ms>",
     default: 60_000,
     description:
       "close a connection that sends nothing for this long (checked every period, so within two)",
@@ -320,7 +339,7 @@ export const SETTINGS = [
   setting({
     key: "compactMaxEntries",
     env: "COMPACT_MAX_ENTRIES",
-    flag: "--compact-max-entries <n>",
+    argument: "<n>",
     default: 10_000,
     description: "compact a document's update log once it holds this many updates",
     allowed: "an integer 1-10000000",
@@ -329,7 +348,7 @@ export const SETTINGS = [
   setting({
     key: "compactMaxBytes",
     env: "COMPACT_MAX_BYTES",
-    flag: "--compact-max-bytes <n>",
+    argument: "<n>",
     default: 8 * MiB,
     description: "...or once its updates add up to this many bytes",
     allowed: "an integer 1024-1073741824",
@@ -338,7 +357,7 @@ export const SETTINGS = [
   setting({
     key: "broadcastBatchMs",
     env: "BROADCAST_BATCH_MS",
-    flag: "--broadcast-batch-ms <ms>",
+    argument: "<ms>",
     default: 0,
     description:
       "merge outgoing updates for this many ms; 0 merges within one event-loop turn, adding no delay; -1 sends each update at once",
@@ -348,7 +367,7 @@ export const SETTINGS = [
   setting({
     key: "shutdownTimeoutMs",
     env: "SHUTDOWN_TIMEOUT_MS",
-    flag: "--shutdown-timeout-ms <ms>",
+    argument: "<ms>",
     default: 20_000,
     description: "on SIGTERM, how long to wait for pending writes before exiting with an error",
     allowed: "an integer 0-600000",
@@ -357,7 +376,7 @@ export const SETTINGS = [
   setting({
     key: "authSecret",
     env: "AUTH_SECRET",
-    flag: "--auth-secret <secret>",
+    argument: "<secret>",
     default: null,
     description: "HS256 key that signs access tokens (at least 32 characters)",
     allowed: "a string of at least 32 characters",
@@ -366,7 +385,7 @@ export const SETTINGS = [
   setting({
     key: "authPublicKey",
     env: "AUTH_PUBLIC_KEY",
-    flag: "--auth-public-key <pem-or-url>",
+    argument: "<pem-or-url>",
     default: null,
     description: "ES256/RS256 public key (PEM) or JWKS URL that verifies access tokens",
     allowed:
@@ -381,7 +400,7 @@ export const SETTINGS = [
   setting({
     key: "authIssuer",
     env: "AUTH_ISSUER",
-    flag: "--auth-issuer <iss>",
+    argument: "<iss>",
     default: null,
     description:
       "accept only tokens whose iss claim is this (set it with a shared identity provider)",
@@ -391,7 +410,7 @@ export const SETTINGS = [
   setting({
     key: "authAudience",
     env: "AUTH_AUDIENCE",
-    flag: "--auth-audience <aud>",
+    argument: "<aud>",
     default: null,
     description: "accept only tokens whose aud claim includes this",
     allowed: "a string",
@@ -400,7 +419,7 @@ export const SETTINGS = [
   setting({
     key: "allowAnonymous",
     env: "ALLOW_ANONYMOUS",
-    flag: "--allow-anonymous <bool>",
+    argument: "<bool>",
     default: false,
     description: "without token auth, serve anyway on an address other than loopback",
     allowed: "true or false",
@@ -409,7 +428,7 @@ export const SETTINGS = [
   setting({
     key: "apiSecret",
     env: "API_SECRET",
-    flag: "--api-secret <secret>",
+    argument: "<secret>",
     default: null,
     description: "bearer secret for the whole REST API (at least 32 characters)",
     allowed: "a string of at least 32 characters",
@@ -418,7 +437,7 @@ export const SETTINGS = [
   setting({
     key: "allowedOrigins",
     env: "ALLOWED_ORIGINS",
-    flag: "--allowed-origins <list>",
+    argument: "<list>",
     default: [],
     description: "comma-separated browser origins allowed besides the server's own; * for any",
     allowed: "comma-separated origins like https://app.example.com, or *",
@@ -427,7 +446,7 @@ export const SETTINGS = [
   setting({
     key: "trustProxy",
     env: "TRUST_PROXY",
-    flag: "--trust-proxy <bool>",
+    argument: "<bool>",
     default: false,
     description: "take the client address from X-Forwarded-For (only behind a proxy)",
     allowed: "true or false",
@@ -436,7 +455,7 @@ export const SETTINGS = [
   setting({
     key: "rateLimitConnections",
     env: "RATE_LIMIT_CONNECTIONS",
-    flag: "--rate-limit-connections <n>",
+    argument: "<n>",
     default: 600,
     description: "WebSocket connection attempts per client address per minute; 0 for no limit",
     allowed: "an integer 0-1000000",
@@ -445,7 +464,7 @@ export const SETTINGS = [
   setting({
     key: "maxBodyBytes",
     env: "MAX_BODY_BYTES",
-    flag: "--max-body-bytes <n>",
+    argument: "<n>",
     default: 1 * MiB,
     description:
       "largest REST request body; a larger one is refused with 413 (a replace costs about 1 s of CPU per MiB)",
@@ -455,7 +474,7 @@ export const SETTINGS = [
   setting({
     key: "versionIntervalMs",
     env: "VERSION_INTERVAL_MS",
-    flag: "--version-interval-ms <ms>",
+    argument: "<ms>",
     default: 600_000,
     description: "save an automatic version of a document being edited this often; 0 for never",
     allowed: "an integer 0 or 1000-86400000",
@@ -464,7 +483,7 @@ export const SETTINGS = [
   setting({
     key: "maxAutoVersions",
     env: "MAX_AUTO_VERSIONS",
-    flag: "--max-auto-versions <n>",
+    argument: "<n>",
     default: 50,
     description: "automatic versions kept per document, oldest removed first (named ones stay)",
     allowed: "an integer 0-100000",
@@ -473,7 +492,7 @@ export const SETTINGS = [
   setting({
     key: "webhookUrls",
     env: "WEBHOOK_URL",
-    flag: "--webhook-url <list>",
+    argument: "<list>",
     default: [],
     description: "comma-separated URLs that receive webhook events",
     allowed: "comma-separated http(s) URLs",
@@ -482,7 +501,7 @@ export const SETTINGS = [
   setting({
     key: "webhookSecret",
     env: "WEBHOOK_SECRET",
-    flag: "--webhook-secret <secret>",
+    argument: "<secret>",
     default: null,
     description: "HMAC-SHA256 key that signs webhook bodies (X-Collab-Signature)",
     allowed: "a string of at least 16 characters",
@@ -491,7 +510,7 @@ export const SETTINGS = [
   setting({
     key: "webhookDebounceMs",
     env: "WEBHOOK_DEBOUNCE_MS",
-    flag: "--webhook-debounce-ms <ms>",
+    argument: "<ms>",
     default: 2_000,
     description: "at most one document.updated event per document per this many ms",
     allowed: "an integer 0-3600000",
@@ -500,12 +519,22 @@ export const SETTINGS = [
   setting({
     key: "trashRetentionDays",
     env: "TRASH_RETENTION_DAYS",
-    flag: "--trash-retention-days <days>",
+    argument: "<days>",
     default: 30,
     description:
       "days a deleted document (content, versions) stays in the trash before it is purged; 0 purges at once",
     allowed: "an integer 0-3650",
     schema: integer(0, 3650),
+  }),
+  setting({
+    key: "metricsToken",
+    env: "METRICS_TOKEN",
+    argument: "<token>",
+    default: null,
+    description:
+      "bearer token GET /metrics requires (Authorization: Bearer ...); unset leaves metrics open to anyone who reaches the port",
+    allowed: "a string of at least 16 characters",
+    schema: optional(z.string().min(16)),
   }),
 ] as const;
 
@@ -562,7 +591,11 @@ export function addSettings(command: Command): Command {
 /** The validated Config from a command that {@link addSettings} set up, once parsed. */
 export function configFromOptions(command: Command): Config {
   const options = command.opts<Record<string, string | undefined>>();
-  return parseConfig(Object.fromEntries(SETTINGS.map((s) => [s.key, options[s.key]])));
+  // Under the name the CLI library gives the flag's value (its attribute name), which is the
+  // flag's, not the setting's key: `--webhook-url` is `webhookUrl`, the key `webhookUrls`.
+  return parseConfig(
+    Object.fromEntries(SETTINGS.map((s) => [s.key, options[new Option(s.flag).attributeName()]])),
+  );
 }
 
 /** The validated Config from environment variables alone (no flags). */

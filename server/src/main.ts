@@ -6,6 +6,7 @@
 import { createRequire } from "node:module";
 import { format } from "node:util";
 import { createCollabServer } from "./app.ts";
+import { isLoopback } from "./auth/access.ts";
 import { buildCli } from "./cli.ts";
 import type { Config } from "./config.ts";
 import { RefusedSync } from "./documents/deleted-state.ts";
@@ -60,6 +61,13 @@ async function serve(config: Config): Promise<void> {
     },
     `collab-server listening on ${address.url}`,
   );
+
+  if (config.metricsToken === null && !isLoopback(config.host)) {
+    server.logger.warn(
+      { host: config.host },
+      "METRICS_TOKEN is not set: /metrics answers anyone who can reach this port",
+    );
+  }
 
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {

@@ -127,3 +127,30 @@ describe("embedding", () => {
     expect(await page.locator("#host").innerHTML()).toBe("");
   });
 });
+
+describe("framing", () => {
+  it("[OPS4] a site in ALLOWED_ORIGINS may frame the app; any other site is refused by frame-ancestors", async () => {
+    const allowed = await hostSite();
+    const other = await hostSite();
+    const { address } = await serverFor(allowed);
+    const frame = `<!doctype html><meta charset="utf-8"><iframe src="${address.url}/d/framed" width="800" height="500"></iframe>`;
+    allowed.html = frame;
+    other.html = frame;
+    const framedEditor = async (site: { url: string }) => {
+      const page = await newPage();
+      const refused: string[] = [];
+      page.on("console", (message) => {
+        if (/frame-ancestors/.test(message.text())) refused.push(message.text());
+      });
+      await page.goto(site.url);
+      const child = page.frames().find((f) => f !== page.mainFrame());
+      return { page, child, refused };
+    };
+    const ok = await framedEditor(allowed);
+    await ok.child?.locator(".collab-editor__content").waitFor();
+    expect(ok.refused).toEqual([]);
+    const blocked = await framedEditor(other);
+    await expect.poll(() => blocked.refused.length).toBeGreaterThan(0);
+    expect(await blocked.child?.locator(".collab-editor__content").count()).toBe(0);
+  });
+});

@@ -5,7 +5,7 @@
  * test finishes.
  */
 import { type Browser, chromium, type Page } from "playwright-core";
-import { onTestFinished } from "vitest";
+import { expect, onTestFinished } from "vitest";
 import { CHROMIUM, CHROMIUM_ARGS } from "../../scripts/chromium.ts";
 
 let shared: Promise<Browser> | undefined;
@@ -43,8 +43,31 @@ export async function openPage(
   );
   const page = await context.newPage();
   page.on("pageerror", (error) => console.error(`[${userName}] page error:`, error.message));
+  watchContentSecurityPolicy(page);
   await page.goto(url);
   return page;
+}
+
+/**
+ * Fails the test if the page reports any Content-Security-Policy violation:
+ * the app must run whole under the server's CSP ([OPS4]).
+ */
+export function watchContentSecurityPolicy(page: Page): void {
+  const violations: string[] = [];
+  void page.addInitScript(() =>
+    document.addEventListener("securitypolicyviolation", (event) =>
+      console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`),
+    ),
+  );
+  page.on("console", (message) => {
+    const text = message.text();
+    if (text.startsWith("CSP violation") || /Content Security Policy/.test(text)) {
+      violations.push(text);
+    }
+  });
+  onTestFinished(() => {
+    expect(violations, "Content-Security-Policy violations").toEqual([]);
+  });
 }
 
 /** The editor's plain text (not the page text, which includes caret labels). */

@@ -3,11 +3,13 @@
  * the REST API under /api/v1 (with CORS), the editor app and the start page.
  * Every error is JSON `{ "error": { "code", "message" } }`.
  */
+import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { API_PREFIX } from "../api/router.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { DocumentStore } from "../persistence/store.ts";
 import type { Gate } from "./gate.ts";
+import { pageHeaders, setCommonHeaders, startPageHeaders } from "./headers.ts";
 import { serveEditor } from "./static.ts";
 
 /** Serves one API request; `path` is below /api/v1. */
@@ -31,6 +33,10 @@ export interface HttpRoutesOptions {
   /** Decides which browser origins may call the API. */
   readonly gate: Gate;
   readonly logger?: Logger;
+  /** Browser origins allowed to embed (frame) the app's pages, besides the server's own. @default [] */
+  readonly allowedOrigins?: readonly string[];
+  /** Bearer token `/metrics` requires; null leaves it open. @default null */
+  readonly metricsToken?: string | null;
 }
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => Promise<void> | void;
@@ -42,17 +48,25 @@ export function createHttpHandler(options: HttpRoutesOptions): Handler {
       const ready = await readiness(options);
       json(response, ready.ok ? 200 : 503, ready.body);
     },
-    "/metrics": async (_request, response) => {
+    "/metrics": async (request, response) => {
+      if (!metricsAllowed(request, options.metricsToken ?? null)) {
+        response.setHeader("www-authenticate", 'Bearer realm="metrics"');
+        return error(response, 401, "unauthorized", "send Authorization: Bearer <METRICS_TOKEN>");
+      }
       const body = await options.metrics.registry.metrics();
       response.writeHead(200, { "content-type": options.metrics.registry.contentType });
       response.end(body);
     },
     "/": (_request, response) => {
-      response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      response.writeHead(200, {
+        "content-type": "text/html; charset=utf-8",
+        ...startPageHeaders(options.allowedOrigins ?? []),
+      });
       response.end(START_PAGE);
     },
   };
   return async (request, response) => {
+    setCommonHeaders(response);
     let path: string;
     try {
       path = new URL(request.url ?? "/", "http://localhost").pathname;
@@ -72,7 +86,8 @@ export function createHttpHandler(options: HttpRoutesOptions): Handler {
     }
     const readOnly = request.method === "GET" || request.method === "HEAD";
     try {
-      if (readOnly && (await serveEditor(request, response, options.editorDist))) return;
+      const page = pageHeaders(request, options.allowedOrigins ?? []);
+      if (readOnly && (await serveEditor(request, response, options.editorDist, page))) return;
     } catch (cause) {
       options.logger?.error({ err: cause }, "serving the editor failed");
       if (!response.headersSent)
@@ -135,6 +150,15 @@ function admitApi(request: IncomingMessage, response: ServerResponse, gate: Gate
   });
   response.end();
   return false;
+}
+
+/** Whether a `/metrics` request may read metrics: always without a token, else with `Bearer <token>`. */
+function metricsAllowed(request: IncomingMessage, token: string | null): boolean {
+  if (token === null) return true;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? "");
+  const given = Buffer.from(match?.[1] ?? "");
+  const expected = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 async function readiness(options: HttpRoutesOptions): Promise<{ ok: boolean; body: object }> {

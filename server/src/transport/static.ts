@@ -58,6 +58,7 @@ export async function serveEditor(
   request: IncomingMessage,
   response: ServerResponse,
   dist = EDITOR_DIST,
+  pageHeaders: Record<string, string> = {},
 ): Promise<boolean> {
   let path: string;
   try {
@@ -70,7 +71,7 @@ export async function serveEditor(
   if (path === "/" || path === "/trash" || path.startsWith("/d/")) {
     const index = await fileIn(app, "index.html");
     if (index === null) return false;
-    await send(response, index, "no-cache", head);
+    await send(response, index, "no-cache", head, pageHeaders);
     return true;
   }
   if (path === "/sw.js") {
