@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 
 # System packages the suites need: Chromium for the editor's browser tests;
 # PostgreSQL, Redis and nginx for the scale-out tests (started by the tests
-# themselves on free loopback ports, never as system services).
-bash scripts/system-deps.sh chromium=chromium pg_ctlcluster=postgresql redis-server=redis-server nginx=nginx
+# themselves on free loopback ports, never as system services); openssl makes the TLS tests' certificates.
+bash scripts/system-deps.sh chromium=chromium pg_ctlcluster=postgresql redis-server=redis-server nginx=nginx openssl=openssl
 
 # The browser tests load the editor the server serves; build it if sources changed.
 node scripts/build-editor.ts --if-stale

@@ -3,7 +3,13 @@
  * routes and the WebSocket transport. Nothing happens at import time, so
  * tests start as many servers in one process as they like.
  */
-import { createServer, type Server } from "node:http";
+import {
+  createServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
+import { createServer as createHttpsServer, Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Hocuspocus } from "@hocuspocus/server";
@@ -26,6 +32,7 @@ import { DeletionCoordinator } from "./scaling/deletions.ts";
 import { connectRedis } from "./scaling/redis.ts";
 import { Gate, type Refused } from "./transport/gate.ts";
 import { createHttpHandler } from "./transport/http.ts";
+import { loadTlsFiles, type TlsFiles } from "./transport/tls.ts";
 import { WebSocketTransport } from "./transport/websocket.ts";
 import { Webhooks } from "./webhooks/webhooks.ts";
 
@@ -46,9 +53,9 @@ export interface CollabServerOptions {
 export interface ServerAddress {
   readonly host: string;
   readonly port: number;
-  /** `http://host:port` */
+  /** `http://host:port`, or `https://` with TLS */
   readonly url: string;
-  /** `ws://host:port` */
+  /** `ws://host:port`, or `wss://` with TLS */
   readonly wsUrl: string;
 }
 
@@ -68,6 +75,12 @@ export interface CollabServer {
   readonly logger: Logger;
   /** The access mode in one line, for the start-up log. */
   readonly access: string;
+  /**
+   * Reads TLS_CERT and TLS_KEY again (on SIGHUP): new connections get the new
+   * certificate, open ones keep theirs. Rejects with CONFIG_INVALID, keeping
+   * the old certificate, when the files are bad or TLS is not configured.
+   */
+  reloadTls(): Promise<void>;
   /** Starts listening on `config.host`:`config.port`. */
   listen(): Promise<ServerAddress>;
   /**
@@ -121,6 +134,8 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
   const access = accessMode(config);
   checkTopology(config);
   await checkPublicKey(config.authPublicKey);
+  const tlsPaths = tlsPathsOf(config);
+  const tlsFiles: TlsFiles | null = tlsPaths === null ? null : await loadTlsFiles(tlsPaths);
   // -- Redis fan-out (scaling/): connect before the store opens; every log line names the instance.
   const redis = config.redisUrl === null ? null : await connectRedis(config.redisUrl);
   const baseLogger = options.logger ?? createLogger(config.logLevel);
@@ -255,13 +270,16 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     allowedOrigins: config.allowedOrigins,
     metricsToken: config.metricsToken,
   });
-  const http: Server = createServer((request, response) => {
+  const serve = (request: IncomingMessage, response: ServerResponse) => {
     Promise.resolve(handle(request, response)).catch((cause: unknown) => {
       logger.error({ err: cause }, "HTTP request failed");
       if (!response.headersSent) response.writeHead(500).end();
       else response.destroy();
     });
-  });
+  };
+  // HTTPS and wss:// when TLS_CERT and TLS_KEY are set (transport/tls.ts); HTTP and ws:// otherwise.
+  const http: HttpServer | HttpsServer =
+    tlsFiles === null ? createServer(serve) : createHttpsServer(tlsFiles, serve);
   http.on("upgrade", (request, socket, head) => {
     if (shuttingDown) {
       socket.end(
@@ -309,6 +327,13 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     metrics,
     logger,
     access: describeAccess(access, config),
+    async reloadTls() {
+      if (tlsPaths === null || !(http instanceof HttpsServer)) {
+        throw new CollabError("CONFIG_INVALID", "TLS is not configured (TLS_CERT and TLS_KEY)");
+      }
+      // Open connections keep their session; new ones get the new certificate.
+      http.setSecureContext(await loadTlsFiles(tlsPaths));
+    },
     listen() {
       return new Promise((resolve, reject) => {
         http.once("error", reject);
@@ -316,11 +341,12 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
           http.off("error", reject);
           const { port } = http.address() as AddressInfo;
           const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+          const secure = tlsFiles !== null;
           resolve({
             host: config.host,
             port,
-            url: `http://${host}:${port}`,
-            wsUrl: `ws://${host}:${port}`,
+            url: `${secure ? "https" : "http"}://${host}:${port}`,
+            wsUrl: `${secure ? "wss" : "ws"}://${host}:${port}`,
           });
         });
       });
@@ -352,6 +378,19 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
       return closing;
     },
   };
+}
+
+/** The TLS files to serve with, or null for plain HTTP; both settings or neither. */
+function tlsPathsOf(config: Config): { cert: string; key: string } | null {
+  const { tlsCert: cert, tlsKey: key } = config;
+  if (cert === null && key === null) return null;
+  if (cert === null || key === null) {
+    throw new CollabError(
+      "CONFIG_INVALID",
+      `${cert === null ? "TLS_KEY" : "TLS_CERT"} is set but ${cert === null ? "TLS_CERT" : "TLS_KEY"} is not; set both to serve HTTPS and wss://`,
+    );
+  }
+  return { cert, key };
 }
 
 /** Answers a refused upgrade with a plain HTTP error before any WebSocket traffic. */

@@ -86,6 +86,10 @@ export interface Config {
   readonly trashRetentionDays: number;
   /** Bearer token `/metrics` requires; null leaves metrics open. @default null */
   readonly metricsToken: string | null;
+  /** PEM certificate (chain) file: with `tlsKey`, serve HTTPS and wss://. @default null */
+  readonly tlsCert: string | null;
+  /** PEM private key file of `tlsCert`. @default null */
+  readonly tlsKey: string | null;
 }
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -535,6 +539,25 @@ export const SETTINGS = [
       "bearer token GET /metrics requires (Authorization: Bearer ...); unset leaves metrics open to anyone who reaches the port",
     allowed: "a string of at least 16 characters",
     schema: optional(z.string().min(16)),
+  }),
+  setting({
+    key: "tlsCert",
+    env: "TLS_CERT",
+    argument: "<file>",
+    default: null,
+    description:
+      "PEM certificate (chain) file; with TLS_KEY the server speaks HTTPS and wss:// itself (reloaded on SIGHUP)",
+    allowed: "a file path",
+    schema: optional(z.string().min(1)),
+  }),
+  setting({
+    key: "tlsKey",
+    env: "TLS_KEY",
+    argument: "<file>",
+    default: null,
+    description: "PEM private key file of TLS_CERT",
+    allowed: "a file path",
+    schema: optional(z.string().min(1)),
   }),
 ] as const;
 

@@ -79,6 +79,18 @@ async function serve(config: Config): Promise<void> {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+  if (config.tlsCert !== null) {
+    process.on("SIGHUP", () => {
+      server.reloadTls().then(
+        () => server.logger.info("TLS certificate reloaded; new connections use it"),
+        (error: unknown) =>
+          server.logger.error(
+            { err: error },
+            `TLS certificate not reloaded, the old one is kept: ${isCollabError(error) ? error.message : String(error)}`,
+          ),
+      );
+    });
+  }
 }
 
 try {
