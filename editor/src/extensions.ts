@@ -3,8 +3,9 @@
  * (in a later issue) the server's JSON/HTML/Markdown conversion, so both agree
  * on the shape of a document.
  */
-import type { Extensions } from "@tiptap/core";
+import { Extension, type Extensions } from "@tiptap/core";
 import { TaskItem, TaskList } from "@tiptap/extension-list";
+import { Fragment, type Schema } from "@tiptap/pm/model";
 import StarterKit from "@tiptap/starter-kit";
 
 /** The Yjs XML fragment the editor binds to. */
@@ -21,5 +22,61 @@ export function schemaExtensions(): Extensions {
     }),
     TaskList,
     TaskItem.configure({ nested: true }),
+    FillRefusedContent,
   ];
 }
+
+const patched = new WeakSet<Schema>();
+
+/**
+ * Dependency patch, written for @tiptap/y-tiptap 3.0.9 (docs/patches.md):
+ * content the schema refuses is filled in, not deleted.
+ *
+ * y-tiptap builds the node for each Yjs element with `schema.node`, and when
+ * that throws (the element's content does not fit the schema) it deletes the
+ * element from the Yjs document, with all its text, for every user. Edits
+ * that are each valid can leave such content when they meet: one user
+ * deletes a list item's first paragraph while another deletes its second,
+ * and the item starts with what came third (a heading, a quote, a code block,
+ * a nested list), where the schema wants a paragraph.
+ *
+ * After this, `schema.node` builds such a node as `NodeType.createAndFill`
+ * does: with what the content lacks filled in (an empty paragraph at the
+ * start of the item). The editor shows the item with its text, nothing is
+ * written to Yjs while rendering, and the filler is stored with the next edit
+ * made inside the item. An element with no children at all (an emptied list
+ * or item) is still refused, so y-tiptap deletes it as before: it holds no
+ * text. Only y-tiptap and the server's reader (convert.ts) call `schema.node`.
+ * Idempotent; returns `schema`.
+ */
+export function fillRefusedContent(schema: Schema): Schema {
+  if (patched.has(schema)) return schema;
+  patched.add(schema);
+  const checked = schema.node.bind(schema);
+  schema.node = (type, attrs, content, marks) => {
+    try {
+      return checked(type, attrs, content, marks);
+    } catch (error) {
+      const nodeType = typeof type === "string" ? schema.nodes[type] : type;
+      const children = Fragment.from(content);
+      if (nodeType === undefined || children.childCount === 0) throw error;
+      let node: ReturnType<typeof checked> | null = null;
+      try {
+        node = nodeType.createAndFill(attrs, children, marks);
+      } catch {
+        // Attributes the type refuses: nothing to fill.
+      }
+      if (node === null || !nodeType.validContent(node.content)) throw error;
+      return node;
+    }
+  };
+  return schema;
+}
+
+/** Applies {@link fillRefusedContent} to an editor's schema before its view, and y-tiptap, first render. */
+const FillRefusedContent = Extension.create({
+  name: "fillRefusedContent",
+  onBeforeCreate() {
+    fillRefusedContent(this.editor.schema);
+  },
+});

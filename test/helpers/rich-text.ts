@@ -8,10 +8,12 @@
  * functions, the way its sync plugin does it: a local edit is a ProseMirror
  * transform whose result `updateYFragment` writes into the fragment (origin
  * `ySyncPluginKey`, with the binding's node mapping), and every remote change
- * re-renders the fragment (`initProseMirrorDoc`, which also deletes elements
- * the schema refuses, as the editor does) and fits it into the document with
- * one replace, as the plugin's `_typeChanged` does. So the Yjs updates the
- * server sees are the ones a real editor makes, without a DOM.
+ * re-renders the fragment (`initProseMirrorDoc`, with the server's schema,
+ * which carries the editor's patch to y-tiptap: content the schema refuses is
+ * filled in, and only elements left with no content are deleted, as in the
+ * editor) and fits it into the document with one replace, as the plugin's
+ * `_typeChanged` does. So the Yjs updates the server sees are the ones a real
+ * editor makes, without a DOM.
  *
  * {@link randomEdit} picks one edit a person could make (type, delete, mark,
  * split or join blocks, wrap in or lift out of lists and quotes, change block
@@ -66,11 +68,12 @@ export class RichTextEditor {
   view: PMNode;
   /**
    * Transactions the binding made while rendering remote changes (repairs),
-   * not edits: y-tiptap deletes an element the schema refuses (an emptied
-   * list, say) and merges adjacent text it created.
+   * not edits: y-tiptap deletes an element the schema refuses that the
+   * editor's patch cannot fill in (an emptied list, say) and merges adjacent
+   * text it created.
    */
   repairs = 0;
-  /** Characters inside elements those repairs deleted. */
+  /** Characters inside elements those repairs deleted; REL1 fails a schedule with any. */
   droppedCharacters = 0;
   readonly doc: Y.Doc;
   private readonly fragment: Y.XmlFragment;

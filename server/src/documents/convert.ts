@@ -428,7 +428,10 @@ const linkRule: TagParseRule | undefined = linkType?.spec.parseDOM?.find(
  * The nodes the children of `parent` describe, as y-tiptap builds them when
  * the editor loads a document, except that nothing is written back: an
  * element the schema rejects (unknown name, bad attributes) or a text run with
- * an unknown mark is skipped.
+ * an unknown mark is skipped. Content the schema refuses that can be filled in
+ * (a list item that concurrent edits left starting with a heading) is filled
+ * in, as in the editor: `schema.node` carries the editor's patch to y-tiptap
+ * (`fillRefusedContent`, docs/patches.md).
  */
 function readChildren(parent: Y.XmlFragment | Y.XmlElement, depth: number): PMNode[] {
   if (depth > ContentLimits.maxStoredDepth) {

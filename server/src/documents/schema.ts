@@ -17,15 +17,19 @@
 import { type Extensions, getSchema } from "@tiptap/core";
 import { MarkdownManager } from "@tiptap/markdown";
 import type { Schema } from "@tiptap/pm/model";
-import { FIELD, schemaExtensions } from "../../../editor/src/extensions.ts";
+import { FIELD, fillRefusedContent, schemaExtensions } from "../../../editor/src/extensions.ts";
 
 export { FIELD, schemaExtensions };
 
 /** The editor's extensions, instantiated once for the server's converters. */
 export const extensions: Extensions = schemaExtensions();
 
-/** The ProseMirror schema every stored document conforms to. */
-export const schema: Schema = getSchema(extensions);
+/**
+ * The ProseMirror schema every stored document conforms to, with the editor's
+ * patch to y-tiptap's rendering ({@link fillRefusedContent}), so the server
+ * reads a fragment as the editor shows it.
+ */
+export const schema: Schema = fillRefusedContent(getSchema(extensions));
 
 /** Markdown parser and serializer for {@link schema} (each node's own Markdown rules). */
 export const markdown: MarkdownManager = new MarkdownManager({ extensions });
