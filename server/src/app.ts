@@ -291,9 +291,10 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     const ignore = () => {};
     socket.on("error", ignore);
     gate.admitUpgrade(request).then(
-      (refused) => {
+      (admission) => {
         socket.off("error", ignore);
-        if (refused !== null) {
+        if (admission.kind === "refused") {
+          const { refused } = admission;
           metrics.refusals.inc({ reason: refused.code });
           logger.warn(
             {
@@ -305,7 +306,13 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
           );
           return refuseUpgrade(socket, refused);
         }
-        ws.handleUpgrade(request, socket, head, WebSocketTransport.dialectFor(request));
+        ws.handleUpgrade(
+          request,
+          socket,
+          head,
+          WebSocketTransport.dialectFor(request),
+          admission.ticket,
+        );
       },
       (cause: unknown) => {
         logger.error({ err: cause }, "upgrade check failed");

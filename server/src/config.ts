@@ -70,6 +70,8 @@ export interface Config {
   readonly trustProxy: boolean;
   /** WebSocket connection attempts allowed per client address per minute; 0 = no limit. @default 600 */
   readonly rateLimitConnections: number;
+  /** Attempts per address per minute beyond that, for reconnect storms. @default 2_000 */
+  readonly rateLimitBurst: number;
   /** Largest REST request body in bytes. @default 1 MiB */
   readonly maxBodyBytes: number;
   /** Save an automatic version of a document being edited this often; 0 = never. @default 600_000 */
@@ -461,7 +463,18 @@ export const SETTINGS = [
     env: "RATE_LIMIT_CONNECTIONS",
     argument: "<n>",
     default: 600,
-    description: "WebSocket connection attempts per client address per minute; 0 for no limit",
+    description:
+      "WebSocket connection attempts per client address per minute (see RATE_LIMIT_BURST); 0 for no limit",
+    allowed: "an integer 0-1000000",
+    schema: integer(0, 1_000_000),
+  }),
+  setting({
+    key: "rateLimitBurst",
+    env: "RATE_LIMIT_BURST",
+    argument: "<n>",
+    default: 2_000,
+    description:
+      "attempts per client address per minute beyond RATE_LIMIT_CONNECTIONS, so everyone behind one address reconnects after a restart; attempts that open a document give their point back, refused ones cost 10 more",
     allowed: "an integer 0-1000000",
     schema: integer(0, 1_000_000),
   }),

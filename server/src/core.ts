@@ -21,6 +21,7 @@ import { messageHead } from "./protocol/head.ts";
 import { MessageType } from "./protocol/messages.ts";
 import { FanOut } from "./scaling/fan-out.ts";
 import type { RedisConnections } from "./scaling/redis.ts";
+import type { AttemptTicket } from "./transport/gate.ts";
 
 /** The socket the core talks to: any WebSocket-like object. */
 export interface CoreSocket {
@@ -34,6 +35,11 @@ export interface ConnectionContext {
   readonly connectionId: string;
   /** Documents opened on this connection, for the close log line. */
   readonly documents: Set<string>;
+  /**
+   * The connection attempt's ticket with the gate's budget: told when the
+   * connection opens a document, or is refused one for its credentials.
+   */
+  readonly attempt?: AttemptTicket;
 }
 
 /** What happened to one incoming frame. */
@@ -124,8 +130,9 @@ export function createSyncCore({
       {
         extensionName: "connection-log",
         async connected({ context, documentName }) {
-          const { connectionId, documents } = context as ConnectionContext;
+          const { connectionId, documents, attempt } = context as ConnectionContext;
           documents.add(documentName);
+          attempt?.authenticated();
           logger.info({ connection: connectionId, document: documentName }, "document opened");
         },
         async onDisconnect({ context, documentName }) {

@@ -356,7 +356,9 @@ describe("origins and rate limits", () => {
   });
 
   it("[AUTH9] connection attempts per address are rate limited with 429 and Retry-After", async () => {
-    const { address } = await startServer({ config: { rateLimitConnections: 3 } });
+    const { address } = await startServer({
+      config: { rateLimitConnections: 3, rateLimitBurst: 0 },
+    });
     for (let i = 0; i < 3; i++) expect((await upgradeStatus(address.wsUrl)).status).toBe(101);
     const limited = await upgradeStatus(address.wsUrl);
     expect(limited.status).toBe(429);
@@ -366,13 +368,61 @@ describe("origins and rate limits", () => {
 
   it("[AUTH9] behind a proxy (TRUST_PROXY) the forwarded address counts, and only the one the proxy added", async () => {
     const { address } = await startServer({
-      config: { rateLimitConnections: 1, trustProxy: true },
+      config: { rateLimitConnections: 1, rateLimitBurst: 0, trustProxy: true },
     });
     const from = (chain: string) => upgradeStatus(address.wsUrl, { "x-forwarded-for": chain });
     expect((await from("10.0.0.1")).status).toBe(101);
     expect((await from("10.0.0.2")).status).toBe(101);
     // A client cannot dodge the limit by prepending addresses of its own.
     expect((await from("1.2.3.4, 10.0.0.1")).status).toBe(429);
+  });
+});
+
+describe("connection budget", () => {
+  it("[AUTH12] a burst beyond the per-minute count passes, then 429", async () => {
+    const { address } = await startServer({
+      config: { rateLimitConnections: 2, rateLimitBurst: 3 },
+    });
+    for (let i = 0; i < 5; i++) expect((await upgradeStatus(address.wsUrl)).status).toBe(101);
+    expect((await upgradeStatus(address.wsUrl)).status).toBe(429);
+  });
+
+  it("[AUTH12] an attempt whose connection opens a document gives its point back", async () => {
+    const { address } = await startServer({
+      config: { authSecret: SECRET, rateLimitConnections: 2, rateLimitBurst: 0 },
+    });
+    const valid = await token({});
+    // Ten clients in a row, each opening its document: none is limited.
+    for (let i = 0; i < 10; i++) {
+      const provider = connect({ url: address.wsUrl, name: "doc", token: valid });
+      await synced(provider);
+      provider.destroy();
+    }
+    // Sockets that never open a document keep their points.
+    expect((await upgradeStatus(address.wsUrl)).status).toBe(101);
+    expect((await upgradeStatus(address.wsUrl)).status).toBe(101);
+    expect((await upgradeStatus(address.wsUrl)).status).toBe(429);
+  });
+
+  it("[AUTH12] a refused credential or origin costs ten attempts more", async () => {
+    const { address } = await startServer({
+      config: { authSecret: SECRET, rateLimitConnections: 14, rateLimitBurst: 0 },
+    });
+    const denied = connect({ url: address.wsUrl, name: "doc", token: "not-a-token" });
+    expect(await refusal(denied)).toMatch(/^token-invalid/);
+    denied.destroy();
+    // 14 - 11 = 3 left.
+    for (let i = 0; i < 3; i++) expect((await upgradeStatus(address.wsUrl)).status).toBe(101);
+    expect((await upgradeStatus(address.wsUrl)).status).toBe(429);
+
+    const other = await startServer({
+      config: { authSecret: SECRET, rateLimitConnections: 12, rateLimitBurst: 0 },
+    });
+    expect(
+      (await upgradeStatus(other.address.wsUrl, { origin: "https://evil.example" })).status,
+    ).toBe(403);
+    expect((await upgradeStatus(other.address.wsUrl)).status).toBe(101);
+    expect((await upgradeStatus(other.address.wsUrl)).status).toBe(429);
   });
 });
 

@@ -87,9 +87,11 @@ export class AuthExtension implements Extension {
   private refuse(
     error: CollabError,
     documentName: string,
-    context: { connectionId?: string },
+    context: { connectionId?: string; attempt?: { refused(): void } },
   ): { readonly reason: string } {
     const reason = error.reason ?? "permission-denied";
+    // A refused credential costs the address more of its connection budget (transport/gate.ts).
+    context.attempt?.refused();
     this.onRefused(
       error.code === "ACCESS_DENIED" ? Refusal.accessDenied : error.code.toLowerCase(),
     );

@@ -15,16 +15,112 @@
  * - Client address: the socket's peer, or with TRUST_PROXY the last
  *   `X-Forwarded-For` entry, the one the proxy in front of us appended
  *   (earlier entries are whatever the client claimed).
+ * - Connection budget ({@link ConnectionBudget}): honest reconnect storms
+ *   pass, abuse does not. After a restart every user reconnects at once, and
+ *   thousands of them may share one address (a NAT, or a proxy without
+ *   TRUST_PROXY); a flat per-minute count locked most of them out for
+ *   minutes. An address may make RATE_LIMIT_CONNECTIONS attempts a minute
+ *   plus a burst of RATE_LIMIT_BURST; an attempt whose connection then
+ *   opens a document (authenticated, when tokens are on) gives its point
+ *   back, so proven clients cost nothing; an attempt refused (a foreign
+ *   origin or host, a missing, invalid or expired token, a document the
+ *   token does not grant) costs REFUSAL_COST more; anything else (a socket
+ *   that never opens a document) keeps its point.
  */
 import type { IncomingMessage } from "node:http";
 import { isIP } from "node:net";
 import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+
+/** Points an attempt costs on top of its own when it is refused (see the module comment). */
+export const REFUSAL_COST = 10;
+
+/** What becomes of one admitted attempt; each is reported once at most. */
+export interface AttemptTicket {
+  /** The connection opened a document: the attempt's point is given back. */
+  authenticated(): void;
+  /** The connection was refused a document for its credentials: it costs REFUSAL_COST more. */
+  refused(): void;
+}
+
+/** A ticket for an attempt that counts nothing (no limit configured). */
+export const FREE_ATTEMPT: AttemptTicket = { authenticated() {}, refused() {} };
+
+/** The outcome of an upgrade at the gate. */
+export type Admission =
+  | { readonly kind: "admitted"; readonly ticket: AttemptTicket }
+  | { readonly kind: "refused"; readonly refused: Refused };
+
+/**
+ * Connection attempts per address: a sustained budget of `perMinute` and a
+ * burst budget of `burst`, both per minute (windows of rate-limiter-flexible's
+ * memory limiter), spent in that order.
+ */
+export class ConnectionBudget {
+  private readonly sustained: RateLimiterMemory;
+  private readonly burst: RateLimiterMemory | null;
+
+  constructor(options: { readonly perMinute: number; readonly burst: number }) {
+    this.sustained = new RateLimiterMemory({ points: options.perMinute, duration: 60 });
+    this.burst =
+      options.burst === 0
+        ? null
+        : new RateLimiterMemory({ keyPrefix: "burst", points: options.burst, duration: 60 });
+  }
+
+  /**
+   * Spends one point of `key`: the ticket of the attempt, or, when both
+   * budgets are spent, the seconds until a point is back.
+   */
+  async spend(key: string): Promise<AttemptTicket | number> {
+    let from: RateLimiterMemory | null = null;
+    let retryMs = 0;
+    for (const limiter of [this.sustained, this.burst]) {
+      if (limiter === null) continue;
+      try {
+        await limiter.consume(key);
+        from = limiter;
+        break;
+      } catch (rejection) {
+        if (!(rejection instanceof RateLimiterRes)) throw rejection;
+        retryMs = Math.max(retryMs, rejection.msBeforeNext);
+      }
+    }
+    if (from === null) return Math.max(1, Math.ceil(retryMs / 1000));
+    const spentFrom = from;
+    let settled = false;
+    return {
+      authenticated: () => {
+        if (settled) return;
+        settled = true;
+        void this.giveBack(spentFrom, key);
+      },
+      refused: () => {
+        if (settled) return;
+        settled = true;
+        void this.penalize(key);
+      },
+    };
+  }
+
+  /** Charges `key` REFUSAL_COST plus one, for an attempt refused before it spent anything. */
+  penalize(key: string, points = REFUSAL_COST): Promise<void> {
+    return this.sustained.penalty(key, points).then(() => {});
+  }
+
+  /** Returns one point to `limiter`, never below nothing spent (a refund is not credit). */
+  private async giveBack(limiter: RateLimiterMemory, key: string): Promise<void> {
+    const state = await limiter.get(key);
+    if (state !== null && state.consumedPoints > 0) await limiter.reward(key, 1);
+  }
+}
 
 export interface GateOptions {
   readonly allowedOrigins: readonly string[];
   readonly trustProxy: boolean;
   /** Connection attempts per address per minute; 0 for no limit. */
   readonly rateLimitConnections: number;
+  /** Attempts per address per minute beyond that, for reconnect storms. */
+  readonly rateLimitBurst: number;
   /** Check the Host header against DNS rebinding (anonymous mode). */
   readonly checkHost: boolean;
 }
@@ -41,7 +137,7 @@ export class Gate {
   private readonly allowed: ReadonlySet<string>;
   private readonly anyOrigin: boolean;
   private readonly trustProxy: boolean;
-  private readonly limiter: RateLimiterMemory | null;
+  private readonly budget: ConnectionBudget | null;
   /** Host names trusted in anonymous mode besides IP addresses and localhost; null: no check. */
   private readonly trustedHosts: ReadonlySet<string> | null;
 
@@ -53,10 +149,13 @@ export class Gate {
         ? null
         : new Set(options.allowedOrigins.map((origin) => new URL(origin).hostname));
     this.trustProxy = options.trustProxy;
-    this.limiter =
+    this.budget =
       options.rateLimitConnections === 0
         ? null
-        : new RateLimiterMemory({ points: options.rateLimitConnections, duration: 60 });
+        : new ConnectionBudget({
+            perMinute: options.rateLimitConnections,
+            burst: options.rateLimitBurst,
+          });
   }
 
   /** The request's `Origin` when it is a browser's cross-origin one (not the server's own), else null. */
@@ -112,31 +211,39 @@ export class Gate {
     return request.socket.remoteAddress ?? "unknown";
   }
 
-  /** Checks a WebSocket upgrade: its origin, then one attempt against its address' budget. */
-  async admitUpgrade(request: IncomingMessage): Promise<Refused | null> {
+  /**
+   * Checks a WebSocket upgrade: its host and origin (a refusal costs its
+   * address REFUSAL_COST), then one attempt against its address' budget. An
+   * admitted attempt comes with the ticket that reports how it went.
+   */
+  async admitUpgrade(request: IncomingMessage): Promise<Admission> {
+    const key = rateKey(this.clientAddress(request));
     const host = this.hostRefusal(request);
-    if (host !== null) return host;
-    if (!this.originAllowed(request)) {
-      return {
-        status: 403,
-        code: "origin_not_allowed",
-        message: `origin ${request.headers.origin} is not allowed; add it to ALLOWED_ORIGINS`,
-      };
+    const refused: Refused | null =
+      host ??
+      (this.originAllowed(request)
+        ? null
+        : {
+            status: 403,
+            code: "origin_not_allowed",
+            message: `origin ${request.headers.origin} is not allowed; add it to ALLOWED_ORIGINS`,
+          });
+    if (refused !== null) {
+      await this.budget?.penalize(key, REFUSAL_COST + 1);
+      return { kind: "refused", refused };
     }
-    if (this.limiter === null) return null;
-    try {
-      await this.limiter.consume(rateKey(this.clientAddress(request)));
-      return null;
-    } catch (rejection) {
-      if (!(rejection instanceof RateLimiterRes)) throw rejection;
-      const seconds = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
-      return {
+    if (this.budget === null) return { kind: "admitted", ticket: FREE_ATTEMPT };
+    const spent = await this.budget.spend(key);
+    if (typeof spent !== "number") return { kind: "admitted", ticket: spent };
+    return {
+      kind: "refused",
+      refused: {
         status: 429,
         code: "rate_limited",
-        message: `too many connection attempts from this address; retry in ${seconds} s`,
-        headers: { "retry-after": String(seconds) },
-      };
-    }
+        message: `too many connection attempts from this address; retry in ${spent} s`,
+        headers: { "retry-after": String(spent) },
+      },
+    };
   }
 }
 

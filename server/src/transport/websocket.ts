@@ -20,6 +20,7 @@ import {
   type FrameTranslator,
   yWebSocketTranslator,
 } from "../protocol/y-websocket.ts";
+import { type AttemptTicket, FREE_ATTEMPT } from "./gate.ts";
 
 /** The Hocuspocus protocol is the core's own: nothing to translate. */
 const HOCUSPOCUS: FrameTranslator = {
@@ -81,6 +82,7 @@ export class WebSocketTransport {
     socket: Duplex,
     head: Buffer,
     dialect: DialectChoice = { kind: "hocuspocus" },
+    attempt: AttemptTicket = FREE_ATTEMPT,
   ): void {
     let translator: FrameTranslator;
     switch (dialect.kind) {
@@ -98,7 +100,9 @@ export class WebSocketTransport {
         refuseUpgrade(socket, dialect.reason);
         return;
     }
-    this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request, translator));
+    this.wss.handleUpgrade(request, socket, head, (ws) =>
+      this.accept(ws, request, translator, attempt),
+    );
   }
 
   /** Closes every socket with `close`, telling the core at once rather than after each close handshake. */
@@ -114,9 +118,18 @@ export class WebSocketTransport {
     for (const ws of this.sockets.keys()) ws.terminate();
   }
 
-  private accept(ws: WebSocket, request: IncomingMessage, translator: FrameTranslator): void {
+  private accept(
+    ws: WebSocket,
+    request: IncomingMessage,
+    translator: FrameTranslator,
+    attempt: AttemptTicket,
+  ): void {
     const { core, logger, metrics, maxSendBufferBytes } = this.options;
-    const context: ConnectionContext = { connectionId: randomUUID(), documents: new Set() };
+    const context: ConnectionContext = {
+      connectionId: randomUUID(),
+      documents: new Set(),
+      attempt,
+    };
     const log = logger.child({ connection: context.connectionId });
     log.info(
       { remote: this.clientAddress(request), path: pathOf(request), protocol: translator.name },
