@@ -102,6 +102,8 @@ interface SettingSpec<K extends keyof Config> {
   readonly env: string;
   /** The flag's value placeholder for `--help`, e.g. `<n>`. */
   readonly argument: string;
+  /** A secret (or a URL that may hold one): shown as `(set)` wherever settings are shown. */
+  readonly secret?: boolean;
   readonly default: Config[K];
   readonly description: string;
   /** What is allowed, completing "must be ...". */
@@ -233,6 +235,7 @@ export const SETTINGS = [
   }),
   setting({
     key: "databaseUrl",
+    secret: true,
     env: "DATABASE_URL",
     argument: "<url>",
     default: null,
@@ -242,6 +245,7 @@ export const SETTINGS = [
   }),
   setting({
     key: "redisUrl",
+    secret: true,
     env: "REDIS_URL",
     argument: "<url>",
     default: null,
@@ -381,6 +385,7 @@ export const SETTINGS = [
   }),
   setting({
     key: "authSecret",
+    secret: true,
     env: "AUTH_SECRET",
     argument: "<secret>",
     default: null,
@@ -433,6 +438,7 @@ export const SETTINGS = [
   }),
   setting({
     key: "apiSecret",
+    secret: true,
     env: "API_SECRET",
     argument: "<secret>",
     default: null,
@@ -517,6 +523,7 @@ export const SETTINGS = [
   }),
   setting({
     key: "webhookSecret",
+    secret: true,
     env: "WEBHOOK_SECRET",
     argument: "<secret>",
     default: null,
@@ -545,6 +552,7 @@ export const SETTINGS = [
   }),
   setting({
     key: "metricsToken",
+    secret: true,
     env: "METRICS_TOKEN",
     argument: "<token>",
     default: null,
@@ -579,6 +587,20 @@ export function showDefault(value: Config[keyof Config]): string {
   if (value === null) return "(none)";
   if (Array.isArray(value)) return value.length === 0 ? "(none)" : value.join(",");
   return String(value);
+}
+
+/**
+ * Every setting's value as the running server has it, by environment
+ * variable, with secrets shown as `(set)`: the start-up log line carries it,
+ * so an operator (and the settings test) sees what took effect.
+ */
+export function describeSettings(config: Config): Record<string, unknown> {
+  return Object.fromEntries(
+    SETTINGS.map((s) => {
+      const value = config[s.key];
+      return [s.env, "secret" in s && s.secret === true && value !== null ? "(set)" : value];
+    }),
+  );
 }
 
 /** The defaults of every setting. */

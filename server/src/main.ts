@@ -8,7 +8,7 @@ import { format } from "node:util";
 import { createCollabServer } from "./app.ts";
 import { isLoopback } from "./auth/access.ts";
 import { buildCli } from "./cli.ts";
-import type { Config } from "./config.ts";
+import { type Config, describeSettings } from "./config.ts";
 import { RefusedSync } from "./documents/deleted-state.ts";
 import { isCollabError } from "./errors.ts";
 import { createLogger } from "./observability/logger.ts";
@@ -58,6 +58,7 @@ async function serve(config: Config): Promise<void> {
       dataDir: config.store === "leveldb" ? config.dataDir : undefined,
       version,
       access: server.access,
+      settings: describeSettings(config),
     },
     `collab-server listening on ${address.url}`,
   );

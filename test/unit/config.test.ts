@@ -1,6 +1,12 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_CONFIG, parseConfig, SETTINGS, showDefault } from "../../server/src/config.ts";
+import {
+  DEFAULT_CONFIG,
+  flagName,
+  parseConfig,
+  SETTINGS,
+  showDefault,
+} from "../../server/src/config.ts";
 import { isCollabError } from "../../server/src/errors.ts";
 
 describe("configuration", () => {
@@ -34,6 +40,11 @@ describe("configuration", () => {
     } catch (error) {
       expect(isCollabError(error, "CONFIG_INVALID")).toBe(true);
     }
+  });
+
+  it("[CONF3] every flag is its environment variable's name, and the CLI reads it back under that setting", () => {
+    for (const s of SETTINGS) expect(s.flag.split(" ")[0]).toBe(flagName(s.env));
+    expect(flagName("WEBHOOK_URL")).toBe("--webhook-url");
   });
 
   it("[CONF2] every setting has a unique environment variable and flag", () => {
