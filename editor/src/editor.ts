@@ -14,6 +14,7 @@ import * as Y from "yjs";
 import { download, fileNameFor, htmlFile, type SaveCopyResult, saveCopy } from "./copy.ts";
 import { FIELD, schemaExtensions } from "./extensions.ts";
 import { type CollabEditorOptions, type CollabUser, resolveOptions } from "./options.ts";
+import { RECONNECT } from "./reconnect.ts";
 import { trackSaves } from "./saves.ts";
 import type { ConnectionState, SaveState } from "./status.ts";
 import { mountChrome } from "./ui/chrome.ts";
@@ -116,6 +117,7 @@ export function createCollabEditor(
     name: resolved.document,
     document: ydoc,
     token: resolved.token ?? null,
+    ...RECONNECT,
   });
   cleanups.push(() => provider.destroy());
 

@@ -21,6 +21,7 @@ export { CollabEditorElement, defineCollabEditorElement } from "./embed/element.
 export { FIELD, schemaExtensions } from "./extensions.ts";
 export { type CollabEditorOptions, type CollabUser, colorFor } from "./options.ts";
 export { createDocumentPreview, type DocumentPreview } from "./preview.ts";
+export { RECONNECT } from "./reconnect.ts";
 export { type SaveTracker, trackSaves } from "./saves.ts";
 export {
   type AccessProblem,

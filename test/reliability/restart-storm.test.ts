@@ -9,13 +9,15 @@
  *
  * The server runs with the default connection budget on purpose
  * (RATE_LIMIT_CONNECTIONS=600 a minute and RATE_LIMIT_BURST=2000): this is
- * the storm the defaults must let through. The providers keep their default
- * reconnect backoff (1 s doubling, with jitter), as browsers would.
+ * the storm the defaults must let through. The providers reconnect as the
+ * editor's do (editor/src/reconnect.ts: doubling from 1 s with jitter, at
+ * most 8 s apart).
  */
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from "@hocuspocus/provider";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
 import WebSocket from "ws";
 import * as Y from "yjs";
+import { RECONNECT } from "../../editor/src/reconnect.ts";
 import { type SaveTracker, trackSaves } from "../../editor/src/saves.ts";
 import { LevelDbStore } from "../../server/src/persistence/leveldb.ts";
 import { freePort } from "../helpers/engines.ts";
@@ -52,7 +54,11 @@ class QuietSocket extends WebSocket {
 
 function client(index: number, url: string): Client {
   const doc = new Y.Doc();
-  const socket = new HocuspocusProviderWebsocket({ url, WebSocketPolyfill: QuietSocket });
+  const socket = new HocuspocusProviderWebsocket({
+    url,
+    WebSocketPolyfill: QuietSocket,
+    ...RECONNECT,
+  });
   const name = `storm-${index % DOCUMENTS}`;
   const provider = new HocuspocusProvider({ websocketProvider: socket, name, document: doc });
   provider.attach();
