@@ -23,13 +23,15 @@
  *
  * It needs a collab-docs server (stock Hocuspocus never answers, so the
  * state stays `saving`). It has no DOM or Tiptap dependency: plain provider
- * users import it from `@collab-docs/editor/saves`.
+ * users import it from `@collab-docs/editor/saves`, with the editor's
+ * reconnect policy ({@link RECONNECT}).
  */
 import type { HocuspocusProvider } from "@hocuspocus/provider";
 import { ObservableV2 } from "lib0/observable";
 import { encodeStoredQuestion, parseStoredAnswer } from "./save-protocol.ts";
 import type { SaveState } from "./status.ts";
 
+export { RECONNECT } from "./reconnect.ts";
 export type { SaveState } from "./status.ts";
 
 /** What {@link trackSaves} returns. */
