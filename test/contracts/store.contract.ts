@@ -762,6 +762,46 @@ export function describeStoreContract(kind: string, factory: StoreFactory): void
       expect(await store.deletedClients("doc")).toEqual(new Set([typist.doc.clientID]));
     });
 
+    it("[PERS23] a trash entry and the record of deleted clients can be read whole and written as given (migration, backups)", async () => {
+      const source = await open();
+      const typist = new Typist();
+      await source.append("doc", typist.type("moved"));
+      const v1 = stateOf("v1");
+      await source.saveVersion("doc", version("v1", { label: "one", kind: "named" }), v1);
+      const entry = await source.trash("doc", trashed("t1", "ada"));
+      await source.append("gone", new Typist().type("purged"));
+      await source.trash("gone", trashed("t2"));
+      await source.purgeTrash("gone", "t2");
+      const versions = await source.trashVersions("doc", "t1");
+      expect(versions.map((v) => v.meta.id)).toEqual(["v1"]);
+      expect(bytes(versions[0]?.state)).toEqual(v1);
+      expect(await source.trashVersions("doc", "nope")).toEqual([]);
+      const records = await source.listDeletedClients({ limit: 10 });
+      expect(records.map((r) => `${r.name}:${r.id}`)).toEqual(["doc:t1", "gone:t2"]);
+      expect(
+        (await source.listDeletedClients({ after: { name: "doc", id: "t1" }, limit: 10 })).map(
+          (r) => r.id,
+        ),
+      ).toEqual(["t2"]);
+
+      const target = await open();
+      const loaded = await source.loadTrash("doc", "t1");
+      if (entry === null || loaded === null) throw new Error("no trash entry");
+      await target.putTrash(entry, loaded.state, versions);
+      await target.putTrash(entry, loaded.state, versions);
+      for (const record of records) await target.putDeletedClients(record);
+      expect(await target.listTrash({ limit: 10 })).toEqual([entry]);
+      expect(await target.listDeletedClients({ limit: 10 })).toEqual(records);
+      expect(await target.deletedClients("gone")).toEqual(await source.deletedClients("gone"));
+      expect(await target.deletedClients("doc")).toEqual(new Set([typist.doc.clientID]));
+      await target.restoreTrash("doc", "t1", "doc");
+      expect(textOf(docFrom((await target.load("doc"))?.updates ?? []))).toBe("moved");
+      expect((await target.listVersions("doc")).map((v) => v.label)).toEqual(["one"]);
+      await expect(target.putTrash({ ...entry, id: "" }, loaded.state, [])).rejects.toThrow(
+        RangeError,
+      );
+    });
+
     it("[PERS23] the trash lists in (name, id) order, by exact name or prefix, a page at a time", async () => {
       const store = await open();
       const names = ["b", "a/x", "a", "ab", "é"];

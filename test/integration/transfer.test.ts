@@ -1,7 +1,7 @@
 /**
  * `collab-server migrate`, `export` and `import` through the real CLI:
  * every document arrives byte for byte on its Yjs state, with its times and
- * versions; running a migration twice changes nothing; a progress bar is
+ * versions, and so do the trash and the record of deleted clients; running a migration twice changes nothing; a progress bar is
  * shown; a bad backup file is refused with a clear message.
  */
 import { writeFile } from "node:fs/promises";
@@ -47,10 +47,30 @@ async function populate(store: DocumentStore, count: number): Promise<void> {
     }
     text.insert(0, "after the version ");
   }
+  // The trash: two documents deleted (one with a version), one of them purged since.
+  await store.flush();
+  await store.trash("doc-1", {
+    id: "0000000000002-a",
+    deleted: 1_700_000_100_000,
+    deletedBy: "ada",
+  });
+  await store.trash("team/doc 0", {
+    id: "0000000000002-b",
+    deleted: 1_700_000_200_000,
+    deletedBy: null,
+  });
+  await store.trash("doc-2", {
+    id: "0000000000002-c",
+    deleted: 1_700_000_300_000,
+    deletedBy: null,
+  });
+  await store.purgeTrash("doc-2", "0000000000002-c");
   await store.flush();
 }
 
 interface Snapshot {
+  readonly trash: Array<{ entry: unknown; state: string; versions: string[] }>;
+  readonly deletedClients: unknown[];
   readonly names: string[];
   readonly documents: Record<string, { state: string; created: number; updated: number }>;
   readonly versions: Record<
@@ -83,7 +103,19 @@ async function snapshot(store: DocumentStore): Promise<Snapshot> {
       });
     }
   }
-  return { names, documents, versions };
+  const trash: Snapshot["trash"] = [];
+  for (const entry of await store.listTrash({ limit: 1000 })) {
+    const loaded = await store.loadTrash(entry.name, entry.id);
+    trash.push({
+      entry,
+      state: Buffer.from(loaded?.state ?? []).toString("hex"),
+      versions: (await store.trashVersions(entry.name, entry.id)).map(
+        (v) => `${v.meta.id}:${Buffer.from(v.state).toString("hex")}`,
+      ),
+    });
+  }
+  const deletedClients = await store.listDeletedClients({ limit: 1000 });
+  return { names, documents, versions, trash, deletedClients };
 }
 
 async function levelDb(dir: string): Promise<DocumentStore> {
@@ -113,10 +145,10 @@ describe("migrate", () => {
     await store.close();
 
     const first = await cli(["migrate", "--from", `leveldb:${source}`, "--to", postgres.url]);
-    expect(first.stderr).toContain("24/24 documents");
+    expect(first.stderr).toContain("21/21 documents");
     expect(first.code).toBe(0);
     expect(first.stdout).toContain(
-      "migrated 24 documents: 24 written, 0 already up to date; 6 versions written",
+      "migrated 21 documents: 21 written, 0 already up to date; 5 versions written; 2 trash entries written",
     );
 
     const target = await PostgresStore.open({ url: postgres.url });
@@ -126,7 +158,7 @@ describe("migrate", () => {
     const second = await cli(["migrate", "--from", `leveldb:${source}`, "--to", postgres.url]);
     expect(second.code).toBe(0);
     expect(second.stdout).toContain(
-      "migrated 24 documents: 0 written, 24 already up to date; 0 versions written",
+      "migrated 21 documents: 0 written, 21 already up to date; 0 versions written; 0 trash entries written",
     );
     const again = await PostgresStore.open({ url: postgres.url });
     expect(await snapshot(again)).toEqual(expected);
@@ -160,21 +192,43 @@ describe("export and import", () => {
       const file = join(dir, gzip ? "backup.jsonl.gz" : "backup.jsonl");
       const exported = await cli(["export", "--out", file], { STORE: "leveldb", DATA_DIR: source });
       expect(exported.code).toBe(0);
-      expect(exported.stdout).toContain("exported 12 documents and 3 versions");
-      expect(exported.stderr).toContain("12/12 documents");
+      expect(exported.stdout).toContain("exported 9 documents, 2 versions and 2 trash entries");
+      expect(exported.stderr).toContain("9/9 documents");
 
       const restored = join(dir, "restored");
       const imported = await cli(["import", file, "--to", `leveldb:${restored}`]);
       expect(imported.code).toBe(0);
-      expect(imported.stdout).toContain("imported 12 documents: 12 written");
+      expect(imported.stdout).toContain("imported 9 documents: 9 written");
       const target = await levelDb(restored);
       expect(await snapshot(target)).toEqual(expected);
       await target.close();
 
       const twice = await cli(["import", file, "--to", `leveldb:${restored}`]);
-      expect(twice.stdout).toContain("imported 12 documents: 0 written, 12 already up to date");
+      expect(twice.stdout).toContain(
+        "imported 9 documents: 0 written, 9 already up to date; 0 versions written; 0 trash entries written",
+      );
     });
   }
+
+  it("[SCALE9] reads a version-1 backup, written before the trash", async () => {
+    const dir = await tempDir();
+    const file = join(dir, "old.jsonl");
+    const doc = new Y.Doc();
+    doc.getText("t").insert(0, "from an old backup");
+    const state = Buffer.from(Y.encodeStateAsUpdate(doc)).toString("base64");
+    await writeFile(
+      file,
+      `${JSON.stringify({ type: "header", format: "collab-docs-export", version: 1, created: "2026-01-01T00:00:00.000Z", documents: 1 })}\n${JSON.stringify({ type: "document", name: "old", created: 1, updated: 2, state })}\n`,
+    );
+    const target = join(dir, "target");
+    const result = await cli(["import", file, "--to", `leveldb:${target}`]);
+    expect(result.code).toBe(0);
+    const store = await levelDb(target);
+    const loaded = new Y.Doc();
+    for (const update of (await store.load("old"))?.updates ?? []) Y.applyUpdate(loaded, update);
+    expect(loaded.getText("t").toString()).toBe("from an old backup");
+    await store.close();
+  });
 
   it("[SCALE9] refuses a file that is not a backup, saying where", async () => {
     const dir = await tempDir();

@@ -80,7 +80,7 @@ async function withStores<T>(
 
 function summary(verb: string, report: TransferReport): string {
   const unchanged = report.documents - report.written;
-  return `${verb} ${report.documents} documents: ${report.written} written, ${unchanged} already up to date; ${report.versions} versions written`;
+  return `${verb} ${report.documents} documents: ${report.written} written, ${unchanged} already up to date; ${report.versions} versions written; ${report.trash} trash entries written`;
 }
 
 export async function migrate(
@@ -109,7 +109,9 @@ export async function exportTo(
     const bar = progressBar("export");
     try {
       const report = await exportStore(store, file, bar.progress);
-      print(`exported ${report.documents} documents and ${report.versions} versions to ${file}`);
+      print(
+        `exported ${report.documents} documents, ${report.versions} versions and ${report.trash} trash entries to ${file}`,
+      );
     } finally {
       bar.stop();
     }

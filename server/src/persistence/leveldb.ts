@@ -35,6 +35,7 @@ import {
 } from "./log-store.ts";
 import { clientsOf, decodeClients, encodeClients, mergedState } from "./state.ts";
 import type {
+  DeletedClientsRecord,
   DocumentMeta,
   ListOptions,
   StoredDocument,
@@ -269,6 +270,48 @@ export class LevelDbStore extends LogStore {
       }
       if (op.kind === "purgeTrash") {
         await this.purgeEntry(op.name, op.id, ops, addGarbage);
+        continue;
+      }
+      if (op.kind === "putTrash") {
+        await this.dropEntry(op.name, op.entry.id, ops);
+        const entry: TrashEntry = {
+          ...op.entry,
+          bytes: op.state.byteLength,
+          versions: op.versions.length,
+        };
+        const id = entry.id;
+        ops.push({
+          type: "put",
+          key: trashKey("t", op.name, id),
+          value: encoder.encode(JSON.stringify(entry)),
+        });
+        ops.push({ type: "put", key: trashKey("c", op.name, id), value: op.state });
+        for (const { meta, state } of op.versions) {
+          const stored: VersionMeta = { ...meta, bytes: state.byteLength };
+          ops.push({
+            type: "put",
+            key: trashedVersionKey("x", op.name, id, meta.id),
+            value: encoder.encode(JSON.stringify(stored)),
+          });
+          ops.push({
+            type: "put",
+            key: trashedVersionKey("y", op.name, id, meta.id),
+            value: state,
+          });
+        }
+        ops.push({
+          type: "put",
+          key: trashKey("d", op.name, id),
+          value: encodeClients(clientsOf(op.state)),
+        });
+        continue;
+      }
+      if (op.kind === "putDeletedClients") {
+        ops.push({
+          type: "put",
+          key: trashKey("d", op.name, op.record.id),
+          value: encodeClients(op.record.clients),
+        });
         continue;
       }
       // The cache and this batch's staged heads first: most operations need no read.
@@ -589,6 +632,42 @@ export class LevelDbStore extends LogStore {
     } finally {
       await snapshot.close();
     }
+  }
+
+  protected async readTrashVersions(
+    name: string,
+    id: string,
+  ): Promise<Array<{ meta: VersionMeta; state: Uint8Array }>> {
+    const snapshot = this.db.snapshot();
+    try {
+      const versions: Array<{ meta: VersionMeta; state: Uint8Array }> = [];
+      const prefix = trashedVersionPrefix("x", name, id);
+      for (const [key, value] of await this.db
+        .iterator({ ...rangeAfter(prefix), snapshot })
+        .all()) {
+        const versionId = decoder.decode(key.subarray(prefix.length));
+        const state = await this.db.get(trashedVersionKey("y", name, id, versionId), { snapshot });
+        if (state !== undefined) versions.push({ meta: parseVersion(name, value), state });
+      }
+      return versions;
+    } finally {
+      await snapshot.close();
+    }
+  }
+
+  protected async readDeletedClientRecords(options: {
+    readonly after?: { readonly name: string; readonly id: string };
+    readonly limit: number;
+  }): Promise<DeletedClientsRecord[]> {
+    const range = rangeAfter(prefixed("d", ""));
+    const after =
+      options.after === undefined ? undefined : trashKey("d", options.after.name, options.after.id);
+    const bounds = after === undefined ? range : { gt: after, lt: range.lt };
+    const entries = await this.db.iterator({ ...bounds, limit: options.limit }).all();
+    return entries.map(([key, value]) => {
+      const [name = "", id = ""] = decoder.decode(key.subarray(2)).split("\0");
+      return { name, id, clients: decodeClients(value) };
+    });
   }
 
   protected async readDeletedClients(name: string): Promise<ReadonlySet<number>> {

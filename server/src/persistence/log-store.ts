@@ -11,6 +11,7 @@ import { checkDocumentName, MAX_NAME_BYTES } from "../protocol/names.ts";
 import { Emitter } from "../util/emitter.ts";
 import { GroupCommitQueue } from "./group-commit.ts";
 import type {
+  DeletedClientsRecord,
   DocumentMeta,
   DocumentRecord,
   DocumentStore,
@@ -61,11 +62,30 @@ export type WriteOp =
     }
   /** Written alone in its batch. */
   | { readonly kind: "purgeTrash"; readonly name: string; readonly id: string }
+  /** Written alone in its batch. */
+  | {
+      readonly kind: "putTrash";
+      readonly name: string;
+      readonly entry: Omit<TrashEntry, "bytes" | "versions">;
+      readonly state: Uint8Array;
+      readonly versions: ReadonlyArray<{ readonly meta: VersionMeta; readonly state: Uint8Array }>;
+    }
+  | {
+      readonly kind: "putDeletedClients";
+      readonly name: string;
+      readonly record: DeletedClientsRecord;
+    }
   | { readonly kind: "probe" };
 
 /** Operations that read what the store holds: each is written in a batch of its own. */
 export function isAlone(op: WriteOp): boolean {
-  return op.kind === "trash" || op.kind === "restoreTrash" || op.kind === "purgeTrash";
+  return (
+    op.kind === "trash" ||
+    op.kind === "restoreTrash" ||
+    op.kind === "purgeTrash" ||
+    op.kind === "putTrash" ||
+    op.kind === "putDeletedClients"
+  );
 }
 
 /**
@@ -116,6 +136,8 @@ export function nextHead(head: Head | null, op: WriteOp, now: number): Head | nu
     case "deleteVersion":
     case "restoreTrash":
     case "purgeTrash":
+    case "putTrash":
+    case "putDeletedClients":
     case "probe":
       return head;
   }
@@ -248,6 +270,16 @@ export abstract class LogStore implements DocumentStore {
   ): Promise<{ entry: TrashEntry; state: Uint8Array } | null>;
   /** The deleted client ids of `name`. */
   protected abstract readDeletedClients(name: string): Promise<ReadonlySet<number>>;
+  /** The versions of a trash entry with their states, in id order; `id` is a valid trash id. */
+  protected abstract readTrashVersions(
+    name: string,
+    id: string,
+  ): Promise<Array<{ meta: VersionMeta; state: Uint8Array }>>;
+  /** Deleted-client records in (name, id) order. */
+  protected abstract readDeletedClientRecords(options: {
+    readonly after?: { readonly name: string; readonly id: string };
+    readonly limit: number;
+  }): Promise<DeletedClientsRecord[]>;
   /** Called before a failed batch is retried. */
   protected async recover(): Promise<void> {}
   /** Releases the underlying resources once the queue is drained. */
@@ -321,6 +353,51 @@ export abstract class LogStore implements DocumentStore {
     this.assertReadable(name);
     await this.lastWrite.get(name);
     return this.reading(() => this.readDeletedClients(name));
+  }
+
+  async trashVersions(
+    name: string,
+    id: string,
+  ): Promise<Array<{ meta: VersionMeta; state: Uint8Array }>> {
+    this.assertReadable(name);
+    if (!isTrashId(id)) return [];
+    await this.lastWrite.get(name);
+    return this.reading(() => this.readTrashVersions(name, id));
+  }
+
+  putTrash(
+    entry: Omit<TrashEntry, "bytes" | "versions">,
+    state: Uint8Array,
+    versions: ReadonlyArray<{ readonly meta: VersionMeta; readonly state: Uint8Array }>,
+  ): Promise<void> {
+    if (!isTrashId(entry.id))
+      return Promise.reject(new RangeError(`invalid trash id ${JSON.stringify(entry.id)}`));
+    for (const { meta } of versions) {
+      if (!isVersionId(meta.id))
+        return Promise.reject(new RangeError(`invalid version id ${JSON.stringify(meta.id)}`));
+    }
+    const { name, id, deleted, deletedBy, created, updated } = entry;
+    const fields = { name, id, deleted, deletedBy, created, updated };
+    return this.write({ kind: "putTrash", name, entry: fields, state, versions });
+  }
+
+  async listDeletedClients(options: {
+    readonly after?: { readonly name: string; readonly id: string };
+    readonly limit: number;
+  }): Promise<DeletedClientsRecord[]> {
+    this.assertReadable();
+    return this.reading(() => this.readDeletedClientRecords(options));
+  }
+
+  putDeletedClients(record: DeletedClientsRecord): Promise<void> {
+    if (!isTrashId(record.id))
+      return Promise.reject(new RangeError(`invalid trash id ${JSON.stringify(record.id)}`));
+    const clients = [...new Set(record.clients)].sort((a, b) => a - b);
+    return this.write({
+      kind: "putDeletedClients",
+      name: record.name,
+      record: { name: record.name, id: record.id, clients },
+    });
   }
 
   async saveVersion(

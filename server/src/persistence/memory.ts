@@ -6,6 +6,7 @@
 import { type Head, LogStore, metaOf, nextHead, type WriteOp } from "./log-store.ts";
 import { clientsOf, mergedState } from "./state.ts";
 import type {
+  DeletedClientsRecord,
   DocumentMeta,
   ListOptions,
   StoredDocument,
@@ -67,6 +68,27 @@ export class MemoryStore extends LogStore {
       }
       if (op.kind === "restoreTrash") {
         this.restore(op.from, op.id, op.name, now);
+        continue;
+      }
+      if (op.kind === "putTrash") {
+        const versions = new Map<string, Version>();
+        for (const { meta, state } of op.versions) {
+          versions.set(meta.id, {
+            meta: { ...meta, bytes: state.byteLength },
+            state: state.slice(),
+          });
+        }
+        const entry: TrashEntry = {
+          ...op.entry,
+          bytes: op.state.byteLength,
+          versions: versions.size,
+        };
+        mapOf(this.trashed, op.name).set(entry.id, { entry, state: op.state.slice(), versions });
+        mapOf(this.deleted, op.name).set(entry.id, clientsOf(op.state));
+        continue;
+      }
+      if (op.kind === "putDeletedClients") {
+        mapOf(this.deleted, op.name).set(op.record.id, [...op.record.clients]);
         continue;
       }
       if (op.kind === "purgeTrash") {
@@ -153,6 +175,33 @@ export class MemoryStore extends LogStore {
 
   protected async readDeletedClients(name: string): Promise<ReadonlySet<number>> {
     return new Set([...(this.deleted.get(name)?.values() ?? [])].flat());
+  }
+
+  protected async readTrashVersions(
+    name: string,
+    id: string,
+  ): Promise<Array<{ meta: VersionMeta; state: Uint8Array }>> {
+    const versions = this.trashed.get(name)?.get(id)?.versions;
+    if (versions === undefined) return [];
+    return [...versions.keys()]
+      .sort(compareUtf8)
+      .map((versionId) => versions.get(versionId) as Version)
+      .map(({ meta, state }) => ({ meta, state: state.slice() }));
+  }
+
+  protected async readDeletedClientRecords(options: {
+    readonly after?: { readonly name: string; readonly id: string };
+    readonly limit: number;
+  }): Promise<DeletedClientsRecord[]> {
+    const records: DeletedClientsRecord[] = [];
+    for (const [name, byId] of this.deleted) {
+      for (const [id, clients] of byId) records.push({ name, id, clients: [...clients] });
+    }
+    const { after } = options;
+    return records
+      .sort(compareEntries)
+      .filter((record) => after === undefined || compareEntries(record, after) > 0)
+      .slice(0, options.limit);
   }
 
   protected async release(): Promise<void> {}

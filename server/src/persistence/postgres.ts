@@ -50,6 +50,7 @@ import { CollabError, isCollabError } from "../errors.ts";
 import { LogStore, type LogStoreOptions, type WriteOp } from "./log-store.ts";
 import { clientsOf, decodeClients, encodeClients, mergedState } from "./state.ts";
 import type {
+  DeletedClientsRecord,
   DocumentMeta,
   ListOptions,
   StoredDocument,
@@ -380,6 +381,16 @@ export class PostgresStore extends LogStore {
           case "restoreTrash":
             await this.restoreIn(client, op.from, op.id, op.name);
             break;
+          case "putTrash":
+            await this.putTrashIn(client, op);
+            break;
+          case "putDeletedClients":
+            await client.query(
+              `INSERT INTO ${this.t.deletedClients} (name, trash_id, clients) VALUES ($1, $2, $3)
+               ON CONFLICT (name, trash_id) DO UPDATE SET clients = EXCLUDED.clients`,
+              [op.name, op.record.id, encodeClients(op.record.clients)],
+            );
+            break;
           case "purgeTrash":
             await client.query(
               `DELETE FROM ${this.t.trashVersions} WHERE name = $1 AND trash_id = $2`,
@@ -660,6 +671,94 @@ export class PostgresStore extends LogStore {
     );
     const row = result.rows[0];
     return row === undefined ? null : { entry: trashOfRow(row), state: row.state };
+  }
+
+  /** Writes a trash entry as given (migration, backups), replacing one of the same name and id. */
+  private async putTrashIn(
+    client: PoolClient,
+    op: Extract<WriteOp, { kind: "putTrash" }>,
+  ): Promise<void> {
+    const { entry, state, versions } = op;
+    await client.query(`DELETE FROM ${this.t.trashVersions} WHERE name = $1 AND trash_id = $2`, [
+      op.name,
+      entry.id,
+    ]);
+    await client.query(
+      `INSERT INTO ${this.t.trash}
+         (name, id, deleted, deleted_by, created, updated, bytes, versions, state)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (name, id) DO UPDATE SET deleted = EXCLUDED.deleted,
+         deleted_by = EXCLUDED.deleted_by, created = EXCLUDED.created, updated = EXCLUDED.updated,
+         bytes = EXCLUDED.bytes, versions = EXCLUDED.versions, state = EXCLUDED.state`,
+      [
+        op.name,
+        entry.id,
+        entry.deleted,
+        storable(entry.deletedBy),
+        entry.created,
+        entry.updated,
+        state.byteLength,
+        versions.length,
+        state,
+      ],
+    );
+    for (const { meta, state: versionState } of versions) {
+      await client.query(
+        `INSERT INTO ${this.t.trashVersions}
+           (name, trash_id, id, label, kind, created, bytes, author, state)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [
+          op.name,
+          entry.id,
+          meta.id,
+          storable(meta.label),
+          meta.kind,
+          meta.created,
+          versionState.byteLength,
+          storable(meta.author),
+          versionState,
+        ],
+      );
+    }
+    await client.query(
+      `INSERT INTO ${this.t.deletedClients} (name, trash_id, clients) VALUES ($1, $2, $3)
+       ON CONFLICT (name, trash_id) DO UPDATE SET clients = EXCLUDED.clients`,
+      [op.name, entry.id, encodeClients(clientsOf(state))],
+    );
+  }
+
+  protected async readTrashVersions(
+    name: string,
+    id: string,
+  ): Promise<Array<{ meta: VersionMeta; state: Uint8Array }>> {
+    const result = await this.pool.query<VersionRow & { state: Buffer }>(
+      `SELECT ${VERSION_COLUMNS}, state FROM ${this.t.trashVersions}
+       WHERE name = $1 AND trash_id = $2 ORDER BY id`,
+      [name, id],
+    );
+    return result.rows.map((row) => ({ meta: versionOfRow(row), state: row.state }));
+  }
+
+  protected async readDeletedClientRecords(options: {
+    readonly after?: { readonly name: string; readonly id: string };
+    readonly limit: number;
+  }): Promise<DeletedClientsRecord[]> {
+    const after = options.after;
+    const result = await this.pool.query<{ name: string; trash_id: string; clients: Buffer }>(
+      after === undefined
+        ? `SELECT name, trash_id, clients FROM ${this.t.deletedClients}
+           ORDER BY name, trash_id LIMIT $1`
+        : `SELECT name, trash_id, clients FROM ${this.t.deletedClients}
+           WHERE (name, trash_id) > ($2, $3) ORDER BY name, trash_id LIMIT $1`,
+      after === undefined
+        ? [options.limit]
+        : [options.limit, after.name.toWellFormed().split("\0")[0] ?? "", after.id],
+    );
+    return result.rows.map((row) => ({
+      name: row.name,
+      id: row.trash_id,
+      clients: decodeClients(row.clients),
+    }));
   }
 
   protected async readDeletedClients(name: string): Promise<ReadonlySet<number>> {

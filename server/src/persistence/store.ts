@@ -101,6 +101,15 @@ export interface TrashListOptions {
   readonly limit: number;
 }
 
+/** The clients of one deleted content of a name (see {@link DocumentStore.deletedClients}). */
+export interface DeletedClientsRecord {
+  readonly name: string;
+  /** The trash entry the content went to (which may be purged since). */
+  readonly id: string;
+  /** Ascending. */
+  readonly clients: readonly number[];
+}
+
 /** Health as the readiness probe reports it. */
 export type StoreHealth =
   | { readonly state: "ok" }
@@ -217,6 +226,37 @@ export interface DocumentStore {
    * document, and must never be merged into a new one. Empty for most names.
    */
   deletedClients(name: string): Promise<ReadonlySet<number>>;
+
+  /** The versions trash entry (`name`, `id`) kept, with their states, in id order. */
+  trashVersions(
+    name: string,
+    id: string,
+  ): Promise<Array<{ readonly meta: VersionMeta; readonly state: Uint8Array }>>;
+
+  /**
+   * Writes a trash entry as given, for migration and backups: its content,
+   * times and versions, and its content's clients as deleted for the name
+   * (as {@link trash} records them). Replaces an entry with the same name and
+   * id. `bytes` and `versions` of the entry are computed by the store.
+   */
+  putTrash(
+    entry: Omit<TrashEntry, "bytes" | "versions">,
+    state: Uint8Array,
+    versions: ReadonlyArray<{ readonly meta: VersionMeta; readonly state: Uint8Array }>,
+  ): Promise<void>;
+
+  /**
+   * Every record of deleted clients (one per trash entry ever made, purged
+   * ones included), in (name, id) order, a page at a time: for migration and
+   * backups.
+   */
+  listDeletedClients(options: {
+    readonly after?: { readonly name: string; readonly id: string };
+    readonly limit: number;
+  }): Promise<DeletedClientsRecord[]>;
+
+  /** Records `record.clients` as deleted for its name under its trash id, replacing what was there. */
+  putDeletedClients(record: DeletedClientsRecord): Promise<void>;
 
   /** The metadata of `name`, or null when nothing is stored. */
   meta(name: string): Promise<DocumentMeta | null>;

@@ -8,9 +8,17 @@
  * the same bytes, are skipped, so running a migration twice changes nothing
  * the second time.
  *
+ * The trash travels too, so that deleted documents stay deleted: every
+ * trash entry with its content and versions, and every record of deleted
+ * clients (purged entries' included), which is what refuses a client that
+ * comes back with a copy of a deleted document (documents/deleted-state.ts).
+ * An entry or record the target has already, the same, is skipped.
+ *
  * The backup file is JSON lines: a header, then per document one `document`
- * line and one `version` line per version (binary states in base64). A file
- * name ending in `.gz` is gzip-compressed.
+ * line and one `version` line per version, then one `trash` line per trash
+ * entry followed by its `trashVersion` lines, then one `deletedClients` line
+ * per record (binary states in base64). A file name ending in `.gz` is
+ * gzip-compressed. Version 1 files (before the trash) are read as well.
  */
 
 import { once } from "node:events";
@@ -19,10 +27,15 @@ import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
-import * as Y from "yjs";
 import { CollabError } from "../errors.ts";
 import { mergedState } from "./state.ts";
-import type { DocumentRecord, DocumentStore, VersionMeta } from "./store.ts";
+import type {
+  DeletedClientsRecord,
+  DocumentRecord,
+  DocumentStore,
+  TrashEntry,
+  VersionMeta,
+} from "./store.ts";
 
 export { mergedState } from "./state.ts";
 
@@ -36,11 +49,15 @@ export interface TransferReport {
   readonly written: number;
   /** Versions written to the target. */
   readonly versions: number;
+  /** Trash entries (with their versions) written to the target. */
+  readonly trash: number;
 }
 
 const PAGE = 1_000;
 const FORMAT = "collab-docs-export";
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
+/** Versions of the backup file this code reads. */
+const READS: ReadonlySet<number> = new Set([1, 2]);
 
 /** Every stored document name, in order. */
 export async function allNames(store: DocumentStore): Promise<string[]> {
@@ -106,6 +123,84 @@ async function readVersions(store: DocumentStore, name: string) {
   return versions;
 }
 
+type TrashItem = {
+  readonly entry: TrashEntry;
+  readonly state: Uint8Array;
+  readonly versions: Array<{ readonly meta: VersionMeta; readonly state: Uint8Array }>;
+};
+
+/** Every trash entry of `store` with its content and versions, a page at a time. */
+async function* allTrash(store: DocumentStore): AsyncGenerator<TrashItem> {
+  let after: { name: string; id: string } | undefined;
+  for (;;) {
+    const page = await store.listTrash({ after, limit: PAGE });
+    for (const entry of page) {
+      const loaded = await store.loadTrash(entry.name, entry.id);
+      if (loaded === null) continue;
+      yield {
+        entry,
+        state: loaded.state,
+        versions: await store.trashVersions(entry.name, entry.id),
+      };
+    }
+    const last = page.at(-1);
+    if (page.length < PAGE || last === undefined) return;
+    after = { name: last.name, id: last.id };
+  }
+}
+
+/** Every record of deleted clients of `store`, a page at a time. */
+async function* allDeletedClients(store: DocumentStore): AsyncGenerator<DeletedClientsRecord> {
+  let after: { name: string; id: string } | undefined;
+  for (;;) {
+    const page = await store.listDeletedClients({ after, limit: PAGE });
+    yield* page;
+    const last = page.at(-1);
+    if (page.length < PAGE || last === undefined) return;
+    after = { name: last.name, id: last.id };
+  }
+}
+
+/** Writes a trash entry to `target` unless it has it already, the same; true when written. */
+async function writeTrash(target: DocumentStore, item: TrashItem): Promise<boolean> {
+  const have = await target.loadTrash(item.entry.name, item.entry.id);
+  if (have !== null && Buffer.from(have.state).equals(item.state)) {
+    const versions = await target.trashVersions(item.entry.name, item.entry.id);
+    const same =
+      versions.length === item.versions.length &&
+      versions.every(
+        (version, i) =>
+          version.meta.id === item.versions[i]?.meta.id &&
+          Buffer.from(version.state).equals(item.versions[i]?.state ?? new Uint8Array()),
+      );
+    if (same) return false;
+  }
+  await target.putTrash(item.entry, item.state, item.versions);
+  return true;
+}
+
+/**
+ * Writes the records of deleted clients the target lacks (or holds otherwise);
+ * returns how many it wrote.
+ */
+async function writeDeletedClients(
+  target: DocumentStore,
+  records: AsyncIterable<DeletedClientsRecord> | Iterable<DeletedClientsRecord>,
+): Promise<number> {
+  const key = (record: DeletedClientsRecord) => `${record.name}\0${record.id}`;
+  const have = new Map<string, string>();
+  for await (const record of allDeletedClients(target)) {
+    have.set(key(record), record.clients.join(","));
+  }
+  let written = 0;
+  for await (const record of records) {
+    if (have.get(key(record)) === [...record.clients].sort((a, b) => a - b).join(",")) continue;
+    await target.putDeletedClients(record);
+    written++;
+  }
+  return written;
+}
+
 /** Copies every document, with its times and versions, from `source` to `target`. */
 export async function copyStore(
   source: DocumentStore,
@@ -125,14 +220,29 @@ export async function copyStore(
     }
     onProgress(index + 1, names.length);
   }
+  let trash = 0;
+  for await (const item of allTrash(source)) if (await writeTrash(target, item)) trash++;
+  await writeDeletedClients(target, allDeletedClients(source));
   await target.flush();
-  return { documents: names.length, written, versions };
+  return { documents: names.length, written, versions, trash };
 }
 
 type Line =
   | { type: "header"; format: string; version: number; created: string; documents: number }
   | { type: "document"; name: string; created: number; updated: number; state: string }
-  | { type: "version"; document: string; meta: VersionMeta; state: string };
+  | { type: "version"; document: string; meta: VersionMeta; state: string }
+  | { type: "trash"; entry: TrashEntry; state: string }
+  | { type: "trashVersion"; name: string; trash: string; meta: VersionMeta; state: string }
+  | { type: "deletedClients"; name: string; trash: string; clients: number[] };
+
+const LINE_TYPES: ReadonlySet<string> = new Set([
+  "header",
+  "document",
+  "version",
+  "trash",
+  "trashVersion",
+  "deletedClients",
+]);
 
 /** Writes every document of `store` to `file` (gzip when it ends in .gz). */
 export async function exportStore(
@@ -168,9 +278,31 @@ export async function exportStore(
     }
     onProgress(index + 1, names.length);
   }
+  let trash = 0;
+  for await (const { entry, state, versions: kept } of allTrash(store)) {
+    await write({ type: "trash", entry, state: base64(state) });
+    for (const version of kept) {
+      await write({
+        type: "trashVersion",
+        name: entry.name,
+        trash: entry.id,
+        meta: version.meta,
+        state: base64(version.state),
+      });
+    }
+    trash++;
+  }
+  for await (const record of allDeletedClients(store)) {
+    await write({
+      type: "deletedClients",
+      name: record.name,
+      trash: record.id,
+      clients: [...record.clients],
+    });
+  }
   sink.end();
   await done;
-  return { documents: names.length, written: names.length, versions };
+  return { documents: names.length, written: names.length, versions, trash };
 }
 
 /** Restores every document of a file written by {@link exportStore} into `store`. */
@@ -187,12 +319,21 @@ export async function importStore(
   let documents = 0;
   let written = 0;
   let versions = 0;
+  let trash = 0;
   let pending: {
     name: string;
     record: DocumentRecord;
     versions: Array<{ meta: VersionMeta; state: Uint8Array }>;
   } | null = null;
+  let pendingTrash: TrashItem | null = null;
+  const deletedClients: DeletedClientsRecord[] = [];
+  const flushTrash = async () => {
+    if (pendingTrash === null) return;
+    if (await writeTrash(store, pendingTrash)) trash++;
+    pendingTrash = null;
+  };
   const flushPending = async () => {
+    await flushTrash();
     if (pending === null) return;
     const result = await writeDocument(store, pending.name, pending.record, pending.versions);
     if (result.written) written++;
@@ -215,8 +356,8 @@ export async function importStore(
     }
     switch (line.type) {
       case "header":
-        if (line.format !== FORMAT || line.version !== FORMAT_VERSION) {
-          throw invalid(number, `not a ${FORMAT} version ${FORMAT_VERSION} file`);
+        if (line.format !== FORMAT || !READS.has(line.version)) {
+          throw invalid(number, `not a ${FORMAT} file of version ${[...READS].join(" or ")}`);
         }
         sawHeader = true;
         total = line.documents;
@@ -235,11 +376,27 @@ export async function importStore(
           throw invalid(number, "a version outside its document");
         pending.versions.push({ meta: line.meta, state: fromBase64(line.state) });
         break;
+      case "trash":
+        await flushPending();
+        pendingTrash = { entry: line.entry, state: fromBase64(line.state), versions: [] };
+        break;
+      case "trashVersion": {
+        const open: TrashItem | null = pendingTrash;
+        if (open === null || open.entry.name !== line.name || open.entry.id !== line.trash)
+          throw invalid(number, "a trash version outside its trash entry");
+        open.versions.push({ meta: line.meta, state: fromBase64(line.state) });
+        break;
+      }
+      case "deletedClients":
+        await flushPending();
+        deletedClients.push({ name: line.name, id: line.trash, clients: line.clients });
+        break;
     }
   }
   await flushPending();
+  await writeDeletedClients(store, deletedClients);
   await store.flush();
-  return { documents, written, versions };
+  return { documents, written, versions, trash };
 }
 
 function parseLine(text: string, number: number): Line {
@@ -250,7 +407,7 @@ function parseLine(text: string, number: number): Line {
     throw invalid(number, "not JSON");
   }
   const type = (line as { type?: unknown } | null)?.type;
-  if (type !== "header" && type !== "document" && type !== "version") {
+  if (typeof type !== "string" || !LINE_TYPES.has(type)) {
     throw invalid(number, `unknown line type ${JSON.stringify(type)}`);
   }
   return line as Line;
