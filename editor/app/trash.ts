@@ -4,9 +4,50 @@
  * another name when its name has a new document) or delete it forever.
  */
 
-import { tokenForm } from "./access.ts";
 import { listTrash, purgeFromTrash, restoreFromTrash, type TrashItem } from "./api.ts";
-import { storedToken } from "./token.ts";
+
+/**
+ * Where the API secret the trash needs is kept: for this tab only (sessionStorage), and apart
+ * from the user's access token, which the editor sends over its WebSocket. The secret is the
+ * server's master credential: it never leaves this page's REST calls.
+ */
+const SECRET_KEY = "collab-docs:api-secret";
+
+function apiSecret(): string | null {
+  return sessionStorage.getItem(SECRET_KEY);
+}
+
+/** A form for the API secret; on submit it is kept for the tab and `onSecret` runs. */
+function secretForm(onSecret: () => void): HTMLFormElement {
+  const form = document.createElement("form");
+  form.className = "app-token";
+  const label = document.createElement("label");
+  label.htmlFor = "api-secret-input";
+  label.textContent = "API secret";
+  const row = document.createElement("div");
+  row.className = "app-token__row";
+  const input = document.createElement("input");
+  input.id = "api-secret-input";
+  input.type = "password";
+  input.autocomplete = "off";
+  input.spellcheck = false;
+  input.required = true;
+  input.placeholder = "The server's API_SECRET";
+  const submit = document.createElement("button");
+  submit.type = "submit";
+  submit.className = "app-button";
+  submit.textContent = "Use for this tab";
+  row.append(input, submit);
+  form.append(label, row);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const secret = input.value.trim();
+    if (!secret) return;
+    sessionStorage.setItem(SECRET_KEY, secret);
+    onSecret();
+  });
+  return form;
+}
 
 /** Renders the Trash page into `main`; `open(name)` opens a document. */
 export async function showTrash(main: HTMLElement, open: (name: string) => void): Promise<void> {
@@ -18,8 +59,7 @@ export async function showTrash(main: HTMLElement, open: (name: string) => void)
   list.className = "app-list app-trash";
   list.setAttribute("aria-label", "Deleted documents");
   main.replaceChildren(intro, list);
-  const token = storedToken();
-  const result = await listTrash(token);
+  const result = await listTrash(apiSecret());
   if (!result.ok) {
     if (result.status === 401 || result.status === 403) {
       const panel = document.createElement("section");
@@ -30,9 +70,9 @@ export async function showTrash(main: HTMLElement, open: (name: string) => void)
         heading,
         paragraph(
           "app-denied__message",
-          "Only an administrator can see and restore deleted documents on this server. Paste the API secret (or an administrator's credential) below.",
+          "Only an administrator can see and restore deleted documents on this server. Paste the server's API secret below; it is kept for this tab only.",
         ),
-        tokenForm(() => void showTrash(main, open)),
+        secretForm(() => void showTrash(main, open)),
       );
       list.replaceWith(panel);
     } else {
@@ -77,7 +117,7 @@ function row(item: TrashItem, open: (name: string) => void, refresh: () => void)
   const restoreAs = async (as: string | null) => {
     restore.disabled = true;
     message.textContent = "Restoring…";
-    const result = await restoreFromTrash(item, as, storedToken());
+    const result = await restoreFromTrash(item, as, apiSecret());
     restore.disabled = false;
     if (result.ok) {
       open(result.value.document.name);
@@ -102,7 +142,7 @@ function row(item: TrashItem, open: (name: string) => void, refresh: () => void)
       return;
     }
     purge.disabled = true;
-    const result = await purgeFromTrash(item, storedToken());
+    const result = await purgeFromTrash(item, apiSecret());
     if (result.ok) refresh();
     else {
       purge.disabled = false;

@@ -19,6 +19,11 @@ import { trackSaves } from "./saves.ts";
 import type { ConnectionState, SaveState } from "./status.ts";
 import { mountChrome } from "./ui/chrome.ts";
 
+/** First delay before opening a document again that the server closed or called busy. */
+const REOPEN_FIRST_MS = 300;
+/** Longest delay between such attempts. */
+const REOPEN_MAX_MS = 8_000;
+
 /** Someone in the document, as presence shows them. */
 export interface Participant extends CollabUser {
   /** The Yjs client id; unique per open editor. */
@@ -124,7 +129,8 @@ export function createCollabEditor(
   let connection: ConnectionState = { kind: "connecting" };
   // "Saved" is what the server confirms it stored, not the provider's acknowledgement count,
   // which reaches 0 early after a reconnect (see saves.ts).
-  const saves = trackSaves(provider);
+  // Until the IndexedDB copy is loaded, it may hold offline edits the server has not seen.
+  const saves = trackSaves(provider, offline === null ? {} : { loading: offline.whenSynced });
   cleanups.push(() => saves.destroy());
   let save: SaveState = saves.state;
   // What the server last granted; kept across reconnects until it says otherwise, so a reader
@@ -160,19 +166,39 @@ export function createCollabEditor(
     else setConnection({ kind: "offline", keptOnDevice: offline !== null });
   };
   const onAuthenticated = ({ scope }: { scope: string }) => {
+    reopenDelay = REOPEN_FIRST_MS;
     serverReadOnly = scope !== "read-write";
     setReadOnly(resolved.readOnly || serverReadOnly);
     setConnection({ kind: "connected", readOnly: serverReadOnly });
   };
-  const onDenied = ({ reason }: { reason: string }) => setConnection({ kind: "denied", reason });
+  // Opens the document again on the same socket, after a delay that doubles up to 8 s while
+  // the server says it is busy (a deletion or a restore is running this moment).
+  let reopenTimer: ReturnType<typeof setTimeout> | undefined;
+  let reopenDelay = REOPEN_FIRST_MS;
+  const reopen = () => {
+    clearTimeout(reopenTimer);
+    reopenTimer = setTimeout(() => {
+      void provider.sendToken().then(() => provider.startSync());
+    }, reopenDelay);
+    reopenDelay = Math.min(reopenDelay * 2, REOPEN_MAX_MS);
+  };
+  cleanups.push(() => clearTimeout(reopenTimer));
+  const onDenied = ({ reason }: { reason: string }) => {
+    if (reason.startsWith("document-busy")) {
+      setConnection({ kind: "connecting" });
+      reopen();
+      return;
+    }
+    setConnection({ kind: "denied", reason });
+  };
   // The server closed this document (the socket stays open): deleted while open, or a trashed
-  // document was restored into the name this editor has open.
+  // document was restored into the name this editor has open (it now holds the restored content).
   const onDocumentClosed = ({ event }: { event: { reason?: string } }) => {
     if (event.reason === "document-deleted") {
       setConnection({ kind: "denied", reason: "document-deleted" });
     } else if (event.reason === "document-restored") {
-      // Open the document again on the same socket: it now holds the restored content.
-      void provider.sendToken().then(() => provider.startSync());
+      setConnection({ kind: "connecting" });
+      reopen();
     }
   };
   provider.on("status", onStatus);

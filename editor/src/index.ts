@@ -22,7 +22,7 @@ export { FIELD, schemaExtensions } from "./extensions.ts";
 export { type CollabEditorOptions, type CollabUser, colorFor } from "./options.ts";
 export { createDocumentPreview, type DocumentPreview } from "./preview.ts";
 export { RECONNECT } from "./reconnect.ts";
-export { type SaveTracker, trackSaves } from "./saves.ts";
+export { type SaveTracker, type TrackSavesOptions, trackSaves } from "./saves.ts";
 export {
   type AccessProblem,
   type ConnectionState,

@@ -46,6 +46,16 @@ export interface SaveTracker {
 
 type Events = { change: (state: SaveState) => void };
 
+/** Options of {@link trackSaves}. */
+export interface TrackSavesOptions {
+  /**
+   * Resolves once a local copy of the document (IndexedDB, say) is loaded into it: until
+   * then the state is `saving`, since the copy may hold edits of an offline session that the
+   * server has never seen. @default nothing to wait for
+   */
+  readonly loading?: Promise<unknown>;
+}
+
 /**
  * Tracks `provider`'s local changes until the server confirms they are stored.
  * A document that already holds content when tracking starts counts as one
@@ -55,7 +65,10 @@ type Events = { change: (state: SaveState) => void };
  * const saves = trackSaves(provider);
  * saves.on((state) => (status.textContent = state.kind === "saved" ? "All changes saved" : "Saving…"));
  */
-export function trackSaves(provider: HocuspocusProvider): SaveTracker {
+export function trackSaves(
+  provider: HocuspocusProvider,
+  options: TrackSavesOptions = {},
+): SaveTracker {
   const doc = provider.document;
   const events = new ObservableV2<Events>();
   /** Local changes made, and how many of them the server confirmed stored. */
@@ -68,10 +81,13 @@ export function trackSaves(provider: HocuspocusProvider): SaveTracker {
   /** The server answered "read-only" on this connection: nothing sent will be stored. */
   let refused = false;
   let nextId = 0;
-  let current = stateOf(made, confirmed);
+  /** A local copy is still loading (see TrackSavesOptions.loading): one more change unconfirmed. */
+  let loading = options.loading !== undefined;
+  const stateNow = () => stateOf(made + (loading ? 1 : 0), confirmed);
+  let current = stateNow();
 
   const update = () => {
-    const next = stateOf(made, confirmed);
+    const next = stateNow();
     if (next.kind === current.kind && pending(next) === pending(current)) return;
     current = next;
     events.emit("change", [next]);
@@ -115,6 +131,14 @@ export function trackSaves(provider: HocuspocusProvider): SaveTracker {
     ask();
   };
 
+  let destroyed = false;
+  // Loaded, or failed to load (then there is no copy to wait for).
+  const loaded = () => {
+    if (destroyed) return;
+    loading = false;
+    update();
+  };
+  void options.loading?.then(loaded, loaded);
   doc.on("update", onUpdate);
   provider.on("synced", onSynced);
   provider.on("close", onGone);
@@ -131,6 +155,7 @@ export function trackSaves(provider: HocuspocusProvider): SaveTracker {
       return () => events.off("change", listener);
     },
     destroy() {
+      destroyed = true;
       doc.off("update", onUpdate);
       provider.off("synced", onSynced);
       provider.off("close", onGone);

@@ -514,6 +514,8 @@ export const SETTINGS = [
   }),
   setting({
     key: "webhookUrls",
+    // A receiver's URL is often its credential (a Slack hook, a ?token=).
+    secret: true,
     env: "WEBHOOK_URL",
     argument: "<list>",
     default: [],
@@ -598,7 +600,8 @@ export function describeSettings(config: Config): Record<string, unknown> {
   return Object.fromEntries(
     SETTINGS.map((s) => {
       const value = config[s.key];
-      return [s.env, "secret" in s && s.secret === true && value !== null ? "(set)" : value];
+      const set = value !== null && !(Array.isArray(value) && value.length === 0);
+      return [s.env, "secret" in s && s.secret === true && set ? "(set)" : value];
     }),
   );
 }

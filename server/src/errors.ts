@@ -102,6 +102,11 @@ export const Refusal = {
   loadFailed: "document-load-failed",
   accessDenied: "access-denied",
   documentDeleted: "document-deleted",
+  /**
+   * The document is being deleted or restored this moment: try again shortly.
+   * Not final (the deletion may yet fail, and a restore ends with a document).
+   */
+  documentBusy: "document-busy",
 } as const;
 
 /** Cuts a close reason to the 123 bytes RFC 6455 allows, on a character boundary. */

@@ -105,6 +105,25 @@ describe("a deleted document in the browser", () => {
   });
 });
 
+describe("a restore into an open page", () => {
+  it("[TRASH3] a page with the (empty) name open when a document is restored into it shows the restored content", async () => {
+    const server = await startServer();
+    await fetch(`${server.address.url}/api/v1/documents/back`, {
+      method: "PUT",
+      headers: { "content-type": "text/markdown" },
+      body: "Welcome back",
+    });
+    await api(server, "DELETE", "/documents/back");
+    const page = await openPage(`${server.address.url}/d/back`, "Ada");
+    await editorReady(page);
+    expect(await editorText(page)).toBe("");
+    expect(await api(server, "POST", "/trash/back/restore")).toBe(200);
+    await expect.poll(() => editorText(page)).toBe("Welcome back");
+    expect(await page.locator(".collab-editor__deleted").isVisible()).toBe(false);
+    await page.locator(".collab-editor__connection").getByText("Connected").waitFor();
+  });
+});
+
 describe("the Trash page", () => {
   for (const phone of [false, true]) {
     it(`[APP8] lists deleted documents, restores one into the editor, and deletes one forever${phone ? " (phone)" : ""}`, async () => {

@@ -86,6 +86,23 @@ describe("trackSaves", () => {
     expect(saves.state).toEqual({ kind: "saved" });
   });
 
+  it("[PERS22] while a local copy loads (IndexedDB), it says saving: the copy may hold offline edits", async () => {
+    const { address } = await startServer();
+    const provider = connect({ url: address.wsUrl, name: "loading" });
+    let finish: () => void = () => {};
+    const loading = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const saves = trackSaves(provider, { loading });
+    onTestFinished(() => saves.destroy());
+    await synced(provider);
+    expect(saves.state).toEqual({ kind: "saving", pending: 1 });
+    // The copy arrives (an edit made offline in an earlier session), then loading ends.
+    provider.document.getText("text").insert(0, "from the copy");
+    finish();
+    await vi.waitFor(() => expect(saves.state).toEqual({ kind: "saved" }), WAIT);
+  });
+
   it("[PERS22] a read-only connection is told its changes are refused, and never says saved", async () => {
     const { address } = await startServer({ config: { authSecret: SECRET } });
     const token = await mintToken({

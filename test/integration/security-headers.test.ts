@@ -47,6 +47,12 @@ describe("security headers", () => {
       "'self' https://intranet.example http://wiki.example:8080",
     );
     expect(response.headers.get("x-frame-options")).toBeNull();
+    // The Trash page (an administrator's) is framed by the server itself only.
+    const trash = await fetch(`${some.address.url}/trash`);
+    expect(directives(trash.headers.get("content-security-policy")).get("frame-ancestors")).toBe(
+      "'self'",
+    );
+    expect(trash.headers.get("x-frame-options")).toBe("SAMEORIGIN");
     const any = await startServer({ config: { allowedOrigins: ["*"] } });
     const open = await fetch(`${any.address.url}/d/x`);
     expect(directives(open.headers.get("content-security-policy")).get("frame-ancestors")).toBe(

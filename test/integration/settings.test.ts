@@ -427,6 +427,7 @@ describe("every setting takes effect", () => {
         AUTH_SECRET: "(set)",
         API_SECRET: "(set)",
         WEBHOOK_SECRET: "(set)",
+        WEBHOOK_URL: "(set)",
         METRICS_TOKEN: "(set)",
       });
       expect(JSON.stringify(server.lines)).not.toContain(SECRET);

@@ -174,6 +174,55 @@ describe("the trash", () => {
   });
 });
 
+describe("trash races", () => {
+  it("[TRASH1] a restore and a purge of one entry at once: one wins, and the other says so", async () => {
+    const server = await startServer();
+    for (let round = 0; round < 5; round++) {
+      const name = `race-${round}`;
+      await written(server, name, "contested");
+      await api(server, "DELETE", `/documents/${name}`);
+      const [restored, purged] = await Promise.all([
+        api(server, "POST", `/trash/${name}/restore`),
+        api(server, "DELETE", `/trash/${name}`),
+      ]);
+      expect([restored.status, purged.status].sort()).toEqual([200, 404]);
+      expect(await storedText(server, name)).toBe(restored.status === 200 ? "contested" : "");
+      expect((await api(server, "GET", "/trash")).body).toMatchObject({ items: [] });
+    }
+  });
+
+  it("[TRASH1] two restores of one entry under two names: one gets the document, the other 404", async () => {
+    const server = await startServer();
+    await written(server, "twice", "only once");
+    await api(server, "DELETE", "/documents/twice");
+    const results = await Promise.all([
+      api(server, "POST", "/trash/twice/restore", { as: "x" }),
+      api(server, "POST", "/trash/twice/restore", { as: "y" }),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual([200, 404]);
+    const texts = [await storedText(server, "x"), await storedText(server, "y")].sort();
+    expect(texts).toEqual(["", "only once"]);
+  });
+
+  it("[TRASH3] content restored back into the name it was deleted from opens and edits for everyone", async () => {
+    const server = await startServer();
+    await written(server, "a", "hello");
+    await api(server, "DELETE", "/documents/a");
+    expect((await api(server, "POST", "/trash/a/restore", { as: "b" })).status).toBe(200);
+    await api(server, "DELETE", "/documents/b");
+    expect((await api(server, "POST", "/trash/b/restore", { as: "a" })).status).toBe(200);
+    const provider = connect({ url: server.address.wsUrl, name: "a" });
+    await synced(provider);
+    expect(provider.document.getText("text").toString()).toBe("hello");
+    const denials: string[] = [];
+    provider.on("authenticationFailed", ({ reason }: { reason: string }) => denials.push(reason));
+    provider.document.getText("text").insert(5, ", world");
+    await acknowledged(provider);
+    expect(denials).toEqual([]);
+    expect(await storedText(server, "a")).toBe("hello, world");
+  });
+});
+
 describe("deleted documents stay deleted", () => {
   it("[TRASH2] a provider online at the delete is closed, refused when it comes back, and its copy is never stored", async () => {
     const server = await startServer();

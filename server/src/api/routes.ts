@@ -10,7 +10,9 @@ import * as Y from "yjs";
 import type { z } from "zod";
 import type { InputFormat } from "../documents/convert.ts";
 import type { DocumentService } from "../documents/service.ts";
+import { isTrashId } from "../persistence/log-store.ts";
 import type { DocumentMeta, DocumentStore, TrashEntry, VersionMeta } from "../persistence/store.ts";
+import { checkDocumentName } from "../protocol/names.ts";
 import { actorOf, type Caller, canList, type Need } from "./caller.ts";
 import { ApiError } from "./errors.ts";
 import {
@@ -466,8 +468,11 @@ function trashItem(service: DocumentService, entry: TrashEntry): z.infer<typeof 
 function trashCursor(after: string | undefined): { name: string; id: string } | undefined {
   if (after === undefined) return undefined;
   const colon = after.indexOf(":");
-  if (colon === -1) throw new ApiError(400, "bad_request", "after: not a cursor this API gave");
-  return { id: after.slice(0, colon), name: after.slice(colon + 1) };
+  const cursor = { id: after.slice(0, colon), name: after.slice(colon + 1) };
+  if (colon === -1 || !isTrashId(cursor.id) || checkDocumentName(cursor.name) !== null) {
+    throw new ApiError(400, "bad_request", "after: not a cursor this API gave");
+  }
+  return cursor;
 }
 
 function version(meta: VersionMeta): z.infer<typeof Version> {

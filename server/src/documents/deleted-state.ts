@@ -63,7 +63,13 @@ export class DeletedStateGuard implements Extension {
   }
 
   async onLoadDocument({ document, documentName }: onLoadDocumentPayload): Promise<void> {
-    const clients = await this.options.store.deletedClients(documentName);
+    const recorded = await this.options.store.deletedClients(documentName);
+    if (recorded.size === 0) return;
+    // Clients whose content the document holds now are its own: a trashed document restored
+    // into this name (under another name first, say), or a backup imported into it. Their
+    // copies are this document's, not a deleted one's.
+    const live = document.store.clients;
+    const clients = new Set([...recorded].filter((client) => !live.has(client)));
     if (clients.size > 0) this.deleted.set(document, clients);
   }
 

@@ -77,7 +77,11 @@ export interface RestoreRequest {
   readonly as?: string;
 }
 
-/** Refuses to open a document while it is being deleted. */
+/**
+ * Refuses to open a document while it is being deleted or restored, with
+ * `document-busy`: not final, the client tries again (the editor does, and
+ * y-websocket clients are closed with a code they retry).
+ */
 export class DeletionGuard implements Extension {
   readonly extensionName = "deletion-guard";
   readonly priority = 9_000;
@@ -96,7 +100,7 @@ export class DeletionGuard implements Extension {
   private refuseWhileDeleting(name: string): void {
     if (!this.deleting.has(name)) return;
     throw new CollabError("DOCUMENT_BUSY", `"${name}" is being deleted`, {
-      reason: `${Refusal.documentDeleted}: the document is being deleted`,
+      reason: `${Refusal.documentBusy}: the document is being deleted or restored; try again shortly`,
     });
   }
 }
@@ -118,6 +122,8 @@ export class DocumentService {
   private readonly versionTimers = new Map<string, NodeJS.Timeout>();
   /** The last task queued per document (see {@link DocumentService.locked}). */
   private readonly locks = new Map<string, Promise<void>>();
+  /** The last trash operation queued per name (see {@link DocumentService.trashLocked}). */
+  private readonly trashLocks = new Map<string, Promise<void>>();
   private lastVersionMs = 0;
   private versionSequence = 0;
   private closed = false;
@@ -266,40 +272,50 @@ export class DocumentService {
     const to = request.as ?? name;
     const problem = checkDocumentName(to);
     if (problem !== null) throw new CollabError("DOCUMENT_NAME_INVALID", problem);
-    return this.locked(to, async () => {
-      const { hocuspocus, store } = this.options;
-      const entry = await this.trashEntry(name, request.id);
-      this.deleting.add(to);
-      try {
-        await hocuspocus.loadingDocuments.get(to)?.catch(() => {});
-        if (await this.exists(to)) {
-          throw new CollabError(
-            "DOCUMENT_EXISTS",
-            `a document named ${JSON.stringify(to)} exists; restore under another name, or delete it first`,
-          );
+    // One trash operation on a name at a time (a purge, the sweep, another restore), then the
+    // target's own lock.
+    return this.trashLocked(name, () =>
+      this.locked(to, async () => {
+        const { hocuspocus, store } = this.options;
+        const entry = await this.trashEntry(name, request.id);
+        this.deleting.add(to);
+        try {
+          await hocuspocus.loadingDocuments.get(to)?.catch(() => {});
+          if (await this.exists(to)) {
+            throw new CollabError(
+              "DOCUMENT_EXISTS",
+              `a document named ${JSON.stringify(to)} exists; restore under another name, or delete it first`,
+            );
+          }
+          let found = false;
+          await this.everywhere(to, "restore", async () => {
+            // Anyone with the (empty) document open opens it again once it is restored.
+            await this.letGo(to, Close.documentRestored);
+            found = await store.restoreTrash(name, entry.id, to);
+          });
+          // Another instance purged or restored it meanwhile.
+          if (!found) throw missingEntry(name, entry.id);
+        } finally {
+          this.deleting.delete(to);
         }
-        await this.everywhere(to, "restore", async () => {
-          // Anyone with the (empty) document open opens it again once it is restored.
-          await this.letGo(to, Close.documentRestored);
-          await store.restoreTrash(name, entry.id, to);
-        });
-      } finally {
-        this.deleting.delete(to);
-      }
-      this.options.events?.restored?.(name, entry, to);
-      return { entry, to };
-    });
+        this.options.events?.restored?.(name, entry, to);
+        return { entry, to };
+      }),
+    );
   }
 
   /**
    * Removes trash entries of `name` for good: entry `id`, or every entry of
    * the name. Resolves with what was purged (empty: nothing was there).
    */
-  async purgeTrash(name: string, id?: string): Promise<TrashEntry[]> {
-    const all = await this.allTrashOf(name);
-    const entries = id === undefined ? all : all.filter((entry) => entry.id === id);
-    for (const entry of entries) await this.purgeEntry(entry);
-    return entries;
+  purgeTrash(name: string, id?: string): Promise<TrashEntry[]> {
+    return this.trashLocked(name, async () => {
+      const all = await this.allTrashOf(name);
+      const entries = id === undefined ? all : all.filter((entry) => entry.id === id);
+      const purged: TrashEntry[] = [];
+      for (const entry of entries) if (await this.purgeEntry(entry)) purged.push(entry);
+      return purged;
+    });
   }
 
   /**
@@ -314,8 +330,7 @@ export class DocumentService {
       const page = await this.options.store.listTrash({ after, limit: TRASH_PAGE });
       for (const entry of page) {
         if (this.purgeAt(entry) > now) continue;
-        await this.purgeEntry(entry);
-        purged++;
+        if (await this.trashLocked(entry.name, () => this.purgeEntry(entry))) purged++;
       }
       const last = page.at(-1);
       if (page.length < TRASH_PAGE || last === undefined) return purged;
@@ -356,23 +371,18 @@ export class DocumentService {
     }
   }
 
-  private async purgeEntry(entry: TrashEntry): Promise<void> {
-    await this.options.store.purgeTrash(entry.name, entry.id);
-    this.options.events?.purged?.(entry.name, entry);
+  /** Purges one entry; false when it was gone already (restored or purged meanwhile). */
+  private async purgeEntry(entry: TrashEntry): Promise<boolean> {
+    const found = await this.options.store.purgeTrash(entry.name, entry.id);
+    if (found) this.options.events?.purged?.(entry.name, entry);
+    return found;
   }
 
   /** Trash entry `id` of `name`, or its newest; DOCUMENT_NOT_FOUND when there is none. */
   private async trashEntry(name: string, id: string | undefined): Promise<TrashEntry> {
     const entries = await this.allTrashOf(name);
     const entry = id === undefined ? entries.at(-1) : entries.find((e) => e.id === id);
-    if (entry === undefined) {
-      throw new CollabError(
-        "DOCUMENT_NOT_FOUND",
-        id === undefined
-          ? `the trash holds no document named ${JSON.stringify(name)}`
-          : `the trash holds no entry ${JSON.stringify(id)} of ${JSON.stringify(name)}`,
-      );
-    }
+    if (entry === undefined) throw missingEntry(name, id);
     return entry;
   }
 
@@ -576,17 +586,12 @@ export class DocumentService {
     if (this.deleting.has(name)) {
       return Promise.reject(new CollabError("DOCUMENT_BUSY", `"${name}" is being deleted`));
     }
-    const previous = this.locks.get(name) ?? Promise.resolve();
-    const run = previous.then(task, task);
-    const settled = run.then(
-      () => {},
-      () => {},
-    );
-    this.locks.set(name, settled);
-    void settled.then(() => {
-      if (this.locks.get(name) === settled) this.locks.delete(name);
-    });
-    return run;
+    return serialized(this.locks, name, task);
+  }
+
+  /** Runs `task` after every earlier trash operation on the entries of `name`. */
+  private trashLocked<T>(name: string, task: () => Promise<T>): Promise<T> {
+    return serialized(this.trashLocks, name, task);
   }
 
   /**
@@ -605,6 +610,34 @@ export class DocumentService {
   private nextTrashId(): string {
     return this.nextVersionId();
   }
+}
+
+/** Runs `task` after the last task queued under `key` in `queue`, whatever it ended with. */
+function serialized<T>(
+  queue: Map<string, Promise<void>>,
+  key: string,
+  task: () => Promise<T>,
+): Promise<T> {
+  const previous = queue.get(key) ?? Promise.resolve();
+  const run = previous.then(task, task);
+  const settled = run.then(
+    () => {},
+    () => {},
+  );
+  queue.set(key, settled);
+  void settled.then(() => {
+    if (queue.get(key) === settled) queue.delete(key);
+  });
+  return run;
+}
+
+function missingEntry(name: string, id: string | undefined): CollabError {
+  return new CollabError(
+    "DOCUMENT_NOT_FOUND",
+    id === undefined
+      ? `the trash holds no document named ${JSON.stringify(name)}`
+      : `the trash holds no entry ${JSON.stringify(id)} of ${JSON.stringify(name)} (restored or purged meanwhile?)`,
+  );
 }
 
 async function withTimeout<T>(

@@ -265,11 +265,12 @@ export class LevelDbStore extends LogStore {
       }
       if (op.kind === "restoreTrash") {
         const head = await this.restoreFromTrash(op.from, op.id, op.name, ops, now, addGarbage);
+        op.outcome.found = head !== undefined;
         if (head !== undefined) staged.set(op.name, head);
         continue;
       }
       if (op.kind === "purgeTrash") {
-        await this.purgeEntry(op.name, op.id, ops, addGarbage);
+        op.outcome.found = await this.purgeEntry(op.name, op.id, ops, addGarbage);
         continue;
       }
       if (op.kind === "putTrash") {
@@ -455,17 +456,18 @@ export class LevelDbStore extends LogStore {
     return nextHead(head, { kind: "compact", name: to, state, times }, now) ?? undefined;
   }
 
-  /** Removes a trash entry and its versions; its deleted clients stay. */
+  /** Removes a trash entry and its versions; its deleted clients stay. False: there was none. */
   private async purgeEntry(
     name: string,
     id: string,
     ops: BatchOp[],
     addGarbage: (name: string, bytes: number) => void,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const stored = await this.db.get(trashKey("t", name, id));
-    if (stored === undefined) return;
+    if (stored === undefined) return false;
     addGarbage(name, parseTrashEntry(name, stored).bytes);
     await this.dropEntry(name, id, ops);
+    return true;
   }
 
   private async dropEntry(name: string, id: string, ops: BatchOp[]): Promise<void> {

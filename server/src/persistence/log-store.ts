@@ -59,9 +59,15 @@ export type WriteOp =
       readonly name: string;
       readonly from: string;
       readonly id: string;
+      readonly outcome: { found: boolean };
     }
   /** Written alone in its batch. */
-  | { readonly kind: "purgeTrash"; readonly name: string; readonly id: string }
+  | {
+      readonly kind: "purgeTrash";
+      readonly name: string;
+      readonly id: string;
+      readonly outcome: { found: boolean };
+    }
   /** Written alone in its batch. */
   | {
       readonly kind: "putTrash";
@@ -337,16 +343,26 @@ export abstract class LogStore implements DocumentStore {
     return this.reading(() => this.readTrashEntry(name, id));
   }
 
-  restoreTrash(name: string, id: string, to: string): Promise<void> {
+  async restoreTrash(name: string, id: string, to: string): Promise<boolean> {
     const problem = checkDocumentName(name);
-    if (problem !== null) return Promise.reject(new CollabError("DOCUMENT_NAME_INVALID", problem));
-    if (!isTrashId(id)) return this.nothingToWrite(to);
-    return this.write({ kind: "restoreTrash", name: to, from: name, id });
+    if (problem !== null) throw new CollabError("DOCUMENT_NAME_INVALID", problem);
+    if (!isTrashId(id)) {
+      await this.nothingToWrite(to);
+      return false;
+    }
+    const outcome = { found: false };
+    await this.write({ kind: "restoreTrash", name: to, from: name, id, outcome });
+    return outcome.found;
   }
 
-  purgeTrash(name: string, id: string): Promise<void> {
-    if (!isTrashId(id)) return this.nothingToWrite(name);
-    return this.write({ kind: "purgeTrash", name, id });
+  async purgeTrash(name: string, id: string): Promise<boolean> {
+    if (!isTrashId(id)) {
+      await this.nothingToWrite(name);
+      return false;
+    }
+    const outcome = { found: false };
+    await this.write({ kind: "purgeTrash", name, id, outcome });
+    return outcome.found;
   }
 
   async deletedClients(name: string): Promise<ReadonlySet<number>> {

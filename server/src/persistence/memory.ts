@@ -67,7 +67,7 @@ export class MemoryStore extends LogStore {
         continue;
       }
       if (op.kind === "restoreTrash") {
-        this.restore(op.from, op.id, op.name, now);
+        op.outcome.found = this.restore(op.from, op.id, op.name, now);
         continue;
       }
       if (op.kind === "putTrash") {
@@ -92,7 +92,7 @@ export class MemoryStore extends LogStore {
         continue;
       }
       if (op.kind === "purgeTrash") {
-        this.trashed.get(op.name)?.delete(op.id);
+        op.outcome.found = this.trashed.get(op.name)?.delete(op.id) ?? false;
         if (this.trashed.get(op.name)?.size === 0) this.trashed.delete(op.name);
         continue;
       }
@@ -229,9 +229,9 @@ export class MemoryStore extends LogStore {
     return entry;
   }
 
-  private restore(from: string, id: string, to: string, now: number): void {
+  private restore(from: string, id: string, to: string, now: number): boolean {
     const trashed = this.trashed.get(from)?.get(id);
-    if (trashed === undefined) return;
+    if (trashed === undefined) return false;
     const existing = this.docs.get(to);
     const state =
       existing === undefined
@@ -252,6 +252,7 @@ export class MemoryStore extends LogStore {
       this.deleted.get(from)?.delete(id);
       if (this.deleted.get(from)?.size === 0) this.deleted.delete(from);
     }
+    return true;
   }
 
   private updatesOf(entry: Entry): Uint8Array[] {

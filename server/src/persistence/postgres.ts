@@ -379,7 +379,7 @@ export class PostgresStore extends LogStore {
             if (op.outcome.entry !== null) deleted.add(op.name);
             break;
           case "restoreTrash":
-            await this.restoreIn(client, op.from, op.id, op.name);
+            op.outcome.found = await this.restoreIn(client, op.from, op.id, op.name);
             break;
           case "putTrash":
             await this.putTrashIn(client, op);
@@ -396,10 +396,13 @@ export class PostgresStore extends LogStore {
               `DELETE FROM ${this.t.trashVersions} WHERE name = $1 AND trash_id = $2`,
               [op.name, op.id],
             );
-            await client.query(`DELETE FROM ${this.t.trash} WHERE name = $1 AND id = $2`, [
-              op.name,
-              op.id,
-            ]);
+            op.outcome.found =
+              ((
+                await client.query(`DELETE FROM ${this.t.trash} WHERE name = $1 AND id = $2`, [
+                  op.name,
+                  op.id,
+                ])
+              ).rowCount ?? 0) > 0;
             break;
           case "probe":
             probed = true;
@@ -590,13 +593,18 @@ export class PostgresStore extends LogStore {
   }
 
   /** Moves trash entry (`from`, `id`) back into `to`, under `to`'s exclusive locks. */
-  private async restoreIn(client: PoolClient, from: string, id: string, to: string): Promise<void> {
+  private async restoreIn(
+    client: PoolClient,
+    from: string,
+    id: string,
+    to: string,
+  ): Promise<boolean> {
     const found = await client.query<{ created: number; updated: number; state: Buffer }>(
       `SELECT created, updated, state FROM ${this.t.trash} WHERE name = $1 AND id = $2 FOR UPDATE`,
       [from, id],
     );
     const trashed = found.rows[0];
-    if (trashed === undefined) return;
+    if (trashed === undefined) return false;
     const existing = await this.readIn(client, to);
     const state =
       existing === null ? trashed.state : mergedState([...existing.updates, trashed.state]);
@@ -628,6 +636,7 @@ export class PostgresStore extends LogStore {
         id,
       ]);
     }
+    return true;
   }
 
   protected async readTrash(options: TrashListOptions): Promise<TrashEntry[]> {
@@ -650,7 +659,9 @@ export class PostgresStore extends LogStore {
     }
     if (options.after !== undefined) {
       const name = options.after.name.toWellFormed().split("\0")[0] ?? "";
-      conditions.push(`(name, id) > (${bind(name)}, ${bind(options.after.id.toWellFormed())})`);
+      conditions.push(
+        `(name, id) > (${bind(name)}, ${bind(options.after.id.toWellFormed().split("\0")[0] ?? "")})`,
+      );
     }
     const where = conditions.length > 0 ? conditions.join(" AND ") : "true";
     const result = await this.pool.query<TrashRow>(
@@ -752,7 +763,11 @@ export class PostgresStore extends LogStore {
            WHERE (name, trash_id) > ($2, $3) ORDER BY name, trash_id LIMIT $1`,
       after === undefined
         ? [options.limit]
-        : [options.limit, after.name.toWellFormed().split("\0")[0] ?? "", after.id],
+        : [
+            options.limit,
+            after.name.toWellFormed().split("\0")[0] ?? "",
+            after.id.toWellFormed().split("\0")[0] ?? "",
+          ],
     );
     return result.rows.map((row) => ({
       name: row.name,

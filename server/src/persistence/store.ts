@@ -210,15 +210,17 @@ export interface DocumentStore {
    * atomic write: its content is merged with anything `to` holds (nothing,
    * when the caller checked), its versions join `to`'s, its times are kept,
    * and the entry leaves the trash. Restored to its own name, its clients
-   * are no longer deleted there. A missing entry is a no-op.
+   * are no longer deleted there. Resolves with whether the entry was there
+   * (a missing entry is a no-op).
    */
-  restoreTrash(name: string, id: string, to: string): Promise<void>;
+  restoreTrash(name: string, id: string, to: string): Promise<boolean>;
 
   /**
    * Removes trash entry (`name`, `id`) and its versions for good. Its
-   * clients stay deleted for `name`. A missing entry is a no-op.
+   * clients stay deleted for `name`. Resolves with whether the entry was
+   * there (a missing entry is a no-op).
    */
-  purgeTrash(name: string, id: string): Promise<void>;
+  purgeTrash(name: string, id: string): Promise<boolean>;
 
   /**
    * The Yjs client ids of every trashed (or purged) content of `name` that

@@ -23,6 +23,7 @@
  * | SyncReply 4 (the server's own SyncStep1)     | Sync 0                                                 |
  * | Auth 2 / PermissionDenied 1 + reason         | Auth 2 / permissionDenied 0 + reason, then close 4403  |
  * |   ... with reason `document-deleted: ...`    | the same, then close 4410                              |
+ * |   ... with reason `document-busy: ...`       | the same, then close 4503 (retried)                    |
  * | Auth 2 / Authenticated 2, Auth 2 / Token 0   | dropped                                                |
  * | Stateless 5, BroadcastStateless 6            | dropped                                                |
  * | SyncStatus 8 (the durable acknowledgement)   | dropped                                                |
@@ -49,7 +50,7 @@
  */
 import * as decoding from "lib0/decoding";
 import * as encoding from "lib0/encoding";
-import { Close, type CloseCode, closeReason } from "../errors.ts";
+import { Close, type CloseCode, closeReason, Refusal } from "../errors.ts";
 import {
   type AwarenessEntry,
   decodeAwarenessEntries,
@@ -74,6 +75,8 @@ export const YWebSocketClose = {
   documentClosed: { code: 4500, reason: "document closed by the server" },
   /** Hocuspocus' idle timeout (its 4408), moved out of the range y-websocket treats as final. */
   timeout: { code: 4508, reason: "connection timeout" },
+  /** The document is being deleted or restored this moment; y-websocket retries. */
+  busy: { code: 4503, reason: "document-busy" },
 } as const satisfies Record<string, CloseCode>;
 
 /** Hocuspocus' ConnectionTimeout close code. */
@@ -231,14 +234,16 @@ export function fromHocuspocus(message: Uint8Array): Outgoing {
         if (decoding.readVarUint(decoder) !== AuthType.PermissionDenied) return { kind: "drop" };
         const reason = decoding.readVarString(decoder) || YWebSocketClose.permissionDenied.reason;
         // The state of a deleted document (documents/deleted-state.ts): as final as a deletion.
-        const deleted = reason.startsWith(Close.documentDeleted.reason);
+        // Busy (a deletion or restore this moment): a close the client retries.
+        const code = reason.startsWith(Close.documentDeleted.reason)
+          ? Close.documentDeleted.code
+          : reason.startsWith(Refusal.documentBusy)
+            ? YWebSocketClose.busy.code
+            : YWebSocketClose.permissionDenied.code;
         return {
           kind: "close",
           last: permissionDeniedFrame(reason),
-          close: {
-            code: deleted ? Close.documentDeleted.code : YWebSocketClose.permissionDenied.code,
-            reason: closeReason(reason),
-          },
+          close: { code, reason: closeReason(reason) },
         };
       }
       case MessageType.Close: {

@@ -22,10 +22,12 @@
  *   minutes. An address may make RATE_LIMIT_CONNECTIONS attempts a minute
  *   plus a burst of RATE_LIMIT_BURST; an attempt whose connection then
  *   opens a document (authenticated, when tokens are on) gives its point
- *   back, so proven clients cost nothing; an attempt refused (a foreign
- *   origin or host, a missing, invalid or expired token, a document the
- *   token does not grant) costs REFUSAL_COST more; anything else (a socket
- *   that never opens a document) keeps its point.
+ *   back, at most as many points a minute as the two budgets hold (so
+ *   proven clients can reconnect twice as often, never without limit); an
+ *   attempt refused (a foreign origin or host, a missing, invalid or expired
+ *   token, a document the token does not grant) costs REFUSAL_COST more, from
+ *   the budget it was spent from; anything else (a socket that never opens a
+ *   document) keeps its point.
  */
 import type { IncomingMessage } from "node:http";
 import { isIP } from "node:net";
@@ -58,6 +60,8 @@ export type Admission =
 export class ConnectionBudget {
   private readonly sustained: RateLimiterMemory;
   private readonly burst: RateLimiterMemory | null;
+  /** Points an address may get back a minute: as many as the two budgets hold. */
+  private readonly refunds: RateLimiterMemory;
 
   constructor(options: { readonly perMinute: number; readonly burst: number }) {
     this.sustained = new RateLimiterMemory({ points: options.perMinute, duration: 60 });
@@ -65,6 +69,11 @@ export class ConnectionBudget {
       options.burst === 0
         ? null
         : new RateLimiterMemory({ keyPrefix: "burst", points: options.burst, duration: 60 });
+    this.refunds = new RateLimiterMemory({
+      keyPrefix: "refunds",
+      points: options.perMinute + options.burst,
+      duration: 60,
+    });
   }
 
   /**
@@ -97,20 +106,35 @@ export class ConnectionBudget {
       refused: () => {
         if (settled) return;
         settled = true;
-        void this.penalize(key);
+        void spentFrom.penalty(key, REFUSAL_COST);
       },
     };
   }
 
-  /** Charges `key` REFUSAL_COST plus one, for an attempt refused before it spent anything. */
-  penalize(key: string, points = REFUSAL_COST): Promise<void> {
-    return this.sustained.penalty(key, points).then(() => {});
+  /**
+   * Charges `key` for an attempt refused before it spent anything (a foreign
+   * origin or host): one point and REFUSAL_COST more, from the sustained
+   * budget while it has points, else from the burst budget.
+   */
+  async penalize(key: string): Promise<void> {
+    const spent = await this.spend(key);
+    if (typeof spent !== "number") spent.refused();
   }
 
-  /** Returns one point to `limiter`, never below nothing spent (a refund is not credit). */
+  /**
+   * Returns one point to `limiter`, never below nothing spent (a refund is not
+   * credit), and at most as many a minute as the budgets hold.
+   */
   private async giveBack(limiter: RateLimiterMemory, key: string): Promise<void> {
     const state = await limiter.get(key);
-    if (state !== null && state.consumedPoints > 0) await limiter.reward(key, 1);
+    if (state === null || state.consumedPoints <= 0) return;
+    try {
+      await this.refunds.consume(key);
+    } catch (rejection) {
+      if (rejection instanceof RateLimiterRes) return;
+      throw rejection;
+    }
+    await limiter.reward(key, 1);
   }
 }
 
@@ -229,7 +253,7 @@ export class Gate {
             message: `origin ${request.headers.origin} is not allowed; add it to ALLOWED_ORIGINS`,
           });
     if (refused !== null) {
-      await this.budget?.penalize(key, REFUSAL_COST + 1);
+      await this.budget?.penalize(key);
       return { kind: "refused", refused };
     }
     if (this.budget === null) return { kind: "admitted", ticket: FREE_ATTEMPT };

@@ -27,11 +27,17 @@ export function setCommonHeaders(response: ServerResponse): void {
   response.setHeader("referrer-policy", "same-origin");
 }
 
-/** The headers of an HTML page of the app for `request`, given ALLOWED_ORIGINS. */
+/**
+ * The headers of an HTML page of the app for `request`, given ALLOWED_ORIGINS.
+ * An administrator's page (`framable: false`, the Trash page) may be framed by
+ * the server itself only, whatever ALLOWED_ORIGINS says.
+ */
 export function pageHeaders(
   request: IncomingMessage,
   allowedOrigins: readonly string[],
+  options: { readonly framable: boolean } = { framable: true },
 ): Record<string, string> {
+  const framers = options.framable ? allowedOrigins : [];
   const host = sanitizedHost(request.headers.host);
   const sockets = host === null ? "" : ` ws://${host} wss://${host}`;
   const csp = [
@@ -46,9 +52,9 @@ export function pageHeaders(
     "object-src 'none'",
     "base-uri 'none'",
     "form-action 'self'",
-    framing(allowedOrigins).directive,
+    framing(framers).directive,
   ].join("; ");
-  return { "content-security-policy": csp, ...framing(allowedOrigins).headers };
+  return { "content-security-policy": csp, ...framing(framers).headers };
 }
 
 /**

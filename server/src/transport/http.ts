@@ -86,7 +86,9 @@ export function createHttpHandler(options: HttpRoutesOptions): Handler {
     }
     const readOnly = request.method === "GET" || request.method === "HEAD";
     try {
-      const page = pageHeaders(request, options.allowedOrigins ?? []);
+      const page = pageHeaders(request, options.allowedOrigins ?? [], {
+        framable: path !== "/trash",
+      });
       if (readOnly && (await serveEditor(request, response, options.editorDist, page))) return;
     } catch (cause) {
       options.logger?.error({ err: cause }, "serving the editor failed");
