@@ -173,6 +173,11 @@ export class LevelDbStore extends LogStore {
   private readonly garbage = new Map<string, number>();
   /** Background compactRange calls, one at a time. */
   private reclaiming: Promise<void> = Promise.resolve();
+  /**
+   * Names with any record of deleted clients (a superset: a restore may remove the last one),
+   * read once on first use and kept up to date by the writes that add records.
+   */
+  private namesWithDeleted: Set<string> | null = null;
 
   private readonly db: Db;
   private readonly fsync: boolean;
@@ -353,6 +358,13 @@ export class LevelDbStore extends LogStore {
       );
     }
     await this.db.batch(ops, { sync: this.fsync });
+    for (const op of batch) {
+      const recorded =
+        (op.kind === "trash" && op.outcome.entry !== null) ||
+        op.kind === "putTrash" ||
+        op.kind === "putDeletedClients";
+      if (recorded) this.namesWithDeleted?.add(op.name);
+    }
     for (const [name, head] of staged) this.heads.set(name, head);
     if (this.heads.size > 10_000) this.heads.clear();
     for (const [name, bytes] of superseded) this.reclaimLater(name, bytes);
@@ -672,7 +684,20 @@ export class LevelDbStore extends LogStore {
     });
   }
 
+  /** The names that have a record of deleted clients, from their keys alone. */
+  private async scanNamesWithDeleted(): Promise<Set<string>> {
+    const names = new Set<string>();
+    for (const key of await this.db.keys(rangeAfter(prefixed("d", ""))).all()) {
+      names.add(decoder.decode(key.subarray(2)).split("\0")[0] ?? "");
+    }
+    return names;
+  }
+
   protected async readDeletedClients(name: string): Promise<ReadonlySet<number>> {
+    // Every document load asks; nearly every name has nothing, and that answer needs no
+    // LevelDB iterator (each one costs native memory and time on the load path).
+    this.namesWithDeleted ??= await this.scanNamesWithDeleted();
+    if (!this.namesWithDeleted.has(name)) return new Set();
     const clients = new Set<number>();
     for (const value of await this.db.values(versionRange("d", name)).all()) {
       for (const client of decodeClients(value)) clients.add(client);
