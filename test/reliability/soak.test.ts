@@ -90,21 +90,25 @@ const BUFFER_BOUND = MIB;
  * settings, 0.24 to 0.62 MiB a cycle in six 30 s runs (9 to 20 cycles) on
  * this loaded 2-core machine, and over a 40-cycle run +6 MiB in the first 8
  * cycles, then 0.27 and 0.12 MiB a cycle over the next two stretches of 16
- * (0.2 over the second half of an 82-cycle run). So 1 MiB a cycle
+ * (0.12 to 0.39 over the second half of ten 5-minute runs). So 1 MiB a cycle
  * in the 30 s run, where a leak of 1 MiB a cycle comes on top of that
  * (1.3 MiB a cycle or more), and half that in the long run.
  */
 const MALLOC_SLOPE_BOUND = LONG ? 0.5 * MIB : MIB;
 /**
  * The whole RSS, per cycle over the second half of a long run (asserted in
- * the long run only, printed in both). Not flat: a 5-minute run (82 cycles)
- * measured 1.25 MiB a cycle over its second half while V8's resident heap
- * stood at 158.6-159.6 MiB, the malloc arenas grew by 0.2 MiB a cycle and
- * files, heap and Buffers not at all. The rest is V8's: its 256 KiB page
- * mappings outnumbered the pages its heap statistics count by 23 MiB
- * around cycle 40, and the count kept rising (/proc/<pid>/smaps). So
- * the whole RSS is held to 2 MiB a cycle, which V8 plus a native leak of
- * 1 MiB a cycle exceeds, and the native part to the malloc bound above.
+ * the long run only, printed in both). Not flat: ten 5-minute runs (49 to 87
+ * cycles) measured 0.49 to 1.24 MiB a cycle over their second half while
+ * V8's resident heap stood at about 159 MiB, the malloc arenas grew by 0.12
+ * to 0.39 MiB a cycle and files, heap and Buffers not at all. The rest is
+ * V8's: its 256 KiB page mappings outnumbered the pages its heap statistics
+ * count by 23 MiB around cycle 40, and the count kept rising
+ * (/proc/<pid>/smaps); V8 keeps freed pages mapped up to the largest heap it
+ * has had (a loop without forced GCs held 221 MiB of them against 139-161
+ * MiB counted, and stayed there), and a cycle's peak heap grows with the
+ * documents, which only grow in the soak. So the whole RSS is held to 2 MiB
+ * a cycle, which that plus a native leak of 1 MiB a cycle exceeds, and the
+ * native part to the malloc bound above.
  */
 const RSS_SLOPE_BOUND = 2 * MIB;
 
