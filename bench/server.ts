@@ -61,7 +61,13 @@ import {
   withTimeout,
 } from "./lib.ts";
 import { whenAcknowledged, whenSynced } from "./provider.ts";
-import type { ChildReply, ChildRequest, ChildStats, ListeningLine } from "./servers/child.ts";
+import type {
+  ChildReply,
+  ChildRequest,
+  ChildStats,
+  ListeningLine,
+  MemorySample,
+} from "./servers/child.ts";
 import { COMPACT_EVERY, DOC, loadTrace, type Replay, replayTrace } from "./trace.ts";
 
 /** Fresh server processes per server for the cold load; the median is reported. */
@@ -118,8 +124,10 @@ export interface ChildServer {
   readonly pid: number;
   /** From spawn until the listening line arrived. */
   readonly startupMs: number;
-  /** process.memoryUsage() of the child after a full GC. */
-  memory(): Promise<NodeJS.MemoryUsage>;
+  /** process.memoryUsage() of the child after a full GC (with /proc's resident breakdown). */
+  memory(): Promise<MemorySample>;
+  /** The same once the child has settled: pending writes done, memory no longer moving. */
+  settledMemory(): Promise<MemorySample>;
   stats(): Promise<ChildStats>;
   /** SIGTERM, then SIGKILL if it has not exited in time. Idempotent. */
   stop(): Promise<void>;
@@ -136,17 +144,18 @@ function extraNodeFlags(): string[] {
   return raw ? raw.split(/\s+/) : [];
 }
 
-/** Starts `script` in a child process with `env` and waits until it listens. */
+/** Starts `script` in a child process with `env` (and Node `nodeFlags`) and waits until it listens. */
 export async function startServer(
   label: string,
   script: string,
   env: Record<string, string>,
+  nodeFlags: readonly string[] = [],
 ): Promise<ChildServer> {
   const base: NodeJS.ProcessEnv = { ...process.env };
   for (const name of CHILD_SETTINGS) delete base[name];
   const child = await startChild<ChildRequest, ChildReply>(label, script, {
     ready: "listening",
-    nodeFlags: [...extraNodeFlags(), "--expose-gc"],
+    nodeFlags: [...extraNodeFlags(), ...nodeFlags, "--expose-gc"],
     // Every benchmark client connects from 127.0.0.1: no per-address connection limit.
     env: { ...base, HOST: "127.0.0.1", PORT: "0", RATE_LIMIT_CONNECTIONS: "0", ...env },
     startTimeoutMs: START_TIMEOUT_MS,
@@ -166,6 +175,11 @@ export async function startServer(
     startupMs: child.startupMs,
     async memory() {
       const reply = await request("memory");
+      if (reply.type !== "memory") throw new Error(`${label}: unexpected reply ${reply.type}`);
+      return reply.usage;
+    },
+    async settledMemory() {
+      const reply = await request("settled");
       if (reply.type !== "memory") throw new Error(`${label}: unexpected reply ${reply.type}`);
       return reply.usage;
     },

@@ -52,5 +52,7 @@ serveBenchmark({
   close: async () => {
     await server.close();
   },
+  settle: () => server.store.flush(),
+  activity: () => writes.batches,
 });
 announce(port);

@@ -96,7 +96,12 @@ export async function openStore(config: Config): Promise<DocumentStore> {
     case "memory":
       return new MemoryStore();
     case "leveldb":
-      return LevelDbStore.open({ dir: config.dataDir, fsync: config.fsync });
+      return LevelDbStore.open({
+        dir: config.dataDir,
+        fsync: config.fsync,
+        cacheBytes: config.leveldbCacheBytes,
+        writeBufferBytes: config.leveldbWriteBufferBytes,
+      });
     case "postgres":
       if (config.databaseUrl === null) {
         throw new CollabError("CONFIG_INVALID", "STORE=postgres needs DATABASE_URL");

@@ -28,6 +28,10 @@ export interface Config {
   readonly cluster: boolean;
   /** fsync every write batch (survives power loss, not just a crash). @default false */
   readonly fsync: boolean;
+  /** LevelDB's block cache: uncompressed blocks kept in memory after reads. @default 8 MiB */
+  readonly leveldbCacheBytes: number;
+  /** LevelDB's write buffer: writes held in memory before they go to a table file. @default 4 MiB */
+  readonly leveldbWriteBufferBytes: number;
   /** @default "info" */
   readonly logLevel: LogLevel;
   /** Largest WebSocket message accepted, in bytes. @default 16 MiB */
@@ -271,6 +275,25 @@ export const SETTINGS = [
     description: "fsync every write batch before acknowledging it (survives power loss)",
     allowed: "true or false",
     schema: boolean,
+  }),
+  setting({
+    key: "leveldbCacheBytes",
+    env: "LEVELDB_CACHE_BYTES",
+    argument: "<n>",
+    default: 8 * MiB,
+    description: "memory LevelDB may keep read blocks in (its block cache); 0 keeps none",
+    allowed: "an integer 0-4294967295",
+    schema: integer(0, 2 ** 32 - 1),
+  }),
+  setting({
+    key: "leveldbWriteBufferBytes",
+    env: "LEVELDB_WRITE_BUFFER_BYTES",
+    argument: "<n>",
+    default: 4 * MiB,
+    description:
+      "writes LevelDB holds in memory before it writes a table file (up to twice this while one is written)",
+    allowed: "an integer 65536-1073741824",
+    schema: integer(64 * 1024, 1024 * MiB),
   }),
   setting({
     key: "logLevel",

@@ -23,6 +23,10 @@ import { FanOut } from "./scaling/fan-out.ts";
 import type { RedisConnections } from "./scaling/redis.ts";
 import type { AttemptTicket } from "./transport/gate.ts";
 
+/** WebSocket readyState values. */
+const WS_OPEN = 1;
+const WS_CLOSED = 3;
+
 /** The socket the core talks to: any WebSocket-like object. */
 export interface CoreSocket {
   readonly readyState: number;
@@ -154,9 +158,25 @@ export function createSyncCore({
     fanOut,
     connect(socket, request, context) {
       const presence = new PresenceClocks();
+      /** Until the transport reports the socket closed ({@link CoreConnection.closed}). */
+      let open = true;
       const adapter = {
+        /**
+         * Open while the socket is open or closing, until the transport reports the close.
+         * Hocuspocus detaches a connection from its document the first time it sends on a
+         * socket that is closing, and keeps handling the messages queued behind that send for
+         * a connection the document no longer counts. A client that edits and closes at once
+         * (y-websocket has no acknowledgements to wait for) has its frames and its close frame
+         * read together, so the first reply detached it with its edits still queued: presence
+         * that came after was kept with no connection to remove it (a ghost cursor for 30 s),
+         * and the document counted no connection for the edits still to be applied, so any
+         * unload that got in before them (one more await in the message path is enough) would
+         * destroy the document under them. Detached only on the close, Hocuspocus handles every
+         * queued message before it lets the document go; replies to a closing socket go nowhere
+         * (the transport sends only on an open socket).
+         */
         get readyState() {
-          return socket.readyState;
+          return open && socket.readyState !== WS_CLOSED ? WS_OPEN : WS_CLOSED;
         },
         send(data: string | ArrayBufferLike | Blob | ArrayBufferView) {
           if (!ArrayBuffer.isView(data)) return;
@@ -201,7 +221,7 @@ export function createSyncCore({
         durable.then(
           () => {
             if (waiting === group) waiting = null;
-            for (const ack of group.messages) if (socket.readyState === 1) socket.send(ack);
+            for (const ack of group.messages) if (socket.readyState === WS_OPEN) socket.send(ack);
           },
           () => {},
         );
@@ -219,7 +239,6 @@ export function createSyncCore({
         }
         return false;
       };
-      let open = true;
       return {
         receive(frame) {
           if (!open) return { kind: "ignored" };

@@ -68,6 +68,8 @@ const COVERAGE: Record<keyof Config, Coverage> = {
   redisUrl: { group: "cluster", value: (run) => run.redis },
   cluster: { group: "cluster", value: "true" },
   fsync: { group: "main", value: "true" },
+  leveldbCacheBytes: { group: "main", value: "1048576" },
+  leveldbWriteBufferBytes: { group: "main", value: "131072" },
   logLevel: { group: "main", value: "debug" },
   maxMessageBytes: { group: "main", value: "65536" },
   maxSendBufferBytes: { group: "main", value: "12345678" },
@@ -420,6 +422,8 @@ describe("every setting takes effect", () => {
       // The rest, which no probe sees in seconds, as the process took them.
       expect(settings).toMatchObject({
         FSYNC: true,
+        LEVELDB_CACHE_BYTES: 1_048_576,
+        LEVELDB_WRITE_BUFFER_BYTES: 131_072,
         MAX_SEND_BUFFER_BYTES: 12_345_678,
         BROADCAST_BATCH_MS: -1,
         SHUTDOWN_TIMEOUT_MS: 4321,

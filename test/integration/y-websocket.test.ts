@@ -279,6 +279,45 @@ describe("y-websocket compatibility", () => {
     await vi.waitFor(() => expect(names(later.awareness)).toEqual(["Yori"]), SOON);
   });
 
+  it("[YWS3] a client that edits, announces itself and closes in one write keeps its connection until every message is handled", async () => {
+    // What a y-websocket client does when it edits and leaves at once (the soak's graceful
+    // leave): its frames and its close frame reach the server in one read. Hocuspocus used to
+    // detach the connection from its document at the first reply it sent on the closing
+    // socket, with the rest of its frames still queued: those were then handled for a
+    // connection the document no longer counted. The presence that came after the edit was
+    // kept with no connection to remove it (a ghost for 30 s), and the document could be
+    // unloaded under the edits still queued.
+    const server = await startServer();
+    const { plain, hocus } = await pair(server, "edit-and-leave");
+    hocus.setAwarenessField("user", { name: "Hana" });
+    await vi.waitFor(() => expect(names(plain.awareness)).toEqual(["Hana"]), SOON);
+    const ws = plain.ws;
+    if (!(ws instanceof WebSocket)) throw new Error("the y-websocket client has no ws socket");
+    const tcp = (ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
+    const client = plain.doc.clientID;
+    tcp.cork();
+    plain.doc.getText("text").insert(0, "last words");
+    plain.awareness.setLocalStateField("user", { name: "Yuki" });
+    plain.destroy();
+    tcp.uncork();
+
+    await vi.waitFor(
+      () => expect(hocus.document.getText("text").toString()).toBe("last words"),
+      SOON,
+    );
+    const document = server.server.hocuspocus.documents.get("edit-and-leave");
+    await vi.waitFor(() => expect(server.server.hocuspocus.getConnectionsCount()).toBe(1), SOON);
+    // Once the server has seen the socket close, nothing of the client is left.
+    expect(document?.awareness.getStates().has(client)).toBe(false);
+    // Well before the 30 s after which an awareness state no one renews is dropped.
+    await vi.waitFor(() => expect(names(hocus.awareness)).toEqual(["Hana"]), SOON);
+    hocus.destroy();
+    await vi.waitFor(() => expect(server.server.hocuspocus.getDocumentsCount()).toBe(0), SOON);
+    const reader = connect({ url: server.address.wsUrl, name: "edit-and-leave" });
+    await synced(reader);
+    expect(reader.document.getText("text").toString()).toBe("last words");
+  });
+
   it("[YWS5] a malformed frame, a foreign message type or a text frame closes only its own socket", async () => {
     const server = await startServer();
     const { plain, hocus } = await pair(server, "victim");
