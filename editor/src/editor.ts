@@ -280,7 +280,12 @@ export function createCollabEditor(
       );
     },
     async saveCopyAs(name: string): Promise<SaveCopyResult> {
-      const token = typeof resolved.token === "function" ? await resolved.token() : resolved.token;
+      let token: string | undefined;
+      try {
+        token = typeof resolved.token === "function" ? await resolved.token() : resolved.token;
+      } catch {
+        return { ok: false, problem: "denied", message: "Could not get an access token." };
+      }
       const result = await saveCopy({
         apiUrl: resolved.apiUrl,
         name,
