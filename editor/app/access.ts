@@ -4,46 +4,72 @@
  * the document list.
  */
 import { explainDenial } from "../src/index.ts";
+import { el, paragraph } from "./dom.ts";
 import { storedToken, storeToken } from "./token.ts";
 
 let forms = 0;
+
+/** What a credential form asks for and where the credential goes. */
+export interface CredentialForm {
+  readonly label: string;
+  readonly placeholder: string;
+  readonly submit: string;
+  /** Keeps the credential (somewhere of the caller's choosing), then goes on. */
+  readonly use: (credential: string) => void;
+}
+
+/** A form to paste a credential, hidden as it is typed (out of screenshots and autofill). */
+export function credentialForm(options: CredentialForm): HTMLFormElement {
+  const id = `credential-input-${++forms}`;
+  const form = el("form", "app-token");
+  const label = el("label", "", options.label);
+  label.htmlFor = id;
+  const row = el("div", "app-token__row");
+  const input = el("input", "");
+  input.id = id;
+  input.name = "credential";
+  input.type = "password";
+  input.autocomplete = "off";
+  input.spellcheck = false;
+  input.required = true;
+  input.placeholder = options.placeholder;
+  const submit = el("button", "app-button", options.submit);
+  submit.type = "submit";
+  row.append(input, submit);
+  form.append(label, row);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const credential = input.value.trim();
+    if (credential) options.use(credential);
+  });
+  return form;
+}
 
 /**
  * A form to paste an access token. On submit the token is saved (localStorage) and
  * `onToken` is called with it.
  */
 export function tokenForm(onToken: (token: string) => void): HTMLFormElement {
-  const id = `token-input-${++forms}`;
-  const form = document.createElement("form");
-  form.className = "app-token";
-  const label = document.createElement("label");
-  label.htmlFor = id;
-  label.textContent = "Access token";
-  const row = document.createElement("div");
-  row.className = "app-token__row";
-  const input = document.createElement("input");
-  input.id = id;
-  input.name = "token";
-  // A token is a credential: keep it out of screenshots and autofill.
-  input.type = "password";
-  input.autocomplete = "off";
-  input.spellcheck = false;
-  input.required = true;
-  input.placeholder = "Paste the token you were given";
-  const submit = document.createElement("button");
-  submit.type = "submit";
-  submit.className = "app-button";
-  submit.textContent = "Use this token";
-  row.append(input, submit);
-  form.append(label, row);
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const token = input.value.trim();
-    if (!token) return;
-    storeToken(token);
-    onToken(token);
+  return credentialForm({
+    label: "Access token",
+    placeholder: "Paste the token you were given",
+    submit: "Use this token",
+    use: (token) => {
+      storeToken(token);
+      onToken(token);
+    },
   });
-  return form;
+}
+
+/** A panel saying a page needs a credential: a heading, why, and the form to paste it. */
+export function credentialPanel(
+  heading: string,
+  message: string,
+  form: HTMLFormElement,
+): HTMLElement {
+  const panel = el("section", "app-panel app-denied");
+  panel.append(el("h2", "", heading), paragraph("app-denied__message", message), form);
+  return panel;
 }
 
 /**

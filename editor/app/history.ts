@@ -14,6 +14,7 @@ import {
   type Version,
   versionContent,
 } from "./api.ts";
+import { button, el } from "./dom.ts";
 
 export interface HistoryPanelOptions {
   /** The document's name. */
@@ -36,23 +37,6 @@ export interface HistoryPanel {
 }
 
 const TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string,
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function button(text: string, className: string): HTMLButtonElement {
-  const node = el("button", className, text);
-  node.type = "button";
-  return node;
-}
 
 /** A version's title: its name, or "Automatic" for an unnamed automatic one. */
 export function versionTitle(version: Version): string {

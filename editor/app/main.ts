@@ -10,8 +10,9 @@ import {
   createCollabEditor,
   explainDenial,
 } from "../src/index.ts";
-import { deniedPanel, tokenForm } from "./access.ts";
+import { credentialPanel, deniedPanel, tokenForm } from "./access.ts";
 import { listDocuments } from "./api.ts";
+import { paragraph } from "./dom.ts";
 import { createHistoryPanel } from "./history.ts";
 import { storedToken, takeTokenFromFragment } from "./token.ts";
 import { showTrash } from "./trash.ts";
@@ -34,10 +35,6 @@ function userName(): string {
 
 function documentPath(name: string): string {
   return `/d/${encodeURIComponent(name)}`;
-}
-
-function paragraph(className: string, text: string): HTMLParagraphElement {
-  return Object.assign(document.createElement("p"), { className, textContent: text });
 }
 
 async function showList(): Promise<void> {
@@ -66,21 +63,15 @@ async function showList(): Promise<void> {
   if (!result.ok) {
     if (result.status === 401 || result.status === 403) {
       // The server wants a token (or another one) to list documents; opening one by name works.
-      const panel = document.createElement("section");
-      panel.className = "app-panel app-denied";
-      const heading = document.createElement("h2");
-      heading.textContent = "An access token is needed to list documents";
-      panel.append(
-        heading,
-        paragraph(
-          "app-denied__message",
+      list.replaceWith(
+        credentialPanel(
+          "An access token is needed to list documents",
           token === null
             ? "This server lists documents only for an access token. Paste yours below, or open a document by name above."
             : `The server did not accept the saved access token for listing documents (${result.message}). Paste another below, or open a document by name above.`,
+          tokenForm(() => void showList()),
         ),
-        tokenForm(() => void showList()),
       );
-      list.replaceWith(panel);
     } else {
       list.replaceWith(paragraph("app-empty", "Could not load the document list."));
     }

@@ -4,7 +4,9 @@
  * another name when its name has a new document) or delete it forever.
  */
 
+import { credentialForm, credentialPanel } from "./access.ts";
 import { listTrash, purgeFromTrash, restoreFromTrash, type TrashItem } from "./api.ts";
+import { button, paragraph } from "./dom.ts";
 
 /**
  * Where the API secret the trash needs is kept: for this tab only (sessionStorage), and apart
@@ -19,34 +21,15 @@ function apiSecret(): string | null {
 
 /** A form for the API secret; on submit it is kept for the tab and `onSecret` runs. */
 function secretForm(onSecret: () => void): HTMLFormElement {
-  const form = document.createElement("form");
-  form.className = "app-token";
-  const label = document.createElement("label");
-  label.htmlFor = "api-secret-input";
-  label.textContent = "API secret";
-  const row = document.createElement("div");
-  row.className = "app-token__row";
-  const input = document.createElement("input");
-  input.id = "api-secret-input";
-  input.type = "password";
-  input.autocomplete = "off";
-  input.spellcheck = false;
-  input.required = true;
-  input.placeholder = "The server's API_SECRET";
-  const submit = document.createElement("button");
-  submit.type = "submit";
-  submit.className = "app-button";
-  submit.textContent = "Use for this tab";
-  row.append(input, submit);
-  form.append(label, row);
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const secret = input.value.trim();
-    if (!secret) return;
-    sessionStorage.setItem(SECRET_KEY, secret);
-    onSecret();
+  return credentialForm({
+    label: "API secret",
+    placeholder: "The server's API_SECRET",
+    submit: "Use for this tab",
+    use: (secret) => {
+      sessionStorage.setItem(SECRET_KEY, secret);
+      onSecret();
+    },
   });
-  return form;
 }
 
 /** Renders the Trash page into `main`; `open(name)` opens a document. */
@@ -62,19 +45,13 @@ export async function showTrash(main: HTMLElement, open: (name: string) => void)
   const result = await listTrash(apiSecret());
   if (!result.ok) {
     if (result.status === 401 || result.status === 403) {
-      const panel = document.createElement("section");
-      panel.className = "app-panel app-denied";
-      const heading = document.createElement("h2");
-      heading.textContent = "The trash needs the server's API secret";
-      panel.append(
-        heading,
-        paragraph(
-          "app-denied__message",
+      list.replaceWith(
+        credentialPanel(
+          "The trash needs the server's API secret",
           "Only an administrator can see and restore deleted documents on this server. Paste the server's API secret below; it is kept for this tab only.",
+          secretForm(() => void showTrash(main, open)),
         ),
-        secretForm(() => void showTrash(main, open)),
       );
-      list.replaceWith(panel);
     } else {
       list.replaceWith(paragraph("app-empty", "Could not load the trash."));
     }
@@ -172,18 +149,6 @@ function renameForm(item: TrashItem, submit: (name: string) => void): HTMLFormEl
   });
   queueMicrotask(() => input.focus());
   return form;
-}
-
-function button(text: string, className: string): HTMLButtonElement {
-  const node = document.createElement("button");
-  node.type = "button";
-  node.className = className;
-  node.textContent = text;
-  return node;
-}
-
-function paragraph(className: string, text: string): HTMLParagraphElement {
-  return Object.assign(document.createElement("p"), { className, textContent: text });
 }
 
 function when(iso: string): string {

@@ -11,7 +11,6 @@
  * `COVERAGE` is typed by the Config's keys, so a new setting without a probe
  * does not compile.
  */
-import { execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -29,6 +28,7 @@ import { type Config, flagName, SETTINGS } from "../../server/src/config.ts";
 import { acknowledged, refusal, synced } from "../helpers/clients.ts";
 import { type Engine, freePort, startPostgres, startRedis } from "../helpers/engines.ts";
 import { parseLine, type ServerProcess, spawnServer, tempDir } from "../helpers/server.ts";
+import { selfSigned } from "../helpers/tls.ts";
 import { rawSocket, wire } from "../helpers/wire.ts";
 
 const SOON = { timeout: 15_000, interval: 20 } as const;
@@ -228,31 +228,7 @@ beforeAll(async () => {
   afterAll(() => new Promise<void>((resolve) => receiver.close(() => resolve())));
   const dir = await mkdtemp(join(tmpdir(), "collab-settings-"));
   afterAll(() => rm(dir, { recursive: true, force: true }));
-  const cert = join(dir, "server.crt");
-  const key = join(dir, "server.key");
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-      "-days",
-      "2",
-      "-subj",
-      "/CN=settings",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-    ],
-    { stdio: "ignore" },
-  );
+  const { cert, key } = selfSigned(dir, "settings");
   const pair = await generateKeyPair("ES256");
   esPrivateKey = pair.privateKey;
   run = {

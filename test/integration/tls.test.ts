@@ -4,7 +4,6 @@
  * trusting it, SIGHUP reloading the files without dropping connections, and
  * bad files named at start-up and kept out on reload.
  */
-import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { get } from "node:https";
@@ -17,38 +16,9 @@ import * as Y from "yjs";
 import { acknowledged, synced } from "../helpers/clients.ts";
 import { freePort } from "../helpers/engines.ts";
 import { spawnServer, startServer, tempDir } from "../helpers/server.ts";
+import { selfSigned } from "../helpers/tls.ts";
 
 const SOON = { timeout: 10_000, interval: 10 };
-
-/** A self-signed certificate for 127.0.0.1 and its key, as PEM files in `dir`. */
-function selfSigned(dir: string, name: string): { cert: string; key: string } {
-  const cert = join(dir, `${name}.crt`);
-  const key = join(dir, `${name}.key`);
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-      "-days",
-      "2",
-      "-subj",
-      `/CN=${name}`,
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-    ],
-    { stdio: "ignore" },
-  );
-  return { cert, key };
-}
 
 /** A ws WebSocket that trusts `ca` (what the provider's `WebSocketPolyfill` takes). */
 function trusting(ca: Buffer): new (url: string | URL, protocols?: string | string[]) => WebSocket {

@@ -17,18 +17,18 @@
  * Documents that were never deleted (nearly all) cost one store read at
  * load and nothing per message.
  */
-import type {
-  beforeSyncPayload,
-  Document,
-  Extension,
-  onLoadDocumentPayload,
+import {
+  type beforeSyncPayload,
+  type Document,
+  type Extension,
+  OutgoingMessage,
+  type onLoadDocumentPayload,
 } from "@hocuspocus/server";
-import * as encoding from "lib0/encoding";
 import * as Y from "yjs";
 import { Close, Refusal } from "../errors.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { DocumentStore } from "../persistence/store.ts";
-import { AuthType, MessageType, SyncType } from "../protocol/messages.ts";
+import { SyncType } from "../protocol/messages.ts";
 
 /** What a refused connection is told (the editor explains `document-deleted` to its user). */
 export const DELETED_STATE_REASON = `${Refusal.documentDeleted}: this copy belongs to a document that was deleted`;
@@ -84,7 +84,11 @@ export class DeletedStateGuard implements Extension {
       },
       "state of a deleted document refused",
     );
-    connection.send(permissionDenied(connection.messageAddress, DELETED_STATE_REASON));
+    connection.send(
+      new OutgoingMessage(connection.messageAddress)
+        .writePermissionDenied(DELETED_STATE_REASON)
+        .toUint8Array(),
+    );
     throw new RefusedSync();
   }
 }
@@ -112,14 +116,4 @@ export function fromDeleted(
     }
   }
   return false;
-}
-
-/** Hocuspocus' permission-denied message for `address`. */
-function permissionDenied(address: string, reason: string): Uint8Array {
-  const encoder = encoding.createEncoder();
-  encoding.writeVarString(encoder, address);
-  encoding.writeVarUint(encoder, MessageType.Auth);
-  encoding.writeVarUint(encoder, AuthType.PermissionDenied);
-  encoding.writeVarString(encoder, reason);
-  return encoding.toUint8Array(encoder);
 }
