@@ -25,7 +25,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from "v
 import WebSocket from "ws";
 import * as Y from "yjs";
 import { type Config, flagName, SETTINGS } from "../../server/src/config.ts";
-import { acknowledged, refusal, synced } from "../helpers/clients.ts";
+import { acknowledged, nodeSocket, refusal, synced } from "../helpers/clients.ts";
 import { type Engine, freePort, startPostgres, startRedis } from "../helpers/engines.ts";
 import { parseLine, type ServerProcess, spawnServer, tempDir } from "../helpers/server.ts";
 import { selfSigned } from "../helpers/tls.ts";
@@ -165,11 +165,7 @@ function provider(url: string, name: string, tokenValue: string | null) {
   const forwarded = `10.1.${n >> 8}.${n & 255}`;
   const socket = new HocuspocusProviderWebsocket({
     url,
-    WebSocketPolyfill: class extends WebSocket {
-      constructor(address: string | URL, protocols?: string | string[]) {
-        super(address, protocols, { headers: { "x-forwarded-for": forwarded } });
-      }
-    },
+    WebSocketPolyfill: nodeSocket({ headers: { "x-forwarded-for": forwarded } }),
   });
   const client = new HocuspocusProvider({
     websocketProvider: socket,
@@ -439,11 +435,7 @@ describe("every setting takes effect", () => {
       // COMPACT_MAX_BYTES=4096: one large edit compacts.
       const socket = new HocuspocusProviderWebsocket({
         url: server.address.wsUrl,
-        WebSocketPolyfill: class extends WebSocket {
-          constructor(address: string | URL, protocols?: string | string[]) {
-            super(address, protocols, { ca });
-          }
-        },
+        WebSocketPolyfill: nodeSocket({ ca }),
       });
       const big = new HocuspocusProvider({
         websocketProvider: socket,

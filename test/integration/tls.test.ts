@@ -13,24 +13,15 @@ import { HocuspocusProvider, HocuspocusProviderWebsocket } from "@hocuspocus/pro
 import { describe, expect, it, onTestFinished, vi } from "vitest";
 import WebSocket from "ws";
 import * as Y from "yjs";
-import { acknowledged, synced } from "../helpers/clients.ts";
+import { acknowledged, nodeSocket, synced } from "../helpers/clients.ts";
 import { freePort } from "../helpers/engines.ts";
 import { spawnServer, startServer, tempDir } from "../helpers/server.ts";
 import { selfSigned } from "../helpers/tls.ts";
 
 const SOON = { timeout: 10_000, interval: 10 };
 
-/** A ws WebSocket that trusts `ca` (what the provider's `WebSocketPolyfill` takes). */
-function trusting(ca: Buffer): new (url: string | URL, protocols?: string | string[]) => WebSocket {
-  return class TrustingSocket extends WebSocket {
-    constructor(url: string | URL, protocols?: string | string[]) {
-      super(url, protocols, { ca });
-    }
-  };
-}
-
 function provider(url: string, ca: Buffer, name: string, document = new Y.Doc()) {
-  const socket = new HocuspocusProviderWebsocket({ url, WebSocketPolyfill: trusting(ca) });
+  const socket = new HocuspocusProviderWebsocket({ url, WebSocketPolyfill: nodeSocket({ ca }) });
   const client = new HocuspocusProvider({ websocketProvider: socket, name, document });
   client.attach();
   onTestFinished(() => {

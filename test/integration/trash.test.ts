@@ -9,10 +9,9 @@
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from "@hocuspocus/provider";
 import * as decoding from "lib0/decoding";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
-import WebSocket from "ws";
 import * as Y from "yjs";
 import { AuthType, MessageType } from "../../server/src/protocol/messages.ts";
-import { acknowledged, connect, refusal, synced } from "../helpers/clients.ts";
+import { acknowledged, connect, nodeSocket, refusal, synced } from "../helpers/clients.ts";
 import { type RunningServer, startServer } from "../helpers/server.ts";
 import { rawSocket, wire } from "../helpers/wire.ts";
 import { finalClose, yws, ywsSynced } from "../helpers/y-websocket.ts";
@@ -48,7 +47,7 @@ async function storedText(server: RunningServer, name: string): Promise<string> 
 function reconnecting(server: RunningServer, name: string, document: Y.Doc): HocuspocusProvider {
   const socket = new HocuspocusProviderWebsocket({
     url: server.address.wsUrl,
-    WebSocketPolyfill: WebSocket,
+    WebSocketPolyfill: nodeSocket(),
     delay: 50,
     minDelay: 50,
     maxDelay: 200,

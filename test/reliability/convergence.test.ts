@@ -26,10 +26,9 @@ import {
 import type { Hocuspocus } from "@hocuspocus/server";
 import type { JSONContent } from "@tiptap/core";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
-import WebSocket from "ws";
 import * as Y from "yjs";
 import { documentJSON, renderContent } from "../../server/src/documents/convert.ts";
-import { acknowledged, connect, synced } from "../helpers/clients.ts";
+import { acknowledged, connect, nodeSocket, synced } from "../helpers/clients.ts";
 import { converged, expectConverged } from "../helpers/converge.ts";
 import { freePort } from "../helpers/engines.ts";
 import { Network, type NetworkClient } from "../helpers/network.ts";
@@ -400,7 +399,7 @@ async function socketSchedule(seed: number, tally: Tally): Promise<void> {
     // Quick reconnects, so a restart costs milliseconds rather than the default seconds.
     const socket = new HocuspocusProviderWebsocket({
       url,
-      WebSocketPolyfill: WebSocket,
+      WebSocketPolyfill: nodeSocket(),
       delay: 20,
       minDelay: 20,
       maxDelay: 200,

@@ -15,11 +15,11 @@
  */
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from "@hocuspocus/provider";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
-import WebSocket from "ws";
 import * as Y from "yjs";
 import { RECONNECT } from "../../editor/src/reconnect.ts";
 import { type SaveTracker, trackSaves } from "../../editor/src/saves.ts";
 import { LevelDbStore } from "../../server/src/persistence/leveldb.ts";
+import { nodeSocket } from "../helpers/clients.ts";
 import { freePort } from "../helpers/engines.ts";
 import { parseLine, type ServerProcess, spawnServer, tempDir } from "../helpers/server.ts";
 import { report, timeout } from "./size.ts";
@@ -40,23 +40,11 @@ interface Client {
   readonly tokens: string[];
 }
 
-/**
- * ws' WebSocket with a listener for its `error` event of its own: the provider removes its
- * listeners before it closes a socket, and ws reports closing one that is still connecting
- * (a client destroyed while it retries) as an error, which would otherwise go unhandled.
- */
-class QuietSocket extends WebSocket {
-  constructor(address: string | URL, protocols?: string | string[]) {
-    super(address, protocols);
-    this.on("error", () => {});
-  }
-}
-
 function client(index: number, url: string): Client {
   const doc = new Y.Doc();
   const socket = new HocuspocusProviderWebsocket({
     url,
-    WebSocketPolyfill: QuietSocket,
+    WebSocketPolyfill: nodeSocket(),
     ...RECONNECT,
   });
   const name = `storm-${index % DOCUMENTS}`;

@@ -27,6 +27,7 @@ import { median, withTimeout } from "../../bench/lib.ts";
 import { whenAcknowledged, whenSynced } from "../../bench/provider.ts";
 import { type ChildServer, OURS, startServer } from "../../bench/server.ts";
 import type { MemorySample } from "../../bench/servers/child.ts";
+import { nodeSocket } from "../helpers/clients.ts";
 import { type Rng, random, randomTextEdit, rng, runSeed, withSeed } from "../helpers/prng.ts";
 import { tempDir } from "../helpers/server.ts";
 import { LONG, report, SIZE, timeout } from "./size.ts";
@@ -249,7 +250,7 @@ async function runHocuspocus(
   label: string,
   cleanups: Array<() => void>,
 ): Promise<Array<[string, string[]]>> {
-  const socket = new HocuspocusProviderWebsocket({ url, WebSocketPolyfill: WebSocket });
+  const socket = new HocuspocusProviderWebsocket({ url, WebSocketPolyfill: nodeSocket() });
   const providers = plan.documents.map(
     (name) => new HocuspocusProvider({ websocketProvider: socket, name, document: new Y.Doc() }),
   );

@@ -3,7 +3,10 @@
  * (docs/patches.md). Each fails when an upgrade moves what the patch reaches
  * into, so the patch is revisited instead of silently doing nothing.
  */
-import { describe, expect, it } from "vitest";
+import { type AddressInfo, createServer, type Socket } from "node:net";
+import { HocuspocusProviderWebsocket } from "@hocuspocus/provider";
+import { describe, expect, it, vi } from "vitest";
+import WebSocket from "ws";
 import * as Y from "yjs";
 import { createLogger } from "../../server/src/observability/logger.ts";
 import { DurablePersistence } from "../../server/src/persistence/extension.ts";
@@ -44,5 +47,48 @@ describe("upstream guards", () => {
     expect(emitted).toBe(0);
     document.getText("t").insert(0, "new ");
     expect(emitted).toBe(1);
+  });
+});
+
+describe("@hocuspocus/provider 4.8 and ws", () => {
+  it("a provider socket destroyed while connecting leaves ws' `error` event without a listener of its own (why tests use nodeSocket)", async () => {
+    // A TCP server on loopback that accepts and never answers, so the handshake stays pending.
+    const sockets = new Set<Socket>();
+    const server = createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    const errorsSeen: Array<{ message: string; listeners: number }> = [];
+    let stateAtClose = -1;
+    class Watched extends WebSocket {
+      constructor(url: string | URL, protocols?: string | string[]) {
+        super(url, protocols);
+        this.on("error", (error) =>
+          errorsSeen.push({ message: error.message, listeners: this.listenerCount("error") }),
+        );
+      }
+      override close(code?: number, reason?: string | Buffer): void {
+        if (stateAtClose === -1) stateAtClose = this.readyState;
+        super.close(code, reason);
+      }
+    }
+    const provider = new HocuspocusProviderWebsocket({
+      url: `ws://127.0.0.1:${port}`,
+      WebSocketPolyfill: Watched,
+    });
+    try {
+      await vi.waitFor(() => expect(sockets.size).toBe(1), { timeout: 5000, interval: 5 });
+      provider.destroy();
+      expect(stateAtClose).toBe(WebSocket.CONNECTING);
+      // ws reports that close as an error a tick later, when ours is the only listener
+      // left: without it, the error would be uncaught.
+      await vi.waitFor(() => expect(errorsSeen).toHaveLength(1), { timeout: 5000, interval: 5 });
+      expect(errorsSeen[0]).toEqual({
+        message: "WebSocket was closed before the connection was established",
+        listeners: 1,
+      });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
