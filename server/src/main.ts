@@ -11,6 +11,7 @@ import { buildCli } from "./cli.ts";
 import { type Config, describeSettings } from "./config.ts";
 import { RefusedSync } from "./documents/deleted-state.ts";
 import { isCollabError } from "./errors.ts";
+import { allocatorAdvice } from "./observability/allocator.ts";
 import { createLogger } from "./observability/logger.ts";
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
@@ -62,6 +63,9 @@ async function serve(config: Config): Promise<void> {
     },
     `collab-server listening on ${address.url}`,
   );
+
+  const advice = allocatorAdvice();
+  if (advice !== null) server.logger.warn(advice);
 
   if (config.metricsToken === null && !isLoopback(config.host)) {
     server.logger.warn(

@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { onTestFinished } from "vitest";
 import { type CollabServer, createCollabServer, type ServerAddress } from "../../server/src/app.ts";
 import type { Config } from "../../server/src/config.ts";
+import { ALLOCATOR_ENV } from "../../server/src/observability/allocator.ts";
 import { LevelDbStore } from "../../server/src/persistence/leveldb.ts";
 import type { DocumentStore } from "../../server/src/persistence/store.ts";
 import { failNext } from "../contracts/store.contract.ts";
@@ -64,7 +65,15 @@ export async function spawnServer(
 ): Promise<ServerProcess> {
   const child = spawn(NODE, [MAIN, ...args], {
     cwd: ROOT,
-    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "info", ...env },
+    // As `npm start` and the Docker image start it (glibc's malloc settings).
+    env: {
+      ...process.env,
+      ...ALLOCATOR_ENV,
+      HOST: "127.0.0.1",
+      PORT: "0",
+      LOG_LEVEL: "info",
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   onTestFinished(() => {
