@@ -7,6 +7,7 @@ import { Extension, type Extensions } from "@tiptap/core";
 import { TaskItem, TaskList } from "@tiptap/extension-list";
 import { Fragment, type Schema } from "@tiptap/pm/model";
 import StarterKit from "@tiptap/starter-kit";
+import { CommentMark } from "./comments/mark.ts";
 
 /** The Yjs XML fragment the editor binds to. */
 export const FIELD = "default";
@@ -22,6 +23,7 @@ export function schemaExtensions(): Extensions {
     }),
     TaskList,
     TaskItem.configure({ nested: true }),
+    CommentMark,
     FillRefusedContent,
   ];
 }

@@ -16,6 +16,9 @@ import type { Hocuspocus } from "@hocuspocus/server";
 import { createApi } from "./api/router.ts";
 import { accessMode, describeAccess } from "./auth/access.ts";
 import { checkPublicKey } from "./auth/tokens.ts";
+import { Comments, eventPayload } from "./comments/comments.ts";
+import { CommentRequests } from "./comments/extension.ts";
+import { ThreadsGuard } from "./comments/guard.ts";
 import { type Config, DEFAULT_CONFIG } from "./config.ts";
 import { createSyncCore } from "./core.ts";
 import { DeletedStateGuard } from "./documents/deleted-state.ts";
@@ -179,6 +182,8 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
   // The service needs the core, and the core reports changes to the service: it is
   // assigned right after the core, before any document can load.
   let documents: DocumentService | null = null;
+  // Read by the comment-request extension, which the core is built with before the service.
+  let comments: Comments | null = null;
   const deletions = new DeletionGuard();
   // In a cluster, a deletion first makes the other instances let go of the document.
   const coordinator = redis === null ? null : new DeletionCoordinator({ redis, logger });
@@ -189,7 +194,12 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     access,
     onRefused,
     onChange: (name, created) => documents?.changed(name, created),
-    extensions: [deletions, new DeletedStateGuard({ store, logger, onRefused })],
+    extensions: [
+      deletions,
+      new DeletedStateGuard({ store, logger, onRefused }),
+      new ThreadsGuard({ logger, onRefused }),
+      new CommentRequests(() => comments, logger),
+    ],
     redis, // Redis fan-out
   });
   const service = new DocumentService({
@@ -227,6 +237,11 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     },
   });
   documents = service;
+  const threads = new Comments({
+    documents: service,
+    onEvent: (name, event, text) => webhooks?.send(event.type, eventPayload(name, event, text)),
+  });
+  comments = threads;
   // The trash is swept at start and hourly; several instances sweeping at once purge each entry once.
   const sweep = () => {
     if (shuttingDown) return;
@@ -260,6 +275,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     access,
     apiSecret: config.apiSecret,
     service,
+    comments: threads,
     store,
     logger,
     maxBodyBytes: config.maxBodyBytes,

@@ -52,7 +52,7 @@ export function buildCli(version: string, actions: CliActions): Command {
     )
     .addOption(
       new Option("--perm <perm>", "what the token allows")
-        .choices(["read", "write"])
+        .choices(["read", "comment", "write"])
         .default("write"),
     )
     .option("--name <name>", "display name shown to other users")
@@ -68,7 +68,7 @@ export function buildCli(version: string, actions: CliActions): Command {
       async (
         options: {
           doc: string[];
-          perm: "read" | "write";
+          perm: "read" | "comment" | "write";
           name?: string;
           sub?: string;
           ttl: string;

@@ -29,7 +29,20 @@ export type ErrorCode =
   | "VERSION_NOT_FOUND"
   | "VERSION_EXISTS"
   | "VERSION_LIMIT"
-  | "BACKUP_INVALID";
+  | "BACKUP_INVALID"
+  /** A comment operation that does not parse (bad ids, empty body, ...). */
+  | "COMMENT_INVALID"
+  /** No thread or comment with that id. */
+  | "THREAD_NOT_FOUND"
+  | "COMMENT_NOT_FOUND"
+  /** The caller may not do this to that thread or comment (someone else's, or no comment permission). */
+  | "COMMENT_FORBIDDEN"
+  /** A thread with that id exists and differs from the one being created. */
+  | "THREAD_EXISTS"
+  /** A thread's anchor matches no text now. */
+  | "ANCHOR_NOT_FOUND"
+  /** A quote anchor matches several places; add a prefix or suffix. */
+  | "ANCHOR_AMBIGUOUS";
 
 /**
  * The server's error: a stable `code` plus a human-readable message. When it
@@ -93,6 +106,8 @@ export const Close = {
    * reconnects.
    */
   documentRestored: { code: 4501, reason: "document-restored" },
+  /** The client sent an update that writes threads, which only the server writes (comments/guard.ts). */
+  threadsReadOnly: { code: 4403, reason: "threads-read-only" },
 } as const satisfies Record<string, CloseCode>;
 
 /** Reasons sent in a per-document refusal (Hocuspocus' permission-denied message). */
@@ -108,6 +123,23 @@ export const Refusal = {
    */
   documentBusy: "document-busy",
 } as const;
+
+/**
+ * Thrown from a `beforeSync` hook to make Hocuspocus close the document's connection
+ * with `code` and `reason` and drop what the connection queued behind it (the state of
+ * a deleted document, an update that writes threads). Not an Error, and without a
+ * message: Hocuspocus then does not print it as a hook failure (main.ts leaves it to
+ * the hook, which logs the refusal at info).
+ */
+export class RefusedSync {
+  readonly code: number;
+  readonly reason: string;
+
+  constructor(code: number, reason: string) {
+    this.code = code;
+    this.reason = reason;
+  }
+}
 
 /** Cuts a close reason to the 123 bytes RFC 6455 allows, on a character boundary. */
 export function closeReason(text: string): string {

@@ -9,8 +9,7 @@ import { createCollabServer } from "./app.ts";
 import { isLoopback } from "./auth/access.ts";
 import { buildCli } from "./cli.ts";
 import { type Config, describeSettings } from "./config.ts";
-import { RefusedSync } from "./documents/deleted-state.ts";
-import { isCollabError } from "./errors.ts";
+import { isCollabError, RefusedSync } from "./errors.ts";
 import { allocatorAdvice } from "./observability/allocator.ts";
 import { createLogger } from "./observability/logger.ts";
 
@@ -25,7 +24,7 @@ function fail(message: string): never {
 async function serve(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
   // Hocuspocus reports some problems with console.error/warn; keep every output line JSON.
-  // A sync refused on purpose (documents/deleted-state.ts) is logged there already, at info.
+  // A sync refused on purpose (deleted state, a write to threads) is logged by its hook, at info.
   console.error = (...args: unknown[]) => {
     if (args.some((arg) => arg instanceof RefusedSync)) return;
     logger.error({ source: "hocuspocus" }, format(...args));

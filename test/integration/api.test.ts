@@ -8,16 +8,15 @@ import { createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { yXmlFragmentToProsemirrorJSON } from "@tiptap/y-tiptap";
-import { Ajv2020 } from "ajv/dist/2020.js";
 import { beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
 import * as Y from "yjs";
 import { ROUTES } from "../../server/src/api/routes.ts";
-import { createCollabServer } from "../../server/src/app.ts";
 import { mintToken } from "../../server/src/auth/tokens.ts";
 import type { Config } from "../../server/src/config.ts";
 import { MAX_NAMED_VERSIONS } from "../../server/src/documents/service.ts";
 import { verifySignature } from "../../server/src/webhooks/signature.ts";
 import { acknowledged, connect, synced } from "../helpers/clients.ts";
+import { type Api, checkedApi, json, type OpenApi, publishedSpec } from "../helpers/openapi.ts";
 import { startServer, startServerWithFaults } from "../helpers/server.ts";
 
 const SOON = { timeout: 5_000, interval: 10 };
@@ -47,76 +46,9 @@ const RICH = {
   ],
 };
 
-type OpenApi = {
-  paths: Record<
-    string,
-    Record<string, { responses: Record<string, { content?: Record<string, { schema?: object }> }> }>
-  >;
-  components: { schemas: Record<string, object> };
-};
-let spec: OpenApi;
-let ajv: Ajv2020;
-
-/** The OpenAPI path template that `path` (under /api/v1) matches. */
-function templateOf(path: string): string | undefined {
-  return Object.keys(spec.paths).find((template) =>
-    new RegExp(`^${template.replace(/\{\w+\}/g, "[^/]+")}$`).test(path),
-  );
-}
-
-interface Api {
-  readonly url: string;
-  call(
-    method: string,
-    path: string,
-    init?: { body?: string; type?: string; token?: string; headers?: Record<string, string> },
-  ): Promise<{ status: number; body: unknown; text: string; headers: Headers }>;
-}
-
-/**
- * A client that checks every answer against the published OpenAPI
- * description: the status must be documented for the operation and a JSON
- * body must match the documented schema.
- */
-function api(base: string, defaults: { token?: string } = {}): Api {
-  return {
-    url: base,
-    async call(method, path, init = {}) {
-      const headers: Record<string, string> = { ...init.headers };
-      const token = init.token ?? defaults.token;
-      if (token !== undefined) headers.authorization = `Bearer ${token}`;
-      if (init.type !== undefined) headers["content-type"] = init.type;
-      const response = await fetch(`${base}/api/v1${path}`, { method, headers, body: init.body });
-      const text = await response.text();
-      const type = response.headers.get("content-type") ?? "";
-      const body = type.startsWith("application/json") ? (JSON.parse(text) as unknown) : text;
-      const template = templateOf(path.split("?")[0] ?? "");
-      if (template !== undefined) {
-        const operation = spec.paths[template]?.[method.toLowerCase()];
-        if (operation !== undefined) {
-          const documented = operation.responses[String(response.status)];
-          expect(
-            documented,
-            `${method} ${template} answered ${response.status}, which the OpenAPI description does not list`,
-          ).toBeDefined();
-          const schema = documented?.content?.["application/json"]?.schema;
-          if (schema !== undefined && type.startsWith("application/json")) {
-            const validate = ajv.compile({ ...schema, components: spec.components });
-            expect(
-              validate(body),
-              `${method} ${template} ${response.status}: ${ajv.errorsText(validate.errors)}`,
-            ).toBe(true);
-          }
-        }
-      }
-      return { status: response.status, body, text, headers: response.headers };
-    },
-  };
-}
-
 async function server(config: Partial<Config> = {}) {
   const running = await startServer({ config });
-  return { ...running, api: api(running.address.url) };
+  return { ...running, api: checkedApi(running.address.url) };
 }
 
 /** The status of a request sent with its path exactly as given. */
@@ -135,23 +67,14 @@ function rawStatus(base: string, method: string, path: string, markdown?: string
   });
 }
 
-function json(body: unknown) {
-  return { body: JSON.stringify(body), type: "application/json" };
-}
-
 function fragmentJSON(doc: Y.Doc) {
   return yXmlFragmentToProsemirrorJSON(doc.getXmlFragment("default"));
 }
 
+let spec: OpenApi;
+
 beforeAll(async () => {
-  // The description as the server publishes it.
-  const published = await createCollabServer({
-    config: { host: "127.0.0.1", port: 0, store: "memory", logLevel: "silent" },
-  });
-  const { url } = await published.listen();
-  spec = (await (await fetch(`${url}/api/v1/openapi.json`)).json()) as OpenApi;
-  await published.close();
-  ajv = new Ajv2020({ strict: false, validateFormats: false });
+  spec = await publishedSpec();
 });
 
 describe("OpenAPI description", () => {
@@ -405,7 +328,7 @@ describe("races and failures", () => {
 
   it("[API11] while the store is failing an API edit is answered 503 instead of waiting", async () => {
     const { address, faults } = await startServerWithFaults({ retryMs: 50 });
-    const a = api(address.url);
+    const a = checkedApi(address.url);
     await a.call("PUT", "/documents/failing", { body: "one", type: "text/markdown" });
     faults.remaining = 1_000_000;
     const provider = connect({ url: address.wsUrl, name: "failing" });
@@ -530,9 +453,9 @@ describe("credentials", () => {
     const { address } = await startServer({
       config: { authSecret: SECRET, apiSecret: API_SECRET },
     });
-    const admin = api(address.url, { token: API_SECRET });
-    const anonymous = api(address.url);
-    const reader = api(address.url, {
+    const admin = checkedApi(address.url, { token: API_SECRET });
+    const anonymous = checkedApi(address.url);
+    const reader = checkedApi(address.url, {
       token: await mintToken({
         secret: SECRET,
         userId: "r",
@@ -541,7 +464,7 @@ describe("credentials", () => {
         ttl: "1h",
       }),
     });
-    const writer = api(address.url, {
+    const writer = checkedApi(address.url, {
       token: await mintToken({
         secret: SECRET,
         userId: "w",
@@ -551,7 +474,9 @@ describe("credentials", () => {
       }),
     });
     expect((await anonymous.call("GET", "/documents")).status).toBe(401);
-    expect((await api(address.url, { token: "wrong" }).call("GET", "/documents")).status).toBe(401);
+    expect(
+      (await checkedApi(address.url, { token: "wrong" }).call("GET", "/documents")).status,
+    ).toBe(401);
     expect(
       (await admin.call("PUT", "/documents/team/a".replace("team/a", "team%2Fa"), json(RICH)))
         .status,
@@ -562,7 +487,7 @@ describe("credentials", () => {
     const denied = await reader.call("PUT", "/documents/team%2Fa", json(RICH));
     expect(denied.status).toBe(403);
     expect(denied.body).toMatchObject({
-      error: { message: "the token is read-only for this document" },
+      error: { message: "the token allows only read on this document" },
     });
     expect((await reader.call("GET", "/documents/secret")).status).toBe(403);
     expect((await reader.call("DELETE", "/documents/team%2Fa")).status).toBe(403);
@@ -585,7 +510,7 @@ describe("credentials", () => {
       json({ name: "by writer" }),
     );
     expect(version.body).toMatchObject({ author: "w" });
-    const expired = api(address.url, {
+    const expired = checkedApi(address.url, {
       token: await mintToken({ secret: SECRET, userId: "x", docs: ["*"], perm: "write", ttl: 1 }),
     });
     await vi.waitFor(

@@ -81,8 +81,8 @@ export function authorize(caller: Caller, need: Need, name?: string): void {
         throw new ApiError(
           403,
           "forbidden",
-          need === "write" && name !== undefined && grantAllows(caller.grant, name, "read")
-            ? "the token is read-only for this document"
+          name !== undefined && grantAllows(caller.grant, name, "read")
+            ? `the token allows only ${caller.grant.perm} on this document`
             : "the token does not grant this document",
         );
       }

@@ -4,7 +4,7 @@
  */
 import { CollabError, type ErrorCode } from "../errors.ts";
 
-export type ApiStatus = 400 | 401 | 403 | 404 | 405 | 409 | 412 | 413 | 415 | 500 | 503;
+export type ApiStatus = 400 | 401 | 403 | 404 | 405 | 409 | 412 | 413 | 415 | 422 | 500 | 503;
 
 /** The `code` strings the API answers with. */
 export type ApiErrorCode =
@@ -20,6 +20,7 @@ export type ApiErrorCode =
   | "precondition_failed"
   | "payload_too_large"
   | "unsupported_media_type"
+  | "unprocessable"
   | "unavailable"
   | "internal";
 
@@ -50,6 +51,13 @@ const FROM_COLLAB: Partial<Record<ErrorCode, [ApiStatus, ApiErrorCode]>> = {
   VERSION_EXISTS: [409, "conflict"],
   VERSION_LIMIT: [409, "conflict"],
   DOCUMENT_BUSY: [409, "conflict"],
+  COMMENT_INVALID: [400, "bad_request"],
+  THREAD_NOT_FOUND: [404, "not_found"],
+  COMMENT_NOT_FOUND: [404, "not_found"],
+  COMMENT_FORBIDDEN: [403, "forbidden"],
+  THREAD_EXISTS: [409, "conflict"],
+  ANCHOR_AMBIGUOUS: [409, "conflict"],
+  ANCHOR_NOT_FOUND: [422, "unprocessable"],
   TOO_MANY_DOCUMENTS: [503, "unavailable"],
   SERVER_BUSY: [503, "unavailable"],
   DOCUMENT_LOAD_FAILED: [503, "unavailable"],

@@ -10,8 +10,8 @@ import { API_SCHEMAS, ErrorBody } from "./schemas.ts";
 export function errorStatuses(route: Route): number[] {
   const statuses = [400, 401, 403];
   if (route.path.includes("{name}")) statuses.push(404);
-  if (route.method === "PUT" || route.method === "POST" || route.method === "DELETE")
-    statuses.push(409);
+  if (route.method !== "GET") statuses.push(409);
+  if (route.operationId === "createThread") statuses.push(422);
   if (route.operationId === "putDocument") statuses.push(412);
   if (route.body !== undefined) statuses.push(413, 415);
   statuses.push(500, 503);
@@ -22,13 +22,21 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: "Invalid name, query, body or content",
   401: "Missing or invalid credentials",
   403: "The credentials do not allow this",
-  404: "No such document, version or route",
-  409: "Conflict: a version with that name exists, the document has the most named versions it may keep, it is being deleted, or a restore's name has a document",
+  404: "No such document, version, thread, comment or route",
+  409: "Conflict: a version with that name exists, the document has the most named versions it may keep, it is being deleted, a restore's name has a document, or a quote matches several places",
   412: "If-None-Match: * was sent and the document exists",
   413: "The body is larger than MAX_BODY_BYTES",
   415: "The Content-Type is not accepted",
+  422: "The quote matches no text of the document",
   500: "Internal error",
   503: "The store is unavailable or the server is at its document limit",
+};
+
+const PARAMETER_DESCRIPTIONS: Record<string, string> = {
+  name: "The document name, percent-encoded",
+  id: "The version id",
+  thread: "The thread id",
+  comment: "The comment id",
 };
 
 export function buildOpenApi(): object {
@@ -53,7 +61,7 @@ export function buildOpenApi(): object {
         in: "path",
         required: true,
         schema: { type: "string" },
-        description: name === "name" ? "The document name, percent-encoded" : "The version id",
+        description: PARAMETER_DESCRIPTIONS[name ?? ""] ?? name,
       })),
       ...Object.entries(route.query?.shape ?? {}).map(([name, schema]) => {
         const json = z.toJSONSchema(schema as z.ZodType, {

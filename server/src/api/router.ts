@@ -5,6 +5,7 @@
  * error shape with its status.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Comments } from "../comments/comments.ts";
 import type { ContentParser } from "../documents/parser.ts";
 import type { DocumentService } from "../documents/service.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -19,6 +20,7 @@ export const API_PREFIX = "/api/v1";
 
 export interface ApiOptions extends CallerOptions {
   readonly service: DocumentService;
+  readonly comments: Comments;
   readonly store: DocumentStore;
   readonly logger: Logger;
   readonly maxBodyBytes: number;
@@ -92,6 +94,7 @@ export function createApi(
         headers: request.headers,
         body,
         service: options.service,
+        comments: options.comments,
         store: options.store,
         parse: (text, format) => options.parser.parse(text, format),
       });

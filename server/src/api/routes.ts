@@ -8,6 +8,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import type { JSONContent } from "@tiptap/core";
 import * as Y from "yjs";
 import type { z } from "zod";
+import type { Comments } from "../comments/comments.ts";
 import type { InputFormat } from "../documents/convert.ts";
 import type { DocumentService } from "../documents/service.ts";
 import { isTrashId } from "../persistence/log-store.ts";
@@ -15,6 +16,7 @@ import type { DocumentMeta, DocumentStore, TrashEntry, VersionMeta } from "../pe
 import { checkDocumentName } from "../protocol/names.ts";
 import { actorOf, type Caller, canList, type Need } from "./caller.ts";
 import { ApiError } from "./errors.ts";
+import { jsonOf, parse } from "./input.ts";
 import {
   CONTENT_TYPES,
   type DocumentInfo,
@@ -38,6 +40,7 @@ import {
   VersionList,
   Written,
 } from "./schemas.ts";
+import { THREAD_ROUTES } from "./thread-routes.ts";
 
 /** What a handler gets. */
 export interface RouteContext {
@@ -50,6 +53,7 @@ export interface RouteContext {
   /** The request body and its media type (without parameters), when the route takes one. */
   readonly body: { readonly text: string; readonly type: string } | null;
   readonly service: DocumentService;
+  readonly comments: Comments;
   readonly store: DocumentStore;
   /** Parses a body into a Tiptap document (HTML and Markdown off the event loop). */
   readonly parse: (body: string, format: InputFormat) => Promise<JSONContent>;
@@ -70,7 +74,7 @@ export interface Response {
 }
 
 export interface Route {
-  readonly method: "GET" | "PUT" | "POST" | "DELETE";
+  readonly method: "GET" | "PUT" | "POST" | "PATCH" | "DELETE";
   /** OpenAPI path template under /api/v1, e.g. /documents/{name}. */
   readonly path: string;
   readonly operationId: string;
@@ -113,7 +117,7 @@ function convert(): Promise<Conversion> {
 /** Store pages one list request reads at most, filtering for a user token. */
 const MAX_LIST_PAGES = 10;
 
-export const ROUTES: readonly Route[] = [
+const DOCUMENT_ROUTES: readonly Route[] = [
   {
     method: "GET",
     path: "/documents",
@@ -390,26 +394,8 @@ export const ROUTES: readonly Route[] = [
   },
 ];
 
-function parse<T extends z.ZodType>(schema: T, input: unknown): z.infer<T> {
-  const source = input instanceof URLSearchParams ? Object.fromEntries(input) : input;
-  const result = schema.safeParse(source);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
-  throw new ApiError(400, "bad_request", `${where}${issue?.message ?? "invalid input"}`);
-}
-
-function jsonOf(body: RouteContext["body"]): unknown {
-  try {
-    return JSON.parse(body?.text ?? "");
-  } catch (error) {
-    throw new ApiError(
-      400,
-      "bad_request",
-      `the body is not valid JSON: ${(error as Error).message}`,
-    );
-  }
-}
+/** Every route: documents, versions and the trash, then threads and comments. */
+export const ROUTES: readonly Route[] = [...DOCUMENT_ROUTES, ...THREAD_ROUTES];
 
 /** The body as a Tiptap document, whichever format it came in. */
 function contentOf({ body, parse }: RouteContext): Promise<JSONContent> {

@@ -161,3 +161,98 @@ export const FORMAT_MEDIA_TYPES: Record<OutputFormatParam, string> = {
   text: "text/plain",
   yjs: "application/octet-stream",
 };
+
+const PersonBody = z
+  .object({ id: z.string().min(1).max(256), name: z.string().min(1).max(256) })
+  .register(API_SCHEMAS, { id: "Person" });
+
+const MentionBody = z
+  .object({ id: z.string().min(1).max(256), label: z.string().min(1).max(256) })
+  .register(API_SCHEMAS, { id: "Mention" });
+
+export const ThreadComment = z
+  .object({
+    id: z.string(),
+    author: PersonBody,
+    body: z.string().describe("Plain text; a mention appears in it as @label"),
+    mentions: z.array(MentionBody),
+    created: z.iso.datetime(),
+    edited: z.iso.datetime().nullable(),
+  })
+  .register(API_SCHEMAS, { id: "ThreadComment" });
+
+export const Thread = z
+  .object({
+    id: z.string(),
+    status: z.enum(["open", "resolved"]),
+    anchor: z.object({
+      quote: z.string().describe("The text the thread was made on"),
+      text: z
+        .string()
+        .describe("The text it covers now; empty when all of it was deleted (detached)"),
+    }),
+    author: PersonBody,
+    created: z.iso.datetime(),
+    statusBy: PersonBody.nullable().describe("Who resolved or reopened it last"),
+    statusAt: z.iso.datetime().nullable(),
+    comments: z.array(ThreadComment).describe("Oldest first"),
+  })
+  .register(API_SCHEMAS, { id: "Thread" });
+
+export const ThreadList = z
+  .object({ threads: z.array(Thread).describe("Oldest first") })
+  .register(API_SCHEMAS, { id: "ThreadList" });
+
+export const ThreadQuery = z.object({
+  status: z.enum(["open", "resolved", "all"]).default("open").describe("Which threads"),
+});
+
+const MentionInput = z
+  .union([z.string().min(1).max(256), MentionBody])
+  .describe("A user id, or an id with the label shown for it");
+
+const CommentFields = {
+  body: z.string().min(1).max(10_000).describe("Plain text"),
+  mentions: z.array(MentionInput).max(50).optional().describe("Who the comment mentions"),
+  author: PersonBody.optional().describe(
+    "Who writes it, with the API secret (or in anonymous mode); with a token it is the token's user, and any other author is refused",
+  ),
+};
+
+export const NewThread = z
+  .object({
+    anchor: z
+      .object({
+        quote: z.string().min(1).max(2_000).describe("The exact text to comment on"),
+        prefix: z.string().max(2_000).optional().describe("Text just before it, to pick one match"),
+        suffix: z.string().max(2_000).optional().describe("Text just after it, to pick one match"),
+      })
+      .strict()
+      .describe("W3C Web Annotation TextQuoteSelector"),
+    ...CommentFields,
+  })
+  .strict()
+  .register(API_SCHEMAS, { id: "NewThread" });
+
+export const NewComment = z
+  .object(CommentFields)
+  .strict()
+  .register(API_SCHEMAS, { id: "NewComment" });
+
+export const CommentEdit = z
+  .object({ body: CommentFields.body, mentions: CommentFields.mentions })
+  .strict()
+  .register(API_SCHEMAS, { id: "CommentEdit" });
+
+export const ThreadPatch = z
+  .object({ status: z.enum(["open", "resolved"]) })
+  .strict()
+  .register(API_SCHEMAS, { id: "ThreadPatch" });
+
+export const ThreadAnswer = z
+  .object({ thread: Thread })
+  .register(API_SCHEMAS, { id: "ThreadAnswer" });
+
+export const CommentAnswer = z
+  .object({ thread: Thread, comment: ThreadComment })
+  .register(API_SCHEMAS, { id: "CommentAnswer" });

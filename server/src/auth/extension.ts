@@ -5,7 +5,8 @@
  * documents on the same socket are unaffected.
  *
  * - Token mode: the token must verify, cover the document, and not be
- *   expired. `perm: read` makes the connection read-only: Hocuspocus then
+ *   expired. `perm: read` and `perm: comment` make the connection read-only
+ *   (a commenter's comments are requests, comments/extension.ts): Hocuspocus then
  *   applies none of its updates (it answers them with a failed sync status),
  *   so they are never stored or relayed; awareness still flows.
  * - When a token expires during a session the socket is closed with
@@ -75,7 +76,8 @@ export class AuthExtension implements Extension {
         context,
       );
     }
-    connectionConfig.readOnly = grant.perm === "read";
+    // `comment` may not change the content either: its comments go through comment requests.
+    connectionConfig.readOnly = grant.perm !== "write";
     return { user: { id: grant.userId, name: grant.name }, grant };
   }
 

@@ -17,8 +17,14 @@ import {
 import { z } from "zod";
 import { CollabError } from "../errors.ts";
 
-/** What a token allows. */
-export type Permission = "read" | "write";
+/**
+ * What a token allows: `read` the document; `comment` on it as well (threads, replies,
+ * resolving), never changing its content; `write` everything.
+ */
+export type Permission = "read" | "comment" | "write";
+
+/** Each permission includes those before it. */
+const RANK: Record<Permission, number> = { read: 0, comment: 1, write: 2 };
 
 /** A verified token. */
 export interface Grant {
@@ -37,7 +43,7 @@ const claimsSchema = z.object({
   sub: z.string().min(1).max(256),
   name: z.string().max(256).optional(),
   docs: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-  perm: z.enum(["read", "write"]),
+  perm: z.enum(["read", "comment", "write"]),
   exp: z.number(),
 });
 
@@ -179,7 +185,7 @@ export async function checkPublicKey(publicKey: string | null): Promise<void> {
 
 /** Whether `grant` covers document `name` with at least `need`. */
 export function grantAllows(grant: Grant, name: string, need: Permission): boolean {
-  if (need === "write" && grant.perm !== "write") return false;
+  if (RANK[grant.perm] < RANK[need]) return false;
   return grant.docs.some((pattern) =>
     pattern.endsWith("*") ? name.startsWith(pattern.slice(0, -1)) : pattern === name,
   );

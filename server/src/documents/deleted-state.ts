@@ -25,24 +25,13 @@ import {
   type onLoadDocumentPayload,
 } from "@hocuspocus/server";
 import * as Y from "yjs";
-import { Close, Refusal } from "../errors.ts";
+import { Close, Refusal, RefusedSync } from "../errors.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { DocumentStore } from "../persistence/store.ts";
 import { SyncType } from "../protocol/messages.ts";
 
 /** What a refused connection is told (the editor explains `document-deleted` to its user). */
 export const DELETED_STATE_REASON = `${Refusal.documentDeleted}: this copy belongs to a document that was deleted`;
-
-/**
- * Thrown from `beforeSync` to make Hocuspocus close the document's
- * connection with this code and reason and drop what the connection queued
- * behind it. Not an Error, and without a message: Hocuspocus then does not
- * print it as a hook failure (main.ts logs it at info instead).
- */
-export class RefusedSync {
-  readonly code = Close.documentDeleted.code;
-  readonly reason = Refusal.documentDeleted;
-}
 
 export interface DeletedStateGuardOptions {
   readonly store: DocumentStore;
@@ -89,7 +78,7 @@ export class DeletedStateGuard implements Extension {
         .writePermissionDenied(DELETED_STATE_REASON)
         .toUint8Array(),
     );
-    throw new RefusedSync();
+    throw new RefusedSync(Close.documentDeleted.code, Refusal.documentDeleted);
   }
 }
 

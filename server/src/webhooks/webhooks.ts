@@ -29,6 +29,12 @@ export const WEBHOOK_EVENT_TYPES = [
   "document.restored",
   "document.purged",
   "version.created",
+  "comment.created",
+  "comment.updated",
+  "comment.deleted",
+  "thread.resolved",
+  "thread.reopened",
+  "thread.deleted",
 ] as const;
 
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];

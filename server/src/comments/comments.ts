@@ -1,0 +1,125 @@
+/**
+ * Comments on documents, without transport: applies operations to the live
+ * document through the document service (so every connected editor receives
+ * them, on every instance, and they are durable before the caller hears back),
+ * reads threads with the text they cover now, and reports what happened.
+ */
+import type * as Y from "yjs";
+import {
+  type Person,
+  readThreads,
+  type Thread,
+  type ThreadComment,
+} from "../../../editor/src/comments/model.ts";
+import type { DocumentService } from "../documents/service.ts";
+import { CollabError } from "../errors.ts";
+import { anchoredTexts } from "./text.ts";
+import {
+  applyThreadOp,
+  type CommentEvent,
+  type Commenter,
+  type OpOutcome,
+  type ThreadOp,
+} from "./threads.ts";
+
+/** A thread with the text it covers now (empty when that text is gone: detached). */
+export interface AnchoredThread extends Thread {
+  readonly text: string;
+}
+
+export interface CommentsOptions {
+  readonly documents: DocumentService;
+  /** Called after an operation that changed something is stored, with the thread's text now. */
+  readonly onEvent?: (document: string, event: CommentEvent, text: string) => void;
+  readonly now?: () => number;
+}
+
+export type ThreadFilter = "open" | "resolved" | "all";
+
+export class Comments {
+  private readonly options: CommentsOptions;
+
+  constructor(options: CommentsOptions) {
+    this.options = options;
+  }
+
+  /**
+   * Applies `op` to document `name` as `by`; resolves once it is stored. Refused with
+   * DOCUMENT_NOT_FOUND when the document does not exist, and with the operation's own
+   * errors (threads.ts).
+   */
+  async apply(
+    name: string,
+    op: ThreadOp,
+    by: Commenter,
+  ): Promise<{ thread: AnchoredThread | null; changed: boolean }> {
+    const { documents } = this.options;
+    if (!(await documents.exists(name))) {
+      throw new CollabError("DOCUMENT_NOT_FOUND", `no document ${JSON.stringify(name)}`);
+    }
+    let outcome: OpOutcome | null = null;
+    let text = "";
+    await documents.edit(name, { userId: by.role === "admin" ? null : by.person.id }, (doc) => {
+      outcome = applyThreadOp(doc, op, by, this.options.now?.() ?? Date.now());
+      text = anchoredTexts(doc).get(op.thread) ?? "";
+    });
+    const done = outcome as OpOutcome | null;
+    if (done === null) throw new Error("the comment operation did not run");
+    if (done.event !== null) this.options.onEvent?.(name, done.event, text);
+    return {
+      thread: done.thread === null ? null : { ...done.thread, text },
+      changed: done.event !== null,
+    };
+  }
+
+  /** The document's threads with their text now, oldest first; null when there is no such document. */
+  async list(name: string, filter: ThreadFilter = "all"): Promise<AnchoredThread[] | null> {
+    const doc = await this.options.documents.current(name);
+    if (doc === null) return null;
+    return anchored(doc).filter((thread) => filter === "all" || thread.status === filter);
+  }
+
+  /** One thread; null when the document or the thread does not exist. */
+  async get(name: string, id: string): Promise<AnchoredThread | null> {
+    const doc = await this.options.documents.current(name);
+    if (doc === null) return null;
+    return anchored(doc).find((thread) => thread.id === id) ?? null;
+  }
+}
+
+/** Every thread of `doc` with its text now. */
+export function anchored(doc: Y.Doc): AnchoredThread[] {
+  const texts = anchoredTexts(doc);
+  return readThreads(doc).map((thread) => ({ ...thread, text: texts.get(thread.id) ?? "" }));
+}
+
+/** What a webhook says of a comment event. */
+export function eventPayload(
+  document: string,
+  event: CommentEvent,
+  text: string,
+): { readonly document: string } & Record<string, unknown> {
+  const comment: ThreadComment | null = event.comment;
+  return {
+    document,
+    thread: {
+      id: event.thread.id,
+      status: event.thread.status,
+      quote: event.thread.quote,
+      text,
+    },
+    comment:
+      comment === null
+        ? null
+        : {
+            id: comment.id,
+            author: comment.author,
+            body: comment.body,
+            mentions: comment.mentions,
+            created: new Date(comment.created).toISOString(),
+            edited: comment.edited === null ? null : new Date(comment.edited).toISOString(),
+          },
+    author: event.actor satisfies Person,
+    mentions: (comment?.mentions ?? []).map((m) => m.id),
+  };
+}

@@ -1,0 +1,152 @@
+/**
+ * Threads are written by the server alone (threads.ts applies what clients
+ * ask for, after checking who asks). So every update a client sends is checked
+ * before Hocuspocus applies it: one that inserts into, or deletes from, the
+ * root map of threads is refused, its connection told
+ * `threads-read-only` and closed, and nothing it sent applied, stored or
+ * relayed. That is what keeps authors from being forged and others' comments
+ * from being changed, whatever the client (the editor, a provider of one's
+ * own, a y-websocket client) sends.
+ *
+ * Where a struct belongs is found from the update itself and the document:
+ * its parent is named (a root type), or is an item the document or the same
+ * update has, or follows from its left or right neighbour. A struct whose
+ * neighbours the server does not have yet waits in Yjs until they come, and
+ * those would be checked as they come; deletions are checked against what
+ * the document holds.
+ */
+import {
+  type beforeSyncPayload,
+  type Document,
+  type Extension,
+  OutgoingMessage,
+} from "@hocuspocus/server";
+import * as Y from "yjs";
+import { THREADS } from "../../../editor/src/comments/model.ts";
+import { Close, RefusedSync } from "../errors.ts";
+import type { Logger } from "../observability/logger.ts";
+import { SyncType } from "../protocol/messages.ts";
+
+/** What a refused connection is told. */
+export const THREADS_REFUSAL = "threads-read-only";
+const REASON = `${THREADS_REFUSAL}: threads change only through comment requests`;
+
+export interface ThreadsGuardOptions {
+  readonly logger: Logger;
+  readonly onRefused?: (reason: string) => void;
+}
+
+export class ThreadsGuard implements Extension {
+  readonly extensionName = "threads-guard";
+  readonly priority = 890;
+  private readonly options: ThreadsGuardOptions;
+
+  constructor(options: ThreadsGuardOptions) {
+    this.options = options;
+  }
+
+  async beforeSync({ connection, document, type, payload }: beforeSyncPayload): Promise<void> {
+    if (type === SyncType.Step1 || !writesThreads(document, payload)) return;
+    this.options.onRefused?.(THREADS_REFUSAL);
+    this.options.logger.info(
+      {
+        connection: (connection.context as { connectionId?: string } | undefined)?.connectionId,
+        document: document.name,
+      },
+      "update that writes threads refused",
+    );
+    connection.send(
+      new OutgoingMessage(connection.messageAddress).writePermissionDenied(REASON).toUint8Array(),
+    );
+    throw new RefusedSync(Close.threadsReadOnly.code, THREADS_REFUSAL);
+  }
+}
+
+/** Whether update `update` inserts into or deletes from `doc`'s threads. */
+export function writesThreads(doc: Y.Doc | Document, update: Uint8Array): boolean {
+  const { structs, ds } = Y.decodeUpdate(update);
+  // Roots of the update's own items, by id, as they are found (an item may follow another).
+  const own = new Map<string, Y.Item>();
+  for (const struct of structs) {
+    if (struct instanceof Y.Item) own.set(key(struct.id), struct);
+  }
+  const seen = new Map<string, string | null>();
+  const rootOf = (id: Y.ID, depth: number): string | null => {
+    const k = key(id);
+    const known = seen.get(k);
+    if (known !== undefined) return known;
+    if (depth > 10_000) return null;
+    let root: string | null = null;
+    const item = own.get(k);
+    if (item !== undefined) root = rootOfNew(item, depth);
+    else root = rootOfStored(doc, id);
+    seen.set(k, root);
+    return root;
+  };
+  const rootOfNew = (item: Y.Item, depth: number): string | null => {
+    const parent = item.parent as unknown;
+    if (typeof parent === "string") return parent;
+    if (parent instanceof Y.ID) return rootOf(parent, depth + 1);
+    const neighbour = item.origin ?? item.rightOrigin;
+    return neighbour === null ? null : rootOf(neighbour, depth + 1);
+  };
+  for (const struct of structs) {
+    if (struct instanceof Y.Item && rootOfNew(struct, 0) === THREADS) return true;
+  }
+  for (const [client, ranges] of ds.clients) {
+    for (const range of ranges) {
+      for (let clock = range.clock; clock < range.clock + range.len; ) {
+        const id = Y.createID(client, clock);
+        if (own.has(key(id))) {
+          if (rootOf(id, 0) === THREADS) return true;
+          clock++;
+          continue;
+        }
+        const item = storedItem(doc, id);
+        if (item === null) {
+          clock++;
+          continue;
+        }
+        if (item instanceof Y.Item && rootOfType(item.parent) === THREADS) return true;
+        clock = item.id.clock + item.length;
+      }
+    }
+  }
+  return false;
+}
+
+function key(id: Y.ID): string {
+  return `${id.client}:${id.clock}`;
+}
+
+/** The struct of `doc` holding `id`, or null when the document has not got it. */
+function storedItem(doc: Y.Doc, id: Y.ID): Y.AbstractStruct | null {
+  const structs = doc.store.clients.get(id.client);
+  const last = structs?.at(-1);
+  if (structs === undefined || last === undefined || id.clock >= last.id.clock + last.length) {
+    return null;
+  }
+  return structs[Y.findIndexSS(structs, id.clock)] ?? null;
+}
+
+function rootOfStored(doc: Y.Doc, id: Y.ID): string | null {
+  const struct = storedItem(doc, id);
+  return struct instanceof Y.Item ? rootOfType(struct.parent) : null;
+}
+
+/** The name of the root type `parent` is in (null for a collected item's missing parent). */
+function rootOfType(parent: Y.AbstractType<unknown> | Y.ID | null | unknown): string | null {
+  let type = parent;
+  while (type instanceof Y.AbstractType) {
+    const item = type._item;
+    if (item === null) {
+      try {
+        return Y.findRootTypeKey(type);
+      } catch {
+        return null;
+      }
+    }
+    type = item.parent;
+  }
+  return null;
+}
