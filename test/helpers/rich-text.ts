@@ -48,6 +48,14 @@ export const EDIT_WEIGHTS = {
 
 export type EditKind = keyof typeof EDIT_WEIGHTS;
 
+/** What {@link randomEdit} picks from and types. */
+export interface EditOptions {
+  /** Relative weights of the kinds of edit (kinds left out never happen). @default EDIT_WEIGHTS */
+  readonly weights?: Partial<Record<EditKind, number>>;
+  /** The text a `type` edit inserts. @default a random word */
+  readonly word?: (r: Rng) => string;
+}
+
 export const EDIT_KINDS = Object.keys(EDIT_WEIGHTS) as EditKind[];
 
 type BindingMeta = ReturnType<typeof initProseMirrorDoc>["meta"];
@@ -114,8 +122,8 @@ export class RichTextEditor {
    * tried and whether it applied (an edit that does not fit the document
    * where it was tried changes nothing, as a refused command would).
    */
-  edit(r: Rng): { kind: EditKind; applied: boolean } {
-    const { kind, doc } = randomEdit(r, this.view);
+  edit(r: Rng, options: EditOptions = {}): { kind: EditKind; applied: boolean } {
+    const { kind, doc } = randomEdit(r, this.view, options);
     if (doc === null || doc.eq(this.view)) return { kind, applied: false };
     // ProseMirror's steps keep a valid document valid (a failure here is a bug in the edit).
     // Concurrent edits can make the shown document invalid; the editor shows it anyway.
@@ -233,11 +241,15 @@ function withoutNodeMarks(json: JSONContent): JSONContent {
 // Random edits
 
 /** One random edit of `doc`: its kind, and the edited document (null when it did not apply). */
-export function randomEdit(r: Rng, doc: PMNode): { kind: EditKind; doc: PMNode | null } {
-  const kind = pickKind(r);
+export function randomEdit(
+  r: Rng,
+  doc: PMNode,
+  options: EditOptions = {},
+): { kind: EditKind; doc: PMNode | null } {
+  const kind = pickKind(r, options.weights ?? EDIT_WEIGHTS);
   const tr = new Transform(doc);
   try {
-    return { kind, doc: EDITS[kind](r, tr) ? tr.doc : null };
+    return { kind, doc: EDITS[kind](r, tr, options) ? tr.doc : null };
   } catch (error) {
     // A step that does not fit here (ReplaceError, TransformError): the command would refuse it.
     if (error instanceof Error && /RangeError|ReplaceError|TransformError/.test(error.name)) {
@@ -247,18 +259,19 @@ export function randomEdit(r: Rng, doc: PMNode): { kind: EditKind; doc: PMNode |
   }
 }
 
-function pickKind(r: Rng): EditKind {
-  const total = EDIT_KINDS.reduce((sum, kind) => sum + EDIT_WEIGHTS[kind], 0);
+function pickKind(r: Rng, weights: Partial<Record<EditKind, number>>): EditKind {
+  const total = EDIT_KINDS.reduce((sum, kind) => sum + (weights[kind] ?? 0), 0);
   let at = random.int(r, 0, total - 1);
   for (const kind of EDIT_KINDS) {
-    at -= EDIT_WEIGHTS[kind];
+    at -= weights[kind] ?? 0;
     if (at < 0) return kind;
   }
   return "type";
 }
 
 const nodes = schema.nodes;
-const markTypes = Object.values(schema.marks);
+// Comment marks are the server's to set (with their thread), never an editor's formatting.
+const markTypes = Object.values(schema.marks).filter((type) => type.name !== "comment");
 
 function node(name: string): NodeType {
   const type = nodes[name];
@@ -267,14 +280,14 @@ function node(name: string): NodeType {
 }
 
 /** Each edit applies its change to `tr` and says whether it found a place to apply it. */
-const EDITS: Record<EditKind, (r: Rng, tr: Transform) => boolean> = {
-  type(r, tr) {
+const EDITS: Record<EditKind, (r: Rng, tr: Transform, options: EditOptions) => boolean> = {
+  type(r, tr, options) {
     const at = pickOf(r, textPositions(tr.doc));
     if (at === undefined) return false;
     const $at = tr.doc.resolve(at);
     // Typing continues the marks at the cursor, where the block allows them.
     const marks = $at.parent.type.allowedMarks($at.marks());
-    tr.insert(at, schema.text(random.word(r, 1, 5), marks));
+    tr.insert(at, schema.text(options.word?.(r) ?? random.word(r, 1, 5), marks));
     return true;
   },
 

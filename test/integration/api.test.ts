@@ -4,20 +4,19 @@
  * webhooks from the running server, and every answer checked against the
  * OpenAPI description the server publishes.
  */
-import { createServer, request as httpRequest } from "node:http";
-import type { AddressInfo } from "node:net";
+import { request as httpRequest } from "node:http";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { yXmlFragmentToProsemirrorJSON } from "@tiptap/y-tiptap";
-import { beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import * as Y from "yjs";
 import { ROUTES } from "../../server/src/api/routes.ts";
 import { mintToken } from "../../server/src/auth/tokens.ts";
 import type { Config } from "../../server/src/config.ts";
 import { MAX_NAMED_VERSIONS } from "../../server/src/documents/service.ts";
-import { verifySignature } from "../../server/src/webhooks/signature.ts";
 import { acknowledged, connect, synced } from "../helpers/clients.ts";
 import { type Api, checkedApi, json, type OpenApi, publishedSpec } from "../helpers/openapi.ts";
 import { startServer, startServerWithFaults } from "../helpers/server.ts";
+import { signedReceiver } from "../helpers/webhook-receiver.ts";
 
 const SOON = { timeout: 5_000, interval: 10 };
 const SECRET = "token-secret-that-is-at-least-32-characters";
@@ -526,35 +525,7 @@ describe("credentials", () => {
 
 describe("webhooks from the running server", () => {
   it("[HOOK9] document and version events reach a receiver, signed", async () => {
-    const received: Array<{
-      type: string;
-      data: { document: string } & Record<string, unknown>;
-      valid: boolean;
-    }> = [];
-    const receiver = createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on("data", (chunk: Buffer) => chunks.push(chunk));
-      request.on("end", () => {
-        const raw = Buffer.concat(chunks);
-        const body = JSON.parse(raw.toString("utf8")) as {
-          type: string;
-          data: { document: string };
-        };
-        const header = request.headers["x-collab-signature"];
-        received.push({
-          ...body,
-          valid: verifySignature(
-            raw,
-            Array.isArray(header) ? header[0] : header,
-            "hook-secret-16chars",
-          ),
-        });
-        response.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
-    onTestFinished(() => new Promise<void>((resolve) => receiver.close(() => resolve())));
-    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
+    const { url, received } = await signedReceiver("hook-secret-16chars");
     const { api: a } = await server({
       webhookUrls: [url],
       webhookSecret: "hook-secret-16chars",

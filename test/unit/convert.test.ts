@@ -5,6 +5,7 @@ import fc from "fast-check";
 import { Window } from "happy-dom";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as Y from "yjs";
+import { commentMarkKey } from "../../editor/src/comments/model.ts";
 import {
   appendContent,
   ContentLimits,
@@ -118,7 +119,9 @@ const rich = doc(
 describe("conversion: one schema, exact Yjs round trip", () => {
   it("[CONV1] the rich test document uses every node and mark of the editor's schema", () => {
     const used = typesIn(rich);
-    for (const name of [...Object.keys(schema.nodes), ...Object.keys(schema.marks)]) {
+    // The comment mark has its own test below: HTML and Markdown do not carry it back in.
+    const marks = Object.keys(schema.marks).filter((name) => name !== "comment");
+    for (const name of [...Object.keys(schema.nodes), ...marks]) {
       expect(used, `the test document lacks "${name}"`).toContain(name);
     }
   });
@@ -703,3 +706,38 @@ const { blocks: blocksArbitrary } = fc.letrec<{
 const documentArbitrary: fc.Arbitrary<JSONContent> = blocksArbitrary.map((content) =>
   doc(...content),
 );
+
+describe("conversion: comment marks", () => {
+  const commented = doc(
+    p("before ", marked("quoted", mark("comment", { thread: "t1" })), " after"),
+  );
+
+  it("[CONV7] a thread's mark survives JSON -> Yjs -> JSON, under y-tiptap's key for it", () => {
+    const ydoc = new Y.Doc();
+    replaceContent(ydoc, normal(commented));
+    expect(documentJSON(ydoc)).toEqual(normal(commented));
+    const text = (ydoc.getXmlFragment("default").get(0) as Y.XmlElement).get(0) as Y.XmlText;
+    expect(text.toDelta()).toContainEqual({
+      insert: "quoted",
+      attributes: { [commentMarkKey("t1")]: { thread: "t1" } },
+    });
+  });
+
+  it("[CONV7] exports show the text: HTML marks it with its thread, Markdown and text leave it out", () => {
+    const json = normal(commented);
+    expect(renderContent(json, "html")).toContain(
+      '<span data-thread="t1" class="collab-comment">quoted</span>',
+    );
+    expect(renderContent(json, "markdown").trim()).toBe("before quoted after");
+    expect(renderContent(json, "text").trim()).toBe("before quoted after");
+  });
+
+  it("[CONV7] HTML brings no thread's mark in (a pasted copy must not anchor a thread twice)", () => {
+    const parsed = parseContent(
+      '<p>before <span data-thread="t1" class="collab-comment">quoted</span> after</p>',
+      "html",
+    );
+    expect(JSON.stringify(parsed)).not.toContain("comment");
+    expect(JSON.stringify(parsed)).toContain("before quoted after");
+  });
+});

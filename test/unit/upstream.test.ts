@@ -5,9 +5,12 @@
  */
 import { type AddressInfo, createServer, type Socket } from "node:net";
 import { HocuspocusProviderWebsocket } from "@hocuspocus/provider";
+import { prosemirrorJSONToYXmlFragment } from "@tiptap/y-tiptap";
 import { describe, expect, it, vi } from "vitest";
 import WebSocket from "ws";
 import * as Y from "yjs";
+import { commentMarkKey } from "../../editor/src/comments/model.ts";
+import { schema } from "../../server/src/documents/schema.ts";
 import { createLogger } from "../../server/src/observability/logger.ts";
 import { DurablePersistence } from "../../server/src/persistence/extension.ts";
 import { MemoryStore } from "../../server/src/persistence/memory.ts";
@@ -90,5 +93,43 @@ describe("@hocuspocus/provider 4.8 and ws", () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+});
+
+describe("@tiptap/y-tiptap 3.0.9 keys of overlapping marks", () => {
+  it("[COM1] a thread's comment mark is stored under the key the server writes (commentMarkKey)", () => {
+    const doc = new Y.Doc();
+    prosemirrorJSONToYXmlFragment(
+      schema,
+      {
+        type: "doc",
+        content: [
+          {
+            type: "paragraph",
+            content: [
+              {
+                type: "text",
+                text: "two threads",
+                marks: [
+                  { type: "comment", attrs: { thread: "t1" } },
+                  { type: "comment", attrs: { thread: "a-much-longer-thread-id_42" } },
+                ],
+              },
+            ],
+          },
+        ],
+      },
+      doc.getXmlFragment("default"),
+    );
+    const text = (doc.getXmlFragment("default").get(0) as Y.XmlElement).get(0) as Y.XmlText;
+    expect(text.toDelta()).toEqual([
+      {
+        insert: "two threads",
+        attributes: {
+          [commentMarkKey("t1")]: { thread: "t1" },
+          [commentMarkKey("a-much-longer-thread-id_42")]: { thread: "a-much-longer-thread-id_42" },
+        },
+      },
+    ]);
   });
 });

@@ -13,11 +13,7 @@
  */
 import type { HocuspocusProvider } from "@hocuspocus/provider";
 import type { Person } from "./model.ts";
-import {
-  type CommentOperation,
-  encodeCommentRequest,
-  parseCommentAnswer,
-} from "./protocol.ts";
+import { type CommentOperation, encodeCommentRequest, parseCommentAnswer } from "./protocol.ts";
 
 /** Why the server refused an operation: a code (COMMENT_FORBIDDEN, THREAD_NOT_FOUND, ...) and a message. */
 export class CommentRefused extends Error {

@@ -1,0 +1,420 @@
+/**
+ * Comments ([COM1]-[COM6] in SPEC.md), on a real server with LevelDB, the
+ * real Hocuspocus provider and y-websocket client: the REST API (every
+ * route, every error status, answers checked against the OpenAPI
+ * description), live delivery to connected editors, webhooks, and the
+ * server's enforcement: a `comment` token comments but never changes the
+ * content, authors cannot be forged, others' comments cannot be edited, and
+ * nobody writes the threads map directly.
+ */
+import { HocuspocusProvider, HocuspocusProviderWebsocket } from "@hocuspocus/provider";
+import { beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
+import * as Y from "yjs";
+import { commentClient } from "../../editor/src/comments/client.ts";
+import { commentMarkKey, readThreads, THREADS } from "../../editor/src/comments/model.ts";
+import { mintToken, type Permission } from "../../server/src/auth/tokens.ts";
+import { acknowledged, connect, nodeSocket, refusal, synced } from "../helpers/clients.ts";
+import { type Api, checkedApi, json, publishedSpec } from "../helpers/openapi.ts";
+import { type RunningServer, startServer } from "../helpers/server.ts";
+import { signedReceiver } from "../helpers/webhook-receiver.ts";
+import { finalClose, yws, ywsSynced } from "../helpers/y-websocket.ts";
+
+const SECRET = "comments-test-secret-0123456789";
+const API_SECRET = "comments-api-secret-0123456789";
+const HOOK_SECRET = "hook-secret-16chars";
+const SOON = { timeout: 10_000, interval: 10 };
+const DOC = "notes";
+const TEXT = "The quick brown fox jumps over the lazy dog.\n\nA second paragraph about the fox.";
+
+beforeAll(async () => {
+  await publishedSpec();
+});
+
+function token(sub: string, perm: Permission, name?: string): Promise<string> {
+  return mintToken({
+    secret: SECRET,
+    userId: sub,
+    ...(name === undefined ? {} : { name }),
+    docs: ["*"],
+    perm,
+    ttl: "1h",
+  });
+}
+
+interface Setup {
+  readonly running: RunningServer;
+  readonly admin: Api;
+  readonly hooks: Awaited<ReturnType<typeof signedReceiver>>;
+}
+
+/** A server with tokens and the API secret, a webhook receiver, and the document written. */
+async function setup(): Promise<Setup> {
+  const hooks = await signedReceiver(HOOK_SECRET);
+  const running = await startServer({
+    config: {
+      authSecret: SECRET,
+      apiSecret: API_SECRET,
+      webhookUrls: [hooks.url],
+      webhookSecret: HOOK_SECRET,
+      webhookDebounceMs: 50,
+    },
+  });
+  const admin = checkedApi(running.address.url, { token: API_SECRET });
+  const put = await admin.call("PUT", `/documents/${DOC}`, { body: TEXT, type: "text/markdown" });
+  expect(put.status).toBe(201);
+  return { running, admin, hooks };
+}
+
+/** A provider with `tokenValue` on its own socket. */
+function provider(running: RunningServer, tokenValue: string, document = new Y.Doc()) {
+  const socket = new HocuspocusProviderWebsocket({
+    url: running.address.wsUrl,
+    WebSocketPolyfill: nodeSocket(),
+  });
+  const client = new HocuspocusProvider({
+    websocketProvider: socket,
+    name: DOC,
+    document,
+    token: tokenValue,
+  });
+  client.attach();
+  onTestFinished(() => {
+    client.destroy();
+    socket.destroy();
+  });
+  return client;
+}
+
+/** The text of the stored document's content (every text node, in order). */
+async function storedContent(running: RunningServer): Promise<string> {
+  const doc = new Y.Doc();
+  for (const update of (await running.server.store.load(DOC))?.updates ?? []) {
+    Y.applyUpdate(doc, update);
+  }
+  return doc.getXmlFragment("default").toString();
+}
+
+type ThreadJson = {
+  id: string;
+  status: string;
+  anchor: { quote: string; text: string };
+  author: { id: string; name: string };
+  comments: Array<{ id: string; body: string; author: { id: string }; mentions: unknown[] }>;
+};
+
+describe("comments over the REST API", () => {
+  it("[COM1] [COM5] every route: create by quote, reply, edit, resolve, reopen, list, delete; live for editors; webhooks", async () => {
+    const { running, admin, hooks } = await setup();
+    const editor = provider(running, await token("ann", "write", "Ann"));
+    await synced(editor);
+    const ann = checkedApi(running.address.url, { token: await token("ann", "write", "Ann") });
+
+    const created = await ann.call(
+      "POST",
+      `/documents/${DOC}/threads`,
+      json({
+        anchor: { quote: "fox", prefix: "brown ", suffix: " jumps" },
+        body: "Which fox? @Bob",
+        mentions: [{ id: "bob", label: "Bob" }],
+      }),
+    );
+    expect(created.status).toBe(201);
+    const thread = (created.body as { thread: ThreadJson }).thread;
+    expect(thread).toMatchObject({
+      status: "open",
+      anchor: { quote: "fox", text: "fox" },
+      author: { id: "ann", name: "Ann" },
+      comments: [{ body: "Which fox? @Bob", author: { id: "ann" } }],
+    });
+
+    // The connected editor has it at once: the thread, and the mark on its text.
+    await vi.waitFor(() => {
+      expect(readThreads(editor.document).map((t) => t.id)).toEqual([thread.id]);
+    }, SOON);
+    const marked = editor.document
+      .getXmlFragment("default")
+      .toArray()
+      .flatMap((node) => (node instanceof Y.XmlElement ? node.toArray() : []))
+      .flatMap((text) =>
+        text instanceof Y.XmlText
+          ? (text.toDelta() as Array<{ insert: string; attributes?: Record<string, unknown> }>)
+          : [],
+      )
+      .filter((op) => op.attributes?.[commentMarkKey(thread.id)] !== undefined)
+      .map((op) => op.insert);
+    expect(marked).toEqual(["fox"]);
+
+    const bob = checkedApi(running.address.url, { token: await token("bob", "comment", "Bob") });
+    const reply = await bob.call(
+      "POST",
+      `/documents/${DOC}/threads/${thread.id}/comments`,
+      json({ body: "The brown one.", mentions: ["ann"] }),
+    );
+    expect(reply.status).toBe(201);
+    const replyId = (reply.body as { comment: { id: string } }).comment.id;
+    const edited = await bob.call(
+      "PATCH",
+      `/documents/${DOC}/threads/${thread.id}/comments/${replyId}`,
+      json({ body: "The quick brown one." }),
+    );
+    expect(edited.status).toBe(200);
+    expect((edited.body as { comment: { edited: string | null } }).comment.edited).not.toBeNull();
+
+    expect(
+      (
+        await bob.call(
+          "PATCH",
+          `/documents/${DOC}/threads/${thread.id}`,
+          json({ status: "resolved" }),
+        )
+      ).status,
+    ).toBe(200);
+    expect((await ann.call("GET", `/documents/${DOC}/threads`)).body).toEqual({ threads: [] });
+    const resolved = await ann.call("GET", `/documents/${DOC}/threads?status=resolved`);
+    expect((resolved.body as { threads: ThreadJson[] }).threads.map((t) => t.status)).toEqual([
+      "resolved",
+    ]);
+    await vi.waitFor(() => expect(readThreads(editor.document)[0]?.status).toBe("resolved"), SOON);
+    expect(
+      (await ann.call("PATCH", `/documents/${DOC}/threads/${thread.id}`, json({ status: "open" })))
+        .status,
+    ).toBe(200);
+    const one = await ann.call("GET", `/documents/${DOC}/threads/${thread.id}`);
+    expect((one.body as { thread: ThreadJson }).thread).toMatchObject({
+      status: "open",
+      comments: [{ body: "Which fox? @Bob" }, { body: "The quick brown one." }],
+    });
+
+    // Deleting the reply, then the thread: its mark goes with it.
+    expect(
+      (await bob.call("DELETE", `/documents/${DOC}/threads/${thread.id}/comments/${replyId}`))
+        .status,
+    ).toBe(204);
+    expect((await ann.call("DELETE", `/documents/${DOC}/threads/${thread.id}`)).status).toBe(204);
+    await vi.waitFor(() => expect(readThreads(editor.document)).toEqual([]), SOON);
+    expect(await storedContent(running)).not.toContain("comment--");
+    expect((await admin.call("GET", `/documents/${DOC}/threads?status=all`)).body).toEqual({
+      threads: [],
+    });
+
+    await vi.waitFor(() => {
+      expect(hooks.received.map((event) => event.type)).toEqual(
+        expect.arrayContaining([
+          "comment.created",
+          "comment.updated",
+          "comment.deleted",
+          "thread.resolved",
+          "thread.reopened",
+          "thread.deleted",
+        ]),
+      );
+    }, SOON);
+    const first = hooks.received.find((event) => event.type === "comment.created");
+    expect(first?.valid).toBe(true);
+    expect(first?.data).toMatchObject({
+      document: DOC,
+      thread: { id: thread.id, text: "fox", quote: "fox" },
+      comment: { body: "Which fox? @Bob" },
+      author: { id: "ann", name: "Ann" },
+      mentions: ["bob"],
+    });
+    const second = hooks.received.filter((event) => event.type === "comment.created")[1];
+    expect(second?.data).toMatchObject({ author: { id: "bob" }, mentions: ["ann"] });
+  });
+
+  it("[COM5] errors: 400, 401, 403, 404, 409, 422", async () => {
+    const { running, admin } = await setup();
+    const anonymous = checkedApi(running.address.url);
+    const reader = checkedApi(running.address.url, { token: await token("rita", "read") });
+    const bob = checkedApi(running.address.url, { token: await token("bob", "comment") });
+    const path = `/documents/${DOC}/threads`;
+
+    expect((await anonymous.call("GET", path)).status).toBe(401);
+    expect((await reader.call("GET", path)).status).toBe(200);
+    expect(
+      (await reader.call("POST", path, json({ anchor: { quote: "fox" }, body: "x" }))).status,
+    ).toBe(403);
+    expect(
+      (await bob.call("POST", path, json({ anchor: { quote: "fox" }, body: "" }))).status,
+    ).toBe(400);
+    expect((await bob.call("POST", path, json({ body: "no anchor" }))).status).toBe(400);
+    expect((await bob.call("POST", path, { body: "{", type: "application/json" })).status).toBe(
+      400,
+    );
+    expect(
+      (await bob.call("POST", path, json({ anchor: { quote: "fox" }, body: "which?" }))).status,
+    ).toBe(409);
+    expect(
+      (await bob.call("POST", path, json({ anchor: { quote: "wolf" }, body: "?" }))).status,
+    ).toBe(422);
+    expect(
+      (await bob.call("POST", path, json({ anchor: { quote: "fox", prefix: "nope " }, body: "?" })))
+        .status,
+    ).toBe(422);
+    // Forged author: a token writes as its own user only.
+    expect(
+      (
+        await bob.call(
+          "POST",
+          path,
+          json({ anchor: { quote: "lazy" }, body: "hi", author: { id: "ann", name: "Ann" } }),
+        )
+      ).status,
+    ).toBe(403);
+    expect((await bob.call("GET", "/documents/missing/threads")).status).toBe(404);
+    expect((await bob.call("GET", `${path}/nope`)).status).toBe(404);
+    expect((await bob.call("PATCH", `${path}/nope`, json({ status: "resolved" }))).status).toBe(
+      404,
+    );
+    expect((await bob.call("PATCH", `${path}/nope`, json({ status: "shut" }))).status).toBe(400);
+
+    // Someone else's comment: neither edited nor deleted; the API secret may delete it.
+    const made = await bob.call("POST", path, json({ anchor: { quote: "lazy" }, body: "Lazy?" }));
+    const { thread, comment } = made.body as { thread: ThreadJson; comment: { id: string } };
+    const ann = checkedApi(running.address.url, { token: await token("ann", "comment") });
+    const commentPath = `${path}/${thread.id}/comments/${comment.id}`;
+    expect((await ann.call("PATCH", commentPath, json({ body: "Mine now" }))).status).toBe(403);
+    expect((await ann.call("DELETE", commentPath)).status).toBe(403);
+    expect((await ann.call("DELETE", `${path}/${thread.id}`)).status).toBe(403);
+    expect((await bob.call("DELETE", `${path}/${thread.id}/comments/unknown`)).status).toBe(404);
+    expect((await admin.call("DELETE", commentPath)).status).toBe(204);
+    // Its only comment gone, the thread is gone too.
+    expect((await bob.call("GET", `${path}/${thread.id}`)).status).toBe(404);
+  });
+});
+
+describe("comments over the WebSocket", () => {
+  it("[COM3] [COM4] a comment token comments through requests; its content edits are refused and never stored", async () => {
+    const { running } = await setup();
+    const before = await storedContent(running);
+    const commenter = provider(running, await token("carl", "comment", "Carl"));
+    await synced(commenter);
+    const client = commentClient(commenter);
+    onTestFinished(() => client.destroy());
+
+    // The editor's way: relative positions of a selection ("brown").
+    const paragraph = commenter.document.getXmlFragment("default").get(0) as Y.XmlElement;
+    const text = paragraph.get(0) as Y.XmlText;
+    const at = text.toString().indexOf("brown");
+    const anchor = {
+      start: Y.relativePositionToJSON(Y.createRelativePositionFromTypeIndex(text, at)),
+      end: Y.relativePositionToJSON(Y.createRelativePositionFromTypeIndex(text, at + 5)),
+    };
+    await client.send(
+      {
+        op: "create",
+        thread: "t1",
+        comment: "c1",
+        anchor,
+        body: "Brown?",
+        mentions: [],
+      },
+      // Ignored with tokens: the author is the token's user.
+      { id: "mallory", name: "Mallory" },
+    );
+    const threads = readThreads(commenter.document);
+    expect(threads).toMatchObject([
+      { id: "t1", quote: "brown", author: { id: "carl", name: "Carl" } },
+    ]);
+
+    // A content edit from this connection is refused: never stored, never relayed.
+    const watcher = provider(running, await token("wendy", "write"));
+    await synced(watcher);
+    text.insert(0, "VANDAL ");
+    await client.send({
+      op: "reply",
+      thread: "t1",
+      comment: "c2",
+      body: "still here",
+      mentions: [],
+    });
+    await vi.waitFor(
+      () => expect(readThreads(watcher.document)[0]?.comments).toHaveLength(2),
+      SOON,
+    );
+    expect(watcher.document.getXmlFragment("default").toString()).not.toContain("VANDAL");
+    const stored = await storedContent(running);
+    expect(stored).not.toContain("VANDAL");
+    expect(stored).toContain("comment--");
+    expect(before).not.toContain("comment--");
+
+    // Another user's comment: refused, with a reason.
+    const dana = provider(running, await token("dana", "comment", "Dana"));
+    await synced(dana);
+    const danaClient = commentClient(dana);
+    onTestFinished(() => danaClient.destroy());
+    await expect(
+      danaClient.send({ op: "edit", thread: "t1", comment: "c1", body: "forged", mentions: [] }),
+    ).rejects.toMatchObject({ code: "COMMENT_FORBIDDEN" });
+    await expect(
+      danaClient.send({ op: "delete-comment", thread: "t1", comment: "c2" }),
+    ).rejects.toMatchObject({ code: "COMMENT_FORBIDDEN" });
+    // Anyone who may comment resolves.
+    await danaClient.send({ op: "resolve", thread: "t1" });
+    expect(readThreads(dana.document)[0]?.statusBy).toEqual({ id: "dana", name: "Dana" });
+
+    // Sent again (an answer lost in a reconnect): applied once.
+    await client.send({
+      op: "reply",
+      thread: "t1",
+      comment: "c2",
+      body: "still here",
+      mentions: [],
+    });
+    expect(readThreads(commenter.document)[0]?.comments).toHaveLength(2);
+  });
+
+  it("[COM3] read may not comment; nobody writes the threads map directly, over either protocol", async () => {
+    const { running, admin } = await setup();
+    const reader = provider(running, await token("rita", "read"));
+    await synced(reader);
+    const readerClient = commentClient(reader);
+    onTestFinished(() => readerClient.destroy());
+    await expect(readerClient.send({ op: "resolve", thread: "anything" })).rejects.toMatchObject({
+      code: "COMMENT_FORBIDDEN",
+    });
+
+    // A writer whose client forges a thread in the map is refused and closed.
+    const forger = provider(running, await token("eve", "write"));
+    await synced(forger);
+    const refused = refusal(forger);
+    forger.document.transact(() => {
+      const forged = new Y.Map<unknown>();
+      forged.set("id", "forged");
+      forged.set("author", { id: "ann", name: "Ann" });
+      forged.set("created", 1);
+      forger.document.getMap(THREADS).set("forged", forged);
+    });
+    expect(await refused).toContain("threads-read-only");
+
+    // A y-websocket client on the same document keeps syncing content, and is refused too.
+    const ydoc = new Y.Doc();
+    const ywsClient = yws(running, DOC, { doc: ydoc, token: await token("yan", "write") });
+    await ywsSynced(ywsClient);
+    const bob = checkedApi(running.address.url, { token: await token("bob", "comment") });
+    const made = await bob.call(
+      "POST",
+      `/documents/${DOC}/threads`,
+      json({ anchor: { quote: "lazy" }, body: "Lazy?" }),
+    );
+    expect(made.status).toBe(201);
+    await vi.waitFor(() => expect(readThreads(ydoc).map((t) => t.quote)).toEqual(["lazy"]), SOON);
+    const yText = (ydoc.getXmlFragment("default").get(0) as Y.XmlElement).get(0) as Y.XmlText;
+    yText.insert(0, "Edited over y-websocket. ");
+    const writer = provider(running, await token("wendy", "write"));
+    await synced(writer);
+    await vi.waitFor(
+      () => expect(writer.document.getXmlFragment("default").toString()).toContain("y-websocket"),
+      SOON,
+    );
+    const ywsClosed = finalClose(ywsClient);
+    ydoc.getMap(THREADS).delete(readThreads(ydoc)[0]?.id ?? "");
+    expect(await ywsClosed).toMatchObject({ reason: expect.stringContaining("threads-read-only") });
+    const listed = await admin.call("GET", `/documents/${DOC}/threads`);
+    expect((listed.body as { threads: ThreadJson[] }).threads.map((t) => t.anchor.quote)).toEqual([
+      "lazy",
+    ]);
+    expect(await storedContent(running)).not.toContain("forged");
+    await acknowledged(writer);
+  });
+});
