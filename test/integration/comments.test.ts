@@ -13,7 +13,7 @@ import * as Y from "yjs";
 import { commentClient } from "../../editor/src/comments/client.ts";
 import { commentMarkKey, readThreads, THREADS } from "../../editor/src/comments/model.ts";
 import { mintToken, type Permission } from "../../server/src/auth/tokens.ts";
-import { acknowledged, connect, nodeSocket, refusal, synced } from "../helpers/clients.ts";
+import { acknowledged, nodeSocket, refusal, synced } from "../helpers/clients.ts";
 import { type Api, checkedApi, json, publishedSpec } from "../helpers/openapi.ts";
 import { type RunningServer, startServer } from "../helpers/server.ts";
 import { signedReceiver } from "../helpers/webhook-receiver.ts";
