@@ -11,6 +11,8 @@ import { Placeholder } from "@tiptap/extensions";
 import { ObservableV2 } from "lib0/observable";
 import { IndexeddbPersistence } from "y-indexeddb";
 import * as Y from "yjs";
+import { commentClient } from "./comments/client.ts";
+import { type AccessInfo, type CommentOperation, parseAccess } from "./comments/protocol.ts";
 import { download, fileNameFor, htmlFile, type SaveCopyResult, saveCopy } from "./copy.ts";
 import { FIELD, schemaExtensions } from "./extensions.ts";
 import { type CollabEditorOptions, type CollabUser, resolveOptions } from "./options.ts";
@@ -18,6 +20,28 @@ import { RECONNECT } from "./reconnect.ts";
 import { trackSaves } from "./saves.ts";
 import type { ConnectionState, SaveState } from "./status.ts";
 import { mountChrome } from "./ui/chrome.ts";
+import { activeThreadExtension, mountComments } from "./ui/comments.ts";
+
+/**
+ * This browser's user id for anonymous mode (with tokens the server uses the token's):
+ * random, kept in localStorage, so "your" comments stay yours across reloads.
+ */
+function localUserId(doc: Document): string {
+  const key = "collab-docs:user-id";
+  const storage = doc.defaultView?.localStorage;
+  let id: string | null = null;
+  try {
+    id = storage?.getItem(key) ?? null;
+    if (id === null) {
+      id = `local-${crypto.randomUUID()}`;
+      storage?.setItem(key, id);
+    }
+  } catch {
+    // Storage refused (private mode, a sandboxed frame): an id for this page only.
+    id ??= `local-${crypto.randomUUID()}`;
+  }
+  return id;
+}
 
 /** First delay before opening a document again that the server closed or called busy. */
 const REOPEN_FIRST_MS = 300;
@@ -39,6 +63,10 @@ export type CollabEditorEvents = {
    * while the server grants only read access (a read-only token).
    */
   readOnly: (readOnly: boolean) => void;
+  /** What the server granted changed: `perm` (`read`, `comment`, `write`) and who this user is. */
+  access: (access: AccessInfo) => void;
+  /** A comment operation of this user was stored (a thread created, a reply, a resolve, ...). */
+  comment: (event: { readonly op: CommentOperation["op"]; readonly thread: string }) => void;
   save: (state: SaveState) => void;
   presence: (participants: readonly Participant[]) => void;
   /** The document's content changed (locally or remotely). */
@@ -133,6 +161,18 @@ export function createCollabEditor(
   const saves = trackSaves(provider, offline === null ? {} : { loading: offline.whenSynced });
   cleanups.push(() => saves.destroy());
   let save: SaveState = saves.state;
+  // Comments are asked of the server (comments/protocol.ts); made offline, they wait for it.
+  const comments = commentClient(provider);
+  cleanups.push(() => comments.destroy());
+  let access: AccessInfo | null = null;
+  const onAccess = ({ payload }: { payload: string }) => {
+    const next = parseAccess(payload);
+    if (next === null) return;
+    access = next;
+    events.emit("access", [next]);
+  };
+  provider.on("stateless", onAccess);
+  cleanups.push(() => provider.off("stateless", onAccess));
   // What the server last granted; kept across reconnects until it says otherwise, so a reader
   // who goes offline cannot type edits the server would refuse.
   let serverReadOnly = false;
@@ -224,6 +264,8 @@ export function createCollabEditor(
     view?.removeEventListener("online", onBrowserOnline);
   });
 
+  const withComments = resolved.comments && resolved.chrome;
+  let commentsUi: ReturnType<typeof mountComments> | null = null;
   const surface = element.ownerDocument.createElement("div");
   surface.className = "collab-editor__surface";
   let user = resolved.user;
@@ -237,6 +279,20 @@ export function createCollabEditor(
       Placeholder.configure({ placeholder: resolved.placeholder }),
       Collaboration.configure({ document: ydoc, field: FIELD }),
       CollaborationCaret.configure({ provider, user: { ...user } }),
+      ...(withComments
+        ? [
+            activeThreadExtension((thread) => commentsUi?.activate(thread)).extend({
+              addKeyboardShortcuts() {
+                return {
+                  "Mod-Alt-m": () => {
+                    commentsUi?.compose();
+                    return true;
+                  },
+                };
+              },
+            }),
+          ]
+        : []),
     ],
     editorProps: { attributes: { class: "collab-editor__content", "aria-label": "Document" } },
   });
@@ -312,6 +368,7 @@ export function createCollabEditor(
         accessNotice: resolved.accessNotice,
         participants,
         readOnly: () => readOnly,
+        commenter: () => access?.perm === "comment",
         save: () => save,
         deleted: resolved.deletedNotice
           ? {
@@ -323,6 +380,32 @@ export function createCollabEditor(
           : null,
       }),
     );
+    if (withComments) {
+      commentsUi = mountComments({
+        root,
+        surface,
+        header: root.querySelector<HTMLElement>(".collab-editor__bar"),
+        editor,
+        doc: ydoc,
+        client: comments,
+        // With tokens the server records the token's user; this names the user in anonymous mode.
+        me: () =>
+          access?.user ?? { id: localUserId(element.ownerDocument), name: user.name ?? "Guest" },
+        canComment: () =>
+          connection.kind !== "denied" &&
+          (access === null ? !resolved.readOnly : access.perm !== "read"),
+        present: () => participants().map((p) => ({ id: `name:${p.name}`, name: p.name })),
+        ...(resolved.mentions === undefined ? {} : { mentions: resolved.mentions }),
+        onStored: (op) => events.emit("comment", [{ op: op.op, thread: op.thread }]),
+      });
+      const ui = commentsUi;
+      cleanups.push(() => ui.destroy());
+      // What the user may do follows the server's grant and the connection.
+      cleanups.push(
+        on("access", () => ui.refresh()),
+        on("connection", () => ui.refresh()),
+      );
+    }
   } else {
     root.append(surface);
   }

@@ -87,11 +87,22 @@ export interface CollabEditorOptions {
    * @example "https://docs.example.com/api/v1"
    */
   readonly apiUrl?: string;
+  /**
+   * Comment threads: a panel beside the text, a Comment button (Ctrl+Alt+M), highlights.
+   * Needs `chrome`. @default true
+   */
+  readonly comments?: boolean;
+  /**
+   * People to suggest after `@` in a comment, besides those present and those who have
+   * commented: your directory, say. Called with what follows the `@`.
+   */
+  readonly mentions?: (query: string) => Promise<ReadonlyArray<{ id: string; name: string }>>;
 }
 
 /** Options with their defaults filled in. */
-export interface ResolvedOptions extends Required<Omit<CollabEditorOptions, "token">> {
+export interface ResolvedOptions extends Required<Omit<CollabEditorOptions, "token" | "mentions">> {
   readonly token: CollabEditorOptions["token"];
+  readonly mentions: CollabEditorOptions["mentions"];
 }
 
 const PALETTE = [
@@ -131,5 +142,7 @@ export function resolveOptions(options: CollabEditorOptions): ResolvedOptions {
     accessNotice: options.accessNotice ?? true,
     deletedNotice: options.deletedNotice ?? true,
     apiUrl: options.apiUrl ?? apiUrlFor(options.url),
+    comments: options.comments ?? true,
+    mentions: options.mentions,
   };
 }

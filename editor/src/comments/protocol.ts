@@ -51,6 +51,43 @@ export interface CommentAnswer {
   readonly error: { readonly code: string; readonly message: string } | null;
 }
 
+/**
+ * What the server tells a connection once it may read the document: its permission and,
+ * with tokens, who it is (the author the server will record), so an editor can offer
+ * commenting to commenters and editing of their own comments.
+ * `{"collab":"access","perm":"comment","user":{"id":"ann","name":"Ann"}}`
+ */
+export interface AccessInfo {
+  readonly perm: "read" | "comment" | "write";
+  /** Null in anonymous mode: the client names itself. */
+  readonly user: Person | null;
+}
+
+const ACCESS = "access";
+
+export function encodeAccess(access: AccessInfo): string {
+  return JSON.stringify({ collab: ACCESS, perm: access.perm, user: access.user });
+}
+
+export function parseAccess(payload: string): AccessInfo | null {
+  if (!payload.startsWith(`{"collab":"${ACCESS}"`)) return null;
+  try {
+    const value = JSON.parse(payload) as { perm?: unknown; user?: unknown };
+    const perm = value.perm;
+    if (perm !== "read" && perm !== "comment" && perm !== "write") return null;
+    const user = value.user as { id?: unknown; name?: unknown } | null | undefined;
+    return {
+      perm,
+      user:
+        user !== null && typeof user?.id === "string" && typeof user.name === "string"
+          ? { id: user.id, name: user.name }
+          : null,
+    };
+  } catch {
+    return null;
+  }
+}
+
 export const REQUEST = "comment";
 export const ANSWER = "commented";
 const ANSWER_PREFIX = `{"collab":"${ANSWER}"`;

@@ -28,6 +28,8 @@ interface ChromeOptions {
   readonly participants: () => Participant[];
   /** Whether the user can currently not change the document. */
   readonly readOnly: () => boolean;
+  /** Whether the user, though read-only, may comment (a `comment` token). */
+  readonly commenter: () => boolean;
   /** The save state when the chrome mounts; the `save` event brings changes. */
   readonly save: () => SaveState;
   /** What the notice for a document refused as deleted offers; null: no such notice. */
@@ -176,6 +178,7 @@ export function mountChrome({
   accessNotice,
   participants,
   readOnly,
+  commenter,
   save,
   deleted,
 }: ChromeOptions): () => void {
@@ -253,6 +256,12 @@ export function mountChrome({
   };
   const renderAccess = () => {
     badge.hidden = !readOnly();
+    const commenting = readOnly() && commenter();
+    badge.textContent = commenting ? "Can comment" : "Read only";
+    badge.title = commenting
+      ? "You can comment on this document but not change its text"
+      : "You can read this document but not change it";
+    badge.classList.toggle("is-commenter", commenting);
     refreshTools();
   };
   const renderConnection = (state: ConnectionState) => {
@@ -283,6 +292,7 @@ export function mountChrome({
     on("presence", renderPresence),
     on("connection", renderConnection),
     on("readOnly", renderAccess),
+    on("access", renderAccess),
     on("save", renderSave),
     () => editor.off("transaction", refreshTools),
   ];

@@ -6,9 +6,9 @@
  * (`read` may not comment; `comment` and `write` may); in anonymous mode,
  * the name the client gives (`as`), with `write` standing.
  */
-import type { Extension, onStatelessPayload } from "@hocuspocus/server";
+import type { connectedPayload, Extension, onStatelessPayload } from "@hocuspocus/server";
 import type { Person } from "../../../editor/src/comments/model.ts";
-import { encodeCommentAnswer } from "../../../editor/src/comments/protocol.ts";
+import { encodeAccess, encodeCommentAnswer } from "../../../editor/src/comments/protocol.ts";
 import type { UserContext } from "../auth/extension.ts";
 import { isCollabError } from "../errors.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -28,6 +28,18 @@ export class CommentRequests implements Extension {
   constructor(comments: () => Comments | null, logger: Logger) {
     this.comments = comments;
     this.logger = logger;
+  }
+
+  /** Tells the client what it may do and who it is (editor/src/comments/protocol.ts, AccessInfo). */
+  async connected({ connection, context }: connectedPayload<UserContext>): Promise<void> {
+    const grant = context?.grant ?? null;
+    connection.sendStateless(
+      encodeAccess(
+        grant === null
+          ? { perm: "write", user: null }
+          : { perm: grant.perm, user: { id: grant.userId, name: grant.name ?? grant.userId } },
+      ),
+    );
   }
 
   async onStateless({ connection, documentName, payload }: onStatelessPayload): Promise<void> {
