@@ -391,9 +391,12 @@ export function createCollabEditor(
         // With tokens the server records the token's user; this names the user in anonymous mode.
         me: () =>
           access?.user ?? { id: localUserId(element.ownerDocument), name: user.name ?? "Guest" },
+        // The `readOnly` option is a view only; otherwise what the server grants (a `comment`
+        // token may comment; until the server says, anyone may, and it decides).
         canComment: () =>
+          !resolved.readOnly &&
           connection.kind !== "denied" &&
-          (access === null ? !resolved.readOnly : access.perm !== "read"),
+          (access === null || access.perm !== "read"),
         present: () => participants().map((p) => ({ id: `name:${p.name}`, name: p.name })),
         ...(resolved.mentions === undefined ? {} : { mentions: resolved.mentions }),
         onStored: (op) => events.emit("comment", [{ op: op.op, thread: op.thread }]),

@@ -2,7 +2,7 @@
  * `<collab-editor>`: the editor as a custom element, for pages without a
  * framework. Attributes: `url`, `document`, `token`, `user-name`,
  * `user-color`, `readonly`, `placeholder`, `offline` ("false" turns the
- * IndexedDB copy off). The editor is created when the element is connected,
+ * IndexedDB copy off), `comments` ("false" turns the comments panel off). The editor is created when the element is connected,
  * destroyed when it is removed, and rebuilt (once, however many attributes
  * changed together) when anything but the user changes; a new user name or
  * colour is applied to the running editor.
@@ -23,6 +23,7 @@ const ATTRIBUTES = [
   "readonly",
   "placeholder",
   "offline",
+  "comments",
   ...USER_ATTRIBUTES,
 ];
 
@@ -89,6 +90,7 @@ export class CollabEditorElement extends HTMLElement {
       readOnly: this.hasAttribute("readonly") && this.getAttribute("readonly") !== "false",
       offline: this.getAttribute("offline") !== "false",
       placeholder: this.getAttribute("placeholder") ?? undefined,
+      comments: this.getAttribute("comments") !== "false",
     });
     // A discarded copy of a deleted document: open the document afresh.
     this.handle.on("discarded", () => this.queueMount());

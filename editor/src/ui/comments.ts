@@ -223,7 +223,7 @@ export function mountComments(options: CommentsUiOptions): {
   // Header: the comment button and the count of open threads.
   const headerButton = button(
     doc,
-    "collab-editor__tool collab-comments__new",
+    "collab-comments__new",
     "Comment",
     "Comment on the selection (Ctrl+Alt+M)",
   );
