@@ -128,6 +128,71 @@ describe("embedding", () => {
   });
 });
 
+describe("comments in an embed", () => {
+  it('[COM6] the host\'s mentions callback suggests its people; `comment` events follow; comments="false" hides the panel', async () => {
+    const site = await hostSite();
+    const { address } = await serverFor(site);
+    const writer = connect({ url: address.wsUrl, name: "mentions" });
+    await synced(writer);
+    const paragraph = new Y.XmlElement("paragraph");
+    paragraph.insert(0, [new Y.XmlText("Budget for the next quarter")]);
+    writer.document.getXmlFragment("default").insert(0, [paragraph]);
+    await acknowledged(writer);
+    const page = await newPage();
+    site.html = `<!doctype html><meta charset="utf-8"><div id="host"></div>
+      <script type="module">
+        import { createCollabEditor } from "${address.url}/embed/collab-editor.js";
+        window.events = [];
+        window.handle = createCollabEditor(document.querySelector("#host"), {
+          url: "${address.wsUrl}", document: "mentions", offline: false, user: { name: "Host" },
+          mentions: async (query) =>
+            [{ id: "u-42", name: "Grace Hopper" }, { id: "u-7", name: "Alan Turing" }]
+              .filter((p) => p.name.toLowerCase().includes(query.toLowerCase())),
+        });
+        window.handle.on("comment", (event) => window.events.push(event));
+      </script>`;
+    await page.goto(site.url);
+    await page.locator("#host .collab-editor__content").getByText("Budget").waitFor();
+    await page.evaluate(() => {
+      const { editor } = (
+        window as unknown as {
+          handle: { editor: { commands: { focus(): void; setTextSelection(r: object): void } } };
+        }
+      ).handle;
+      editor.commands.focus();
+      editor.commands.setTextSelection({ from: 1, to: 7 });
+    });
+    await page.locator(".collab-comments__new").click();
+    const input = page.locator(".collab-comments__composer textarea");
+    await input.pressSequentially("Over to you @gra");
+    await page.locator(".collab-comments__suggestion", { hasText: "Grace Hopper" }).click();
+    await page.locator(".collab-comments__composer button[type=submit]").click();
+    await expect
+      .poll(() => page.evaluate(() => (window as unknown as { events: unknown[] }).events))
+      .toEqual([{ op: "create", thread: expect.any(String) }]);
+    const threads = (await (
+      await fetch(`${address.url}/api/v1/documents/mentions/threads`)
+    ).json()) as {
+      threads: Array<{
+        anchor: { text: string };
+        comments: Array<{ body: string; mentions: unknown }>;
+      }>;
+    };
+    expect(threads.threads[0]?.anchor.text).toBe("Budget");
+    expect(threads.threads[0]?.comments[0]).toMatchObject({
+      body: "Over to you @Grace Hopper",
+      mentions: [{ id: "u-42", label: "Grace Hopper" }],
+    });
+
+    const plain = await newPage();
+    site.html = readmeExample(address, 'comments="false" offline="false"');
+    await plain.goto(site.url);
+    await plain.locator("collab-editor .collab-editor__content").waitFor();
+    expect(await plain.locator("collab-editor .collab-comments").count()).toBe(0);
+    expect(await plain.locator("collab-editor .collab-comments__new").count()).toBe(0);
+  });
+});
+
 describe("framing", () => {
   it("[OPS4] a site in ALLOWED_ORIGINS may frame the app; any other site is refused by frame-ancestors", async () => {
     const allowed = await hostSite();

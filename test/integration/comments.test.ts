@@ -7,12 +7,15 @@
  * content, authors cannot be forged, others' comments cannot be edited, and
  * nobody writes the threads map directly.
  */
+
+import { join } from "node:path";
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from "@hocuspocus/provider";
 import { beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
 import * as Y from "yjs";
 import { commentClient } from "../../editor/src/comments/client.ts";
 import { commentMarkKey, readThreads, THREADS } from "../../editor/src/comments/model.ts";
 import { mintToken, type Permission } from "../../server/src/auth/tokens.ts";
+import { exportStore, importStore } from "../../server/src/persistence/transfer.ts";
 import { acknowledged, nodeSocket, refusal, synced } from "../helpers/clients.ts";
 import { type Api, checkedApi, json, publishedSpec } from "../helpers/openapi.ts";
 import { type RunningServer, startServer } from "../helpers/server.ts";
@@ -280,6 +283,50 @@ describe("comments over the REST API", () => {
     expect((await admin.call("DELETE", commentPath)).status).toBe(204);
     // Its only comment gone, the thread is gone too.
     expect((await bob.call("GET", `${path}/${thread.id}`)).status).toBe(404);
+  });
+});
+
+describe("comments kept with their document", () => {
+  it("[COM1] export and import carry threads byte for byte; restoring an older version keeps them", async () => {
+    const { running, admin } = await setup();
+    const path = `/documents/${DOC}`;
+    const version = await admin.call("POST", `${path}/versions`, json({ name: "before comments" }));
+    expect(version.status).toBe(201);
+    const versionId = (version.body as { id: string }).id;
+    const made = await admin.call(
+      "POST",
+      `${path}/threads`,
+      json({ anchor: { quote: "lazy" }, body: "Lazy?", author: { id: "ann", name: "Ann" } }),
+    );
+    expect(made.status).toBe(201);
+    await admin.call(
+      "POST",
+      `${path}/threads/${(made.body as { thread: ThreadJson }).thread.id}/comments`,
+      json({ body: "Sleepy.", author: { id: "bob", name: "Bob" } }),
+    );
+    const listed = (await admin.call("GET", `${path}/threads`)).body;
+
+    // Export, then import into a new store: the threads read back the same.
+    const file = join(running.dataDir, "..", `export-${Date.now()}.jsonl`);
+    await running.server.store.flush();
+    await exportStore(running.server.store, file);
+    const target = await startServer({ config: { apiSecret: API_SECRET, authSecret: SECRET } });
+    await importStore(target.server.store, file);
+    const imported = checkedApi(target.address.url, { token: API_SECRET });
+    expect((await imported.call("GET", `${path}/threads`)).body).toEqual(listed);
+    const threadsOf = async (store: typeof running.server.store) => {
+      const doc = new Y.Doc();
+      for (const update of (await store.load(DOC))?.updates ?? []) Y.applyUpdate(doc, update);
+      return { map: doc.getMap(THREADS).toJSON(), state: Y.encodeStateVector(doc) };
+    };
+    expect(await threadsOf(target.server.store)).toEqual(await threadsOf(running.server.store));
+
+    // A version from before the thread: the text goes back, the thread stays (detached).
+    expect((await admin.call("POST", `${path}/versions/${versionId}/restore`)).status).toBe(200);
+    const after = (await admin.call("GET", `${path}/threads`)).body as { threads: ThreadJson[] };
+    expect(after.threads).toHaveLength(1);
+    expect(after.threads[0]?.comments.map((c) => c.body)).toEqual(["Lazy?", "Sleepy."]);
+    expect(after.threads[0]?.anchor).toEqual({ quote: "lazy", text: "" });
   });
 });
 
