@@ -46,6 +46,7 @@ import * as Y from "yjs";
 import { SETTINGS } from "../server/src/config.ts";
 import { LevelDbStore } from "../server/src/persistence/leveldb.ts";
 import { startChild } from "./child-process.ts";
+import { addThreads } from "./comments.ts";
 import {
   type BenchContext,
   type Benchmark,
@@ -480,6 +481,25 @@ async function ingestOurs(dir: string, prepared: Prepared): Promise<number> {
   return performance.now() - started;
 }
 
+/** Comment threads the cold load with comments carries, and comments per thread (issue 12). */
+const COMMENT_THREADS = 500;
+const COMMENTS_PER_THREAD = 3;
+
+/** Adds the threads to the document stored in `dir` (compacted into one state, as the server would). */
+async function withThreads(dir: string, prepared: Prepared): Promise<void> {
+  const store = await LevelDbStore.open({ dir });
+  try {
+    const doc = new Y.Doc();
+    Y.applyUpdate(doc, prepared.finalState);
+    addThreads(doc, COMMENT_THREADS, COMMENTS_PER_THREAD);
+    await store.compact(DOC, Y.encodeStateAsUpdate(doc));
+    await store.flush();
+    doc.destroy();
+  } finally {
+    await store.close();
+  }
+}
+
 /** Stores every update with y-leveldb's storeUpdate (all issued, then awaited). */
 async function ingestReference(dir: string, updates: readonly Uint8Array[]): Promise<number> {
   const persistence = new LeveldbPersistence(dir);
@@ -555,14 +575,23 @@ async function measureColdLoads(
   root: string,
   prepared: Prepared,
   details: Record<string, unknown>,
-): Promise<{ ours: ColdLoad[]; reference: ColdLoad[] }> {
+): Promise<{ ours: ColdLoad[]; reference: ColdLoad[]; comments: ColdLoad[] }> {
   const { updates, expected } = prepared;
-  const sources = { ours: join(root, "ours-source"), reference: join(root, "y-leveldb-source") };
+  const sources = {
+    ours: join(root, "ours-source"),
+    reference: join(root, "y-leveldb-source"),
+    comments: join(root, "ours-comments-source"),
+  };
   context.log("ours: storing the trace (LevelDbStore fast path, compaction as the server does)");
   const oursIngestMs = await ingestOurs(sources.ours, prepared);
   context.log(
     `ours: stored in ${round(oursIngestMs / 1000)} s; y-leveldb: storeUpdate × ${updates.length} (slow: 20 to 50 s)`,
   );
+  context.log(
+    `ours with comments: the same, plus ${COMMENT_THREADS} threads of ${COMMENTS_PER_THREAD} comments`,
+  );
+  await cp(sources.ours, sources.comments, { recursive: true });
+  await withThreads(sources.comments, prepared);
   const referenceIngestMs = await ingestReference(sources.reference, updates);
   context.log(`y-leveldb: stored in ${round(referenceIngestMs / 1000)} s`);
   details.stored = {
@@ -584,21 +613,25 @@ async function measureColdLoads(
   }
   details.clientApplyFinalStateMs = clientApplyMs.map(round);
 
-  const results = { ours: [] as ColdLoad[], reference: [] as ColdLoad[] };
+  const results = {
+    ours: [] as ColdLoad[],
+    reference: [] as ColdLoad[],
+    comments: [] as ColdLoad[],
+  };
+  const kinds = ["ours", "reference", "comments"] as const;
   for (let run = 0; run < COLD_REPEATS; run++) {
-    // Alternate the order so neither always runs right after the other.
-    const order =
-      run % 2 === 0 ? (["ours", "reference"] as const) : (["reference", "ours"] as const);
+    // Rotate the order so none always runs right after another.
+    const order = kinds.map((_, i) => kinds[(i + run) % kinds.length] ?? "ours");
     for (const kind of order) {
       const dir = join(root, `${kind}-run-${run}`);
       await cp(sources[kind], dir, { recursive: true });
       try {
         const result =
-          kind === "ours"
-            ? await withServer("ours", OURS, { DATA_DIR: dir, LOG_LEVEL: "info" }, (server) =>
+          kind === "reference"
+            ? await withServer("stock + y-leveldb", STOCK, { DATA_DIR: dir }, (server) =>
                 coldLoad(server, expected),
               )
-            : await withServer("stock + y-leveldb", STOCK, { DATA_DIR: dir }, (server) =>
+            : await withServer(kind, OURS, { DATA_DIR: dir, LOG_LEVEL: "info" }, (server) =>
                 coldLoad(server, expected),
               );
         results[kind].push(result);
@@ -699,7 +732,28 @@ async function runServerBenchmarks(context: BenchContext): Promise<BenchmarkResu
     const throughputs = await measureThroughput(context, root, prepared);
     details.throughput = throughputs;
     details.loadAverageAfter = loadavg().map(round);
-    return { rows: buildRows(cold.ours, cold.reference, throughputs, updates.length), details };
+    return {
+      rows: [
+        ...buildRows(cold.ours, cold.reference, throughputs, updates.length),
+        commentsRow(cold.comments, cold.ours),
+      ],
+      details,
+    };
+  });
+}
+
+/** Cold load of the document carrying comments, as a multiple of the same document without. */
+function commentsRow(withComments: readonly ColdLoad[], without: readonly ColdLoad[]): Row {
+  const connect = (c: ColdLoad) => c.connectMs;
+  const withMs = median(withComments.map(connect));
+  const withoutMs = median(without.map(connect));
+  return row({
+    name: `cold load with ${COMMENT_THREADS} threads × ${COMMENTS_PER_THREAD} comments, vs the same document without`,
+    value: withMs / withoutMs,
+    unit: "×",
+    better: "lower",
+    target: { op: "<=", value: 1.3 },
+    note: `with ${round(withMs)} ms ${spread(withComments.map(connect))}; without ${round(withoutMs)} ms; server onLoadDocument ${round(median(withComments.map((c) => c.serverLoadMs)))} / ${round(median(without.map((c) => c.serverLoadMs)))} ms`,
   });
 }
 

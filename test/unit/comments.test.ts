@@ -83,6 +83,15 @@ describe("the threads guard", () => {
     }
   });
 
+  it("[COM3] on a document without threads, an update that names the root is refused, typing is not", () => {
+    const { server, client } = pair();
+    const typing = updateOf(client, () => firstText(client).insert(0, "threads "));
+    expect(writesThreads(server, typing)).toBe(false);
+    Y.applyUpdate(server, typing);
+    const forged = updateOf(client, () => client.getMap(THREADS).set("t", new Y.Map()));
+    expect(writesThreads(server, forged)).toBe(true);
+  });
+
   it("[COM3] refuses a new thread, a key in an existing one, a deleted thread, and nested content", () => {
     const { server, client } = pair();
     create(server, "t1", "gamma");

@@ -62,8 +62,15 @@ export class ThreadsGuard implements Extension {
   }
 }
 
+const THREADS_BYTES = new TextEncoder().encode(THREADS);
+
 /** Whether update `update` inserts into or deletes from `doc`'s threads. */
 export function writesThreads(doc: Y.Doc | Document, update: Uint8Array): boolean {
+  // Nearly every document has no thread, and nearly every update is typing: an update can
+  // reach the threads map only through an item it already has, or by naming the root.
+  const threads = doc.share.get(THREADS);
+  const hasThreads = threads !== undefined && threads._map.size + threads._length > 0;
+  if (!hasThreads && !contains(update, THREADS_BYTES)) return false;
   const { structs, ds } = Y.decodeUpdate(update);
   // Roots of the update's own items, by id, as they are found (an item may follow another).
   const own = new Map<string, Y.Item>();
@@ -113,6 +120,12 @@ export function writesThreads(doc: Y.Doc | Document, update: Uint8Array): boolea
     }
   }
   return false;
+}
+
+function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
+  return (
+    Buffer.from(haystack.buffer, haystack.byteOffset, haystack.byteLength).indexOf(needle) !== -1
+  );
 }
 
 function key(id: Y.ID): string {

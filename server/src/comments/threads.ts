@@ -20,6 +20,7 @@
 import * as Y from "yjs";
 import {
   COMMENT_KEY_PREFIX,
+  MAX_QUOTE_CHARS,
   type Mention,
   type Person,
   readThread,
@@ -187,7 +188,7 @@ function create(
   map.set("id", op.thread);
   map.set("author", { ...by.person });
   map.set("created", now);
-  map.set("quote", flat.text.slice(range.from, range.to).slice(0, 2_000));
+  map.set("quote", flat.text.slice(range.from, range.to).slice(0, MAX_QUOTE_CHARS));
   map.set("status", "open");
   map.set(COMMENT_KEY_PREFIX + op.comment, comment);
   threads.set(op.thread, map);
