@@ -1,7 +1,10 @@
 import type { HocuspocusProvider } from "@hocuspocus/provider";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
 import * as Y from "yjs";
+import { commentClient } from "../../editor/src/comments/client.ts";
+import { readThreads } from "../../editor/src/comments/model.ts";
 import { createCollabServer } from "../../server/src/app.ts";
+import { anchoredTexts } from "../../server/src/comments/text.ts";
 import type { Config } from "../../server/src/config.ts";
 import { createLogger, type Logger } from "../../server/src/observability/logger.ts";
 import { acknowledged, connect, synced } from "../helpers/clients.ts";
@@ -294,3 +297,42 @@ async function startLogged(config: Partial<Config>, logger: Logger): Promise<Run
   });
   return { server, address: await server.listen(), dataDir };
 }
+
+describe("comments across instances", () => {
+  it("[COM1] a thread made through one instance reaches an editor on another live, with its mark", async () => {
+    const [a, b] = await instances(2);
+    if (a === undefined || b === undefined) throw new Error("two instances expected");
+    const writer = connect({ url: a.address.wsUrl, name: "commented" });
+    await synced(writer);
+    const paragraph = new Y.XmlElement("paragraph");
+    paragraph.insert(0, [new Y.XmlText("shared across instances")]);
+    writer.document.getXmlFragment("default").insert(0, [paragraph]);
+    await acknowledged(writer);
+    const reader = connect({ url: b.address.wsUrl, name: "commented" });
+    await synced(reader);
+    await vi.waitFor(
+      () => expect(reader.document.getXmlFragment("default").toString()).toContain("across"),
+      SOON,
+    );
+    const client = commentClient(reader);
+    onTestFinished(() => client.destroy());
+    const text = (reader.document.getXmlFragment("default").get(0) as Y.XmlElement).get(
+      0,
+    ) as Y.XmlText;
+    await client.send({
+      op: "create",
+      thread: "x1",
+      comment: "x1c",
+      anchor: {
+        start: Y.relativePositionToJSON(Y.createRelativePositionFromTypeIndex(text, 7)),
+        end: Y.relativePositionToJSON(Y.createRelativePositionFromTypeIndex(text, 13)),
+      },
+      body: "Which ones?",
+      mentions: [],
+    });
+    await vi.waitFor(() => {
+      expect(readThreads(writer.document).map((t) => t.quote)).toEqual(["across"]);
+      expect(anchoredTexts(writer.document).get("x1")).toBe("across");
+    }, SOON);
+  });
+});
