@@ -12,6 +12,7 @@ import { ObservableV2 } from "lib0/observable";
 import { IndexeddbPersistence } from "y-indexeddb";
 import * as Y from "yjs";
 import { commentClient } from "./comments/client.ts";
+import { keepPending } from "./comments/pending.ts";
 import { type AccessInfo, type CommentOperation, parseAccess } from "./comments/protocol.ts";
 import { download, fileNameFor, htmlFile, type SaveCopyResult, saveCopy } from "./copy.ts";
 import { FIELD, schemaExtensions } from "./extensions.ts";
@@ -28,7 +29,7 @@ import { activeThreadExtension, mountComments } from "./ui/comments.ts";
  */
 function localUserId(doc: Document): string {
   const key = "collab-docs:user-id";
-  const storage = doc.defaultView?.localStorage;
+  const storage = storageOf(doc);
   let id: string | null = null;
   try {
     id = storage?.getItem(key) ?? null;
@@ -41,6 +42,15 @@ function localUserId(doc: Document): string {
     id ??= `local-${crypto.randomUUID()}`;
   }
   return id;
+}
+
+/** The page's localStorage, or undefined where reading it throws (a sandboxed frame). */
+function storageOf(doc: Document): Storage | undefined {
+  try {
+    return doc.defaultView?.localStorage;
+  } catch {
+    return undefined;
+  }
 }
 
 /** First delay before opening a document again that the server closed or called busy. */
@@ -381,6 +391,19 @@ export function createCollabEditor(
       }),
     );
     if (withComments) {
+      // With tokens the server records the token's user; this names the user in anonymous mode.
+      const me = () =>
+        access?.user ?? { id: localUserId(element.ownerDocument), name: user.name ?? "Guest" };
+      if (resolved.offline) {
+        cleanups.push(
+          keepPending(
+            comments,
+            storageOf(element.ownerDocument),
+            `collab-docs:pending-comments:${resolved.url}:${resolved.document}`,
+            me,
+          ),
+        );
+      }
       commentsUi = mountComments({
         root,
         surface,
@@ -388,9 +411,7 @@ export function createCollabEditor(
         editor,
         doc: ydoc,
         client: comments,
-        // With tokens the server records the token's user; this names the user in anonymous mode.
-        me: () =>
-          access?.user ?? { id: localUserId(element.ownerDocument), name: user.name ?? "Guest" },
+        me,
         // The `readOnly` option is a view only; otherwise what the server grants (a `comment`
         // token may comment; until the server says, anyone may, and it decides).
         canComment: () =>

@@ -3,7 +3,8 @@
  * with token auth. Ann (write) comments on a selection with Ctrl+Alt+M and
  * mentions Bob; Bob (a `comment` token) sees the highlight and the thread
  * live, replies; Ann resolves, Bob sees it resolved and reopens it. A reply
- * written offline reaches Ann after the reconnect. Bob's page cannot change
+ * written offline, its page then closed, reaches Ann once Bob opens the
+ * document again online. Bob's page cannot change
  * the text, and the store proves it. Screenshots of both pages and of a
  * phone go to test-results/screenshots.
  */
@@ -134,19 +135,32 @@ describe("comments in the editor", () => {
     await thread(bob).getByRole("button", { name: "Reopen this thread" }).click();
     await expect.poll(() => thread(ann).getAttribute("data-status"), SOON).toBe("open");
 
-    // Offline: Bob's reply waits, and arrives once he is back.
-    await bob.context().setOffline(true);
+    // Offline: Bob's reply waits, even across closing the page, and arrives once he is back.
+    const context = bob.context();
+    await context.setOffline(true);
     await expect
       .poll(() => bob.locator(".collab-editor__connection").textContent(), SOON)
       .not.toBe("Connected");
     await thread(bob).locator(".collab-comments__reply textarea").fill("Written on the train.");
     await thread(bob).locator(".collab-comments__reply button").click();
-    await bob.context().setOffline(false);
+    await bob.close();
+    await context.setOffline(false);
+    const bobAgain = await context.newPage();
+    await bobAgain.goto(`${address.url}/d/notes`);
+    await editorReady(bobAgain);
     await expect
       .poll(() => thread(ann).locator(".collab-comments__body").allTextContents(), {
         timeout: 30_000,
       })
       .toContain("Written on the train.");
+    // Sent once, though the page that wrote it and the page that sent it were two.
+    await expect
+      .poll(() => thread(bobAgain).locator(".collab-comments__body").allTextContents(), SOON)
+      .toEqual([
+        "Is Monday firm? @Bob can you confirm?",
+        "Yes, if QA signs off by Friday.",
+        "Written on the train.",
+      ]);
 
     // What the server holds, through the API.
     const listed = (await (

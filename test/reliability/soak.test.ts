@@ -112,16 +112,18 @@ const slopeWindow = <T>(samples: readonly T[]): readonly T[] =>
 /**
  * glibc's malloc arenas (resident, from /proc/self/smaps: everything native code
  * allocates apart from V8's heap pages and blocks mapped on their own) may grow by this
- * much per cycle over {@link SLOPE_WINDOW}. Measured 0.034 MiB a cycle in the long run
- * (above), and 0.03 to 0.24 in three bounded runs.
+ * much per cycle over {@link SLOPE_WINDOW}. Measured 0.034 MiB a cycle in a quiet long run
+ * (above), as the RSS below on a busy machine, and 0.03 to 0.24 in three bounded runs.
  */
-const MALLOC_SLOPE_BOUND = LONG ? 0.2 * MIB : 0.6 * MIB;
+const MALLOC_SLOPE_BOUND = LONG ? 0.3 * MIB : 0.6 * MIB;
 /**
- * The whole RSS, per cycle over {@link SLOPE_WINDOW}. Measured 0.05 MiB a cycle in the
- * long run (above), and 0.09 to 0.31 in three bounded runs; a leak of 1 MiB a cycle, of
+ * The whole RSS, per cycle over {@link SLOPE_WINDOW}. Long runs measured 0.05 to 0.09 MiB
+ * a cycle on a quiet machine (80 to 88 cycles), and 0.12 to 0.25 with tests and builds
+ * running on the same two cores (37 to 51 cycles: the same few MiB of arena steps over
+ * fewer cycles); three bounded runs measured 0.09 to 0.31. A leak of 1 MiB a cycle, of
  * anything, comes on top of that and exceeds the bound of either run.
  */
-const RSS_SLOPE_BOUND = LONG ? 0.2 * MIB : 0.6 * MIB;
+const RSS_SLOPE_BOUND = LONG ? 0.3 * MIB : 0.6 * MIB;
 
 /**
  * The server's settings for the soak: frequent compaction and automatic

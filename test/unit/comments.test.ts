@@ -3,6 +3,7 @@
  * (comments/guard.ts), anchoring by quote and by relative positions
  * (comments/anchor.ts, text.ts), and the operations' rules (threads.ts).
  */
+import * as encoding from "lib0/encoding";
 import { describe, expect, it } from "vitest";
 import * as Y from "yjs";
 import { readThreads, THREADS } from "../../editor/src/comments/model.ts";
@@ -90,6 +91,21 @@ describe("the threads guard", () => {
     Y.applyUpdate(server, typing);
     const forged = updateOf(client, () => client.getMap(THREADS).set("t", new Y.Map()));
     expect(writesThreads(server, forged)).toBe(true);
+  });
+
+  it("[COM3] a client's sync after the server changed threads is not a write (its delete set holds the server's deletions)", () => {
+    const { server, client } = pair();
+    create(server, "t1", "gamma");
+    server.transact(() => applyThreadOp(server, { op: "resolve", thread: "t1" }, BOB, 1500));
+    server.transact(() => applyThreadOp(server, { op: "reopen", thread: "t1" }, BOB, 1600));
+    Y.applyUpdate(client, Y.encodeStateAsUpdate(server, Y.encodeStateVector(client)));
+    // The client typed offline; its sync step 2 is its state against the server's vector.
+    firstText(client).insert(0, "offline ");
+    const sync = Y.encodeStateAsUpdate(client, Y.encodeStateVector(server));
+    expect(Y.decodeUpdate(sync).ds.clients.size).toBeGreaterThan(0);
+    expect(writesThreads(server, sync)).toBe(false);
+    // Its whole state, the server's thread items in it, neither.
+    expect(writesThreads(server, Y.encodeStateAsUpdate(client))).toBe(false);
   });
 
   it("[COM3] refuses a new thread, a key in an existing one, a deleted thread, and nested content", () => {
@@ -187,5 +203,24 @@ describe("operations", () => {
     expect(run({ op: "delete-thread", thread: "t1" }, ANN).thread).toBeNull();
     expect(readThreads(server)).toEqual([]);
     expect(anchoredTexts(server).size).toBe(0);
+  });
+});
+
+describe("the threads guard against hostile updates", () => {
+  it("[COM3] a delete set naming 2^30 clocks of a client the document has never seen is checked at once", () => {
+    const { server } = pair();
+    create(server, "t1", "gamma");
+    // A Yjs v1 update with no structs and one deleted range: client 424243, clocks 0 to 2^30.
+    const encoder = encoding.createEncoder();
+    encoding.writeVarUint(encoder, 0);
+    encoding.writeVarUint(encoder, 1);
+    encoding.writeVarUint(encoder, 424_243);
+    encoding.writeVarUint(encoder, 1);
+    encoding.writeVarUint(encoder, 0);
+    encoding.writeVarUint(encoder, 2 ** 30);
+    const update = encoding.toUint8Array(encoder);
+    expect(Y.decodeUpdate(update).ds.clients.get(424_243)).toEqual([{ clock: 0, len: 2 ** 30 }]);
+    // One step per clock would not finish within the test's timeout.
+    expect(writesThreads(server, update)).toBe(false);
   });
 });

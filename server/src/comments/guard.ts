@@ -13,7 +13,9 @@
  * update has, or follows from its left or right neighbour. A struct whose
  * neighbours the server does not have yet waits in Yjs until they come, and
  * those would be checked as they come; deletions are checked against what
- * the document holds.
+ * the document holds. What the document already has (structs it integrated,
+ * deletions it made) is not a write: a client's sync carries its whole delete
+ * set, the server's own deletions in the threads map included.
  */
 import {
   type beforeSyncPayload,
@@ -72,49 +74,78 @@ export function writesThreads(doc: Y.Doc | Document, update: Uint8Array): boolea
   const hasThreads = threads !== undefined && threads._map.size + threads._length > 0;
   if (!hasThreads && !contains(update, THREADS_BYTES)) return false;
   const { structs, ds } = Y.decodeUpdate(update);
-  // Roots of the update's own items, by id, as they are found (an item may follow another).
-  const own = new Map<string, Y.Item>();
+  const store = (doc as Y.Doc).store;
+  // The update's new items per client, in clock order. Structs the document has already
+  // change nothing (a client's sync may carry them).
+  const fresh = new Map<number, Y.Item[]>();
   for (const struct of structs) {
-    if (struct instanceof Y.Item) own.set(key(struct.id), struct);
+    if (!(struct instanceof Y.Item)) continue;
+    if (struct.id.clock + struct.length <= Y.getState(store, struct.id.client)) continue;
+    const list = fresh.get(struct.id.client) ?? [];
+    list.push(struct);
+    fresh.set(struct.id.client, list);
   }
-  const seen = new Map<string, string | null>();
-  const rootOf = (id: Y.ID, depth: number): string | null => {
-    const k = key(id);
-    const known = seen.get(k);
+  const ownItem = (id: Y.ID): Y.Item | null => {
+    const list = fresh.get(id.client);
+    if (list === undefined) return null;
+    let low = 0;
+    let high = list.length - 1;
+    while (low <= high) {
+      const middle = (low + high) >> 1;
+      const item = list[middle] as Y.Item;
+      if (id.clock < item.id.clock) high = middle - 1;
+      else if (id.clock >= item.id.clock + item.length) low = middle + 1;
+      else return item;
+    }
+    return null;
+  };
+  // Roots found so far, by the id of the item they are for (an item may follow another).
+  const seen = new Map<Y.Item, string | null>();
+  const rootOfNew = (item: Y.Item, depth: number): string | null => {
+    const known = seen.get(item);
     if (known !== undefined) return known;
-    if (depth > 10_000) return null;
     let root: string | null = null;
-    const item = own.get(k);
-    if (item !== undefined) root = rootOfNew(item, depth);
-    else root = rootOfStored(doc, id);
-    seen.set(k, root);
+    if (depth <= 10_000) {
+      const parent = item.parent as unknown;
+      if (typeof parent === "string") root = parent;
+      else {
+        const via = parent instanceof Y.ID ? parent : (item.origin ?? item.rightOrigin);
+        if (via !== null) {
+          const own = ownItem(via);
+          root = own !== null ? rootOfNew(own, depth + 1) : rootOfStored(doc, via);
+        }
+      }
+    }
+    seen.set(item, root);
     return root;
   };
-  const rootOfNew = (item: Y.Item, depth: number): string | null => {
-    const parent = item.parent as unknown;
-    if (typeof parent === "string") return parent;
-    if (parent instanceof Y.ID) return rootOf(parent, depth + 1);
-    const neighbour = item.origin ?? item.rightOrigin;
-    return neighbour === null ? null : rootOf(neighbour, depth + 1);
-  };
-  for (const struct of structs) {
-    if (struct instanceof Y.Item && rootOfNew(struct, 0) === THREADS) return true;
+  for (const list of fresh.values()) {
+    for (const item of list) if (rootOfNew(item, 0) === THREADS) return true;
   }
   for (const [client, ranges] of ds.clients) {
     for (const range of ranges) {
       for (let clock = range.clock; clock < range.clock + range.len; ) {
         const id = Y.createID(client, clock);
-        if (own.has(key(id))) {
-          if (rootOf(id, 0) === THREADS) return true;
-          clock++;
+        const own = ownItem(id);
+        if (own !== null) {
+          if (rootOfNew(own, 0) === THREADS) return true;
+          clock = own.id.clock + own.length;
           continue;
         }
         const item = storedItem(doc, id);
         if (item === null) {
-          clock++;
+          // Beyond what the document has of this client: only the update's own items can be
+          // there, and none of them is (ownItem found none at this clock); jump to the next.
+          const next = fresh.get(client)?.find((candidate) => candidate.id.clock > clock)?.id.clock;
+          if (next === undefined) break;
+          clock = next;
           continue;
         }
-        if (item instanceof Y.Item && rootOfType(item.parent) === THREADS) return true;
+        // A deletion the document has already made changes nothing: a client's sync carries its
+        // whole delete set, the server's own deletions in the threads map among them.
+        if (item instanceof Y.Item && !item.deleted && rootOfType(item.parent) === THREADS) {
+          return true;
+        }
         clock = item.id.clock + item.length;
       }
     }
@@ -126,10 +157,6 @@ function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
   return (
     Buffer.from(haystack.buffer, haystack.byteOffset, haystack.byteLength).indexOf(needle) !== -1
   );
-}
-
-function key(id: Y.ID): string {
-  return `${id.client}:${id.clock}`;
 }
 
 /** The struct of `doc` holding `id`, or null when the document has not got it. */
