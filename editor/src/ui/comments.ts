@@ -143,33 +143,23 @@ function button(doc: Document, className: string, text: string, title?: string) 
   return b;
 }
 
-/** Where each thread's text starts in the document (detached threads are absent). */
-function threadPositions(editor: Editor): Map<string, number> {
-  const positions = new Map<string, number>();
+/**
+ * Each thread's place and text in the document, in one walk: where its text starts and
+ * what it covers now (threads with no text, detached, are absent).
+ */
+function threadTexts(editor: Editor): Map<string, { at: number; text: string }> {
+  const found = new Map<string, { at: number; text: string }>();
   editor.state.doc.descendants((node, pos) => {
     if (!node.isText) return;
     for (const mark of node.marks) {
       const thread = mark.attrs.thread;
-      if (mark.type.name === COMMENT_MARK && typeof thread === "string" && !positions.has(thread)) {
-        positions.set(thread, pos);
-      }
+      if (mark.type.name !== COMMENT_MARK || typeof thread !== "string") continue;
+      const seen = found.get(thread);
+      if (seen === undefined) found.set(thread, { at: pos, text: node.text ?? "" });
+      else seen.text += node.text ?? "";
     }
   });
-  return positions;
-}
-
-/** The current thread text: what its marks cover now (empty when detached). */
-function threadText(editor: Editor, id: string): string {
-  let text = "";
-  editor.state.doc.descendants((node) => {
-    if (
-      node.isText &&
-      node.marks.some((m) => m.type.name === COMMENT_MARK && m.attrs.thread === id)
-    ) {
-      text += node.text ?? "";
-    }
-  });
-  return text;
+  return found;
 }
 
 export function mountComments(options: CommentsUiOptions): {
@@ -501,14 +491,13 @@ export function mountComments(options: CommentsUiOptions): {
     return item;
   };
 
-  const renderThread = (thread: Thread): HTMLElement => {
+  const renderThread = (thread: Thread, text: string): HTMLElement => {
     const card = el(doc, "li", "collab-comments__thread");
     card.dataset.thread = thread.id;
     card.dataset.status = thread.status;
     card.tabIndex = 0;
     card.setAttribute("aria-label", `Thread by ${thread.author.name}`);
     if (thread.id === active) card.classList.add("is-active");
-    const text = threadText(editor, thread.id);
     const quote = el(
       doc,
       "blockquote",
@@ -580,7 +569,7 @@ export function mountComments(options: CommentsUiOptions): {
 
   const render = () => {
     const threads = readThreads(ydoc);
-    const positions = threadPositions(editor);
+    const anchors = threadTexts(editor);
     const open = threads.filter((t) => t.status === "open").length;
     count.textContent = String(open);
     count.hidden = open === 0;
@@ -590,8 +579,8 @@ export function mountComments(options: CommentsUiOptions): {
       // Document order; detached threads last, oldest first.
       .sort(
         (a, b) =>
-          (positions.get(a.id) ?? Number.MAX_SAFE_INTEGER) -
-            (positions.get(b.id) ?? Number.MAX_SAFE_INTEGER) || a.created - b.created,
+          (anchors.get(a.id)?.at ?? Number.MAX_SAFE_INTEGER) -
+            (anchors.get(b.id)?.at ?? Number.MAX_SAFE_INTEGER) || a.created - b.created,
       );
     // Keep focus and caret in a text box across the re-render.
     const focused = doc.activeElement;
@@ -600,7 +589,7 @@ export function mountComments(options: CommentsUiOptions): {
         ? `${focused.closest<HTMLElement>("[data-thread]")?.dataset.thread}:${focused.getAttribute("aria-label")}`
         : null;
     const caret = focused instanceof HTMLTextAreaElement ? focused.selectionStart : 0;
-    list.replaceChildren(...shown.map(renderThread));
+    list.replaceChildren(...shown.map((t) => renderThread(t, anchors.get(t.id)?.text ?? "")));
     empty.hidden = threads.length > 0;
     panel.dataset.threads = String(threads.length);
     if (focusKey !== null) {
@@ -622,7 +611,7 @@ export function mountComments(options: CommentsUiOptions): {
     const card = list.querySelector<HTMLElement>(`[data-thread="${CSS.escape(thread)}"]`);
     card?.scrollIntoView({ block: "nearest" });
     if (how.scrollText) {
-      const at = threadPositions(editor).get(thread);
+      const at = threadTexts(editor).get(thread)?.at;
       if (at !== undefined) {
         const node = editor.view.domAtPos(at).node;
         (node instanceof Element ? node : node.parentElement)?.scrollIntoView({ block: "center" });
