@@ -28,29 +28,18 @@ import {
   type Thread,
   type ThreadComment,
 } from "../../../editor/src/comments/model.ts";
+import type { CommentOperation } from "../../../editor/src/comments/protocol.ts";
 import { CollabError } from "../errors.ts";
 import { type Anchor, resolveAnchor } from "./anchor.ts";
 import { flatten, markRange, unmarkThread } from "./text.ts";
 
-/** One change to a document's threads. */
+/** One change to a document's threads: what clients send (protocol.ts), the anchor resolved. */
 export type ThreadOp =
-  | {
-      readonly op: "create";
-      readonly thread: string;
-      readonly comment: string;
+  | Exclude<CommentOperation, { readonly op: "create" }>
+  /** A new thread: the editor anchors it by relative positions, the REST API by a quote. */
+  | (Omit<Extract<CommentOperation, { readonly op: "create" }>, "anchor"> & {
       readonly anchor: Anchor;
-      readonly body: string;
-      readonly mentions: readonly Mention[];
-    }
-  | {
-      readonly op: "reply" | "edit";
-      readonly thread: string;
-      readonly comment: string;
-      readonly body: string;
-      readonly mentions: readonly Mention[];
-    }
-  | { readonly op: "delete-comment"; readonly thread: string; readonly comment: string }
-  | { readonly op: "resolve" | "reopen" | "delete-thread"; readonly thread: string };
+    });
 
 /** Who applies an operation, and with what standing. */
 export interface Commenter {
