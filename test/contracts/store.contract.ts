@@ -5,6 +5,7 @@
  */
 import { describe, expect, it, onTestFinished, vi } from "vitest";
 import * as Y from "yjs";
+import { threadsDocumentName } from "../../editor/src/comments/model.ts";
 import { isCollabError } from "../../server/src/errors.ts";
 import type { FaultInjector } from "../../server/src/persistence/log-store.ts";
 import type { DocumentStore, VersionMeta } from "../../server/src/persistence/store.ts";
@@ -841,6 +842,66 @@ export function describeStoreContract(kind: string, factory: StoreFactory): void
         after = { name: last.name, id: last.id };
       }
       expect(pages).toEqual(keys);
+    });
+
+    it("[PERS24] a document's threads document is stored beside it, never listed, and goes to the trash, comes back and is purged with it in the same write", async () => {
+      const store = await open();
+      const threads = threadsDocumentName("doc");
+      await store.append("doc", new Typist().type("text"));
+      await store.append(threads, new Typist().type("threads"));
+      await store.append("plain", new Typist().type("no threads"));
+      expect(textOf(docFrom((await store.load(threads))?.updates ?? []))).toBe("threads");
+      // Threads documents are part of their document: neither listed nor counted in a page.
+      expect((await store.list({ limit: 1 })).map((d) => d.name)).toEqual(["doc"]);
+      expect((await store.list({ limit: 10 })).map((d) => d.name)).toEqual(["doc", "plain"]);
+      // A name ending like one that is no more than the suffix, or with another control
+      // character, is still refused.
+      for (const bad of [threadsDocumentName(""), "doc\u001fother"]) {
+        await expect(store.append(bad, new Typist().type("x"))).rejects.toSatisfy((e) =>
+          isCollabError(e, "DOCUMENT_NAME_INVALID"),
+        );
+      }
+
+      // Trashed together: the entry of the threads document has the document's id, unlisted.
+      await Promise.all([
+        store.trash("doc", trashed("t1")),
+        store.trash("plain", trashed("t2")),
+      ]);
+      expect(await store.load(threads)).toBeNull();
+      expect((await store.listTrash({ limit: 1 })).map((e) => e.name)).toEqual(["doc"]);
+      expect((await store.listTrash({ limit: 10 })).map((e) => `${e.name}:${e.id}`)).toEqual([
+        "doc:t1",
+        "plain:t2",
+      ]);
+      expect((await store.loadTrash(threads, "t1"))?.state).toBeDefined();
+      // Restored together, under another name too.
+      await store.restoreTrash("doc", "t1", "copy");
+      expect(textOf(docFrom((await store.load(threadsDocumentName("copy")))?.updates ?? []))).toBe(
+        "threads",
+      );
+      expect(await store.loadTrash(threads, "t1")).toBeNull();
+      // Purged together.
+      await store.trash("copy", trashed("t3"));
+      await store.purgeTrash("copy", "t3");
+      expect(await store.loadTrash(threadsDocumentName("copy"), "t3")).toBeNull();
+      // Deleted together.
+      await store.append("gone", new Typist().type("text"));
+      await store.append(threadsDocumentName("gone"), new Typist().type("threads"));
+      await store.delete("gone");
+      expect(await store.load(threadsDocumentName("gone"))).toBeNull();
+    });
+
+    it("[PERS24] a document and its threads document are trashed in one atomic batch", async () => {
+      const store = await open();
+      await store.append("doc", new Typist().type("text"));
+      await store.append(threadsDocumentName("doc"), new Typist().type("threads"));
+      await store.flush();
+      const batches: number[] = [];
+      const off = store.events.on("written", ({ operations }) => batches.push(operations));
+      await store.trash("doc", trashed("t1"));
+      off();
+      expect(batches).toEqual([2]);
+      expect(await store.load(threadsDocumentName("doc"))).toBeNull();
     });
 
     if (factory.reopen !== undefined) {

@@ -3,6 +3,9 @@
  * Shared by the editor, which reads them, and the server, which alone writes
  * them (server/src/comments/).
  *
+ * - Threads live in a companion Y.Doc, the document's threads document
+ *   ({@link threadsDocumentName}), stored, synced, trashed, restored and
+ *   exported with the document, so the text loads without them.
  * - A thread is a Y.Map in the root map {@link THREADS}, under its id. Its
  *   own fields are keys of that map (`id`, `author`, `created`, `quote`,
  *   `status`, `statusBy`, `statusAt`); each comment is a key `c:<comment id>`
@@ -22,8 +25,31 @@ import * as buffer from "lib0/buffer";
 import { digest } from "lib0/hash/sha256";
 import * as Y from "yjs";
 
-/** The root map of threads. Clients never write it; the server refuses any update that does. */
+/** The root map of threads, in the document's threads document ({@link threadsDocumentName}). */
 export const THREADS = "threads";
+
+/**
+ * What ends the name of a document's threads document: a control character,
+ * which no document name may hold, so it never names a document of its own.
+ */
+export const THREADS_DOCUMENT_SUFFIX = "\u001fthreads";
+
+/**
+ * The name of the Yjs document holding the threads of document `name`. The
+ * text and its marks are in `name`; the threads in this companion, opened
+ * beside it, so opening a document never waits for its discussion. Only the
+ * server writes it: every client connection to it is read-only.
+ */
+export function threadsDocumentName(name: string): string {
+  return name + THREADS_DOCUMENT_SUFFIX;
+}
+
+/** The document whose threads document `name` is, or null when it is not one. */
+export function documentOfThreads(name: string): string | null {
+  return name.endsWith(THREADS_DOCUMENT_SUFFIX) && name.length > THREADS_DOCUMENT_SUFFIX.length
+    ? name.slice(0, -THREADS_DOCUMENT_SUFFIX.length)
+    : null;
+}
 /** The mark (and its ProseMirror name) that anchors a thread in the text. */
 export const COMMENT_MARK = "comment";
 /** Key prefix of a comment inside its thread's map. */

@@ -97,6 +97,29 @@ export class GroupCommitQueue<Op> {
     return batch.done;
   }
 
+  /**
+   * Queues `ops` as one batch of their own, written atomically: all of them or
+   * none. Resolves once that batch is durable.
+   */
+  pushGroup(ops: readonly Op[]): Promise<void> {
+    if (this.closed) {
+      return Promise.reject(new CollabError("STORE_CLOSED", "the store is closed"));
+    }
+    const batch = newBatch<Op>();
+    batch.alone = true;
+    for (const op of ops) {
+      batch.ops.push(op);
+      batch.bytes += this.options.sizeOf(op);
+    }
+    this.batches.push(batch);
+    this.queued += ops.length;
+    if (!this.running) {
+      this.running = true;
+      queueMicrotask(() => void this.run());
+    }
+    return batch.done;
+  }
+
   /** Resolves once every operation pushed so far is durable. */
   flush(): Promise<void> {
     return this.batches.at(-1)?.done ?? Promise.resolve();

@@ -7,7 +7,8 @@
 
 import * as Y from "yjs";
 import { CollabError } from "../errors.ts";
-import { checkDocumentName, MAX_NAME_BYTES } from "../protocol/names.ts";
+import { threadsDocumentName } from "../../../editor/src/comments/model.ts";
+import { checkStoredName, MAX_NAME_BYTES, ownerOf } from "../protocol/names.ts";
 import { Emitter } from "../util/emitter.ts";
 import { GroupCommitQueue } from "./group-commit.ts";
 import type {
@@ -314,7 +315,7 @@ export abstract class LogStore implements DocumentStore {
   }
 
   delete(name: string): Promise<void> {
-    return this.write({ kind: "delete", name });
+    return this.writeWithThreads(name, (each) => ({ kind: "delete", name: each }));
   }
 
   async trash(
@@ -324,13 +325,25 @@ export abstract class LogStore implements DocumentStore {
     if (!isTrashId(entry.id)) throw new RangeError(`invalid trash id ${JSON.stringify(entry.id)}`);
     const outcome: { entry: TrashEntry | null } = { entry: null };
     const { id, deleted, deletedBy } = entry;
-    await this.write({ kind: "trash", name, entry: { id, deleted, deletedBy }, outcome });
+    await this.writeWithThreads(name, (each) => ({
+      kind: "trash",
+      name: each,
+      entry: { id, deleted, deletedBy },
+      outcome: each === name ? outcome : { entry: null },
+    }));
     return outcome.entry;
   }
 
   async listTrash(options: TrashListOptions): Promise<TrashEntry[]> {
     this.assertReadable(options.name);
-    return this.reading(() => this.readTrash(options));
+    if (options.name !== undefined && ownerOf(options.name) !== options.name) {
+      return this.reading(() => this.readTrash(options));
+    }
+    return documentsOnly(
+      options,
+      (page) => this.reading(() => this.readTrash({ ...options, ...page })),
+      (entry) => ({ name: entry.name, id: entry.id }),
+    );
   }
 
   async loadTrash(
@@ -344,14 +357,26 @@ export abstract class LogStore implements DocumentStore {
   }
 
   async restoreTrash(name: string, id: string, to: string): Promise<boolean> {
-    const problem = checkDocumentName(name);
+    const problem = checkStoredName(name);
     if (problem !== null) throw new CollabError("DOCUMENT_NAME_INVALID", problem);
     if (!isTrashId(id)) {
       await this.nothingToWrite(to);
       return false;
     }
     const outcome = { found: false };
-    await this.write({ kind: "restoreTrash", name: to, from: name, id, outcome });
+    const problemTo = checkStoredName(to);
+    if (problemTo !== null) throw new CollabError("DOCUMENT_NAME_INVALID", problemTo);
+    const ops: WriteOp[] = [{ kind: "restoreTrash", name: to, from: name, id, outcome }];
+    if (ownerOf(name) === name && ownerOf(to) === to) {
+      ops.push({
+        kind: "restoreTrash",
+        name: threadsDocumentName(to),
+        from: threadsDocumentName(name),
+        id,
+        outcome: { found: false },
+      });
+    }
+    await this.writeGroup(ops);
     return outcome.found;
   }
 
@@ -361,7 +386,12 @@ export abstract class LogStore implements DocumentStore {
       return false;
     }
     const outcome = { found: false };
-    await this.write({ kind: "purgeTrash", name, id, outcome });
+    await this.writeWithThreads(name, (each) => ({
+      kind: "purgeTrash",
+      name: each,
+      id,
+      outcome: each === name ? outcome : { found: false },
+    }));
     return outcome.found;
   }
 
@@ -459,7 +489,7 @@ export abstract class LogStore implements DocumentStore {
 
   /** For an id that cannot exist: nothing to write, but refuse what a write would refuse. */
   private nothingToWrite(name: string): Promise<void> {
-    const problem = checkDocumentName(name);
+    const problem = checkStoredName(name);
     if (problem !== null) return Promise.reject(new CollabError("DOCUMENT_NAME_INVALID", problem));
     if (this.state !== "open")
       return Promise.reject(new CollabError("STORE_CLOSED", "the store is closed"));
@@ -474,7 +504,8 @@ export abstract class LogStore implements DocumentStore {
 
   async list(options: ListOptions): Promise<Array<{ name: string; meta: DocumentMeta }>> {
     this.assertReadable();
-    return this.reading(() => this.readList(options));
+    // Threads documents are part of their documents, not documents of their own.
+    return documentsOnly(options, (page) => this.reading(() => this.readList(page)));
   }
 
   flush(): Promise<void> {
@@ -551,12 +582,42 @@ export abstract class LogStore implements DocumentStore {
   }
 
   private write(op: WriteOp & { name: string }): Promise<void> {
-    const problem = checkDocumentName(op.name);
+    const problem = checkStoredName(op.name);
     if (problem !== null) return Promise.reject(new CollabError("DOCUMENT_NAME_INVALID", problem));
     const done = this.queue.push(op);
     // Reads of a name wait for the writes to it; a restore writes to its trash name too.
     this.track(op.name, done);
     if (op.kind === "restoreTrash") this.track(op.from, done);
+    return done;
+  }
+
+  /**
+   * Writes the operation `of(name)` and, for a document (not a threads
+   * document), the same operation on its threads document, in one atomic
+   * batch: a document and its threads go to the trash, come back and are
+   * purged together.
+   */
+  private writeWithThreads(
+    name: string,
+    of: (name: string) => WriteOp & { name: string },
+  ): Promise<void> {
+    if (ownerOf(name) !== name) return this.write(of(name));
+    return this.writeGroup([of(name), of(threadsDocumentName(name))]);
+  }
+
+  /** Writes `ops` in one batch of their own (see GroupCommitQueue.pushGroup). */
+  private writeGroup(ops: readonly WriteOp[]): Promise<void> {
+    for (const op of ops) {
+      const problem = "name" in op ? checkStoredName(op.name) : null;
+      if (problem !== null)
+        return Promise.reject(new CollabError("DOCUMENT_NAME_INVALID", problem));
+    }
+    const done = this.queue.pushGroup(ops);
+    for (const op of ops) {
+      if (!("name" in op)) continue;
+      this.track(op.name, done);
+      if (op.kind === "restoreTrash") this.track(op.from, done);
+    }
     return done;
   }
 
@@ -574,8 +635,33 @@ export abstract class LogStore implements DocumentStore {
   private assertReadable(name?: string): void {
     if (this.state === "closed") throw new CollabError("STORE_CLOSED", "the store is closed");
     if (name === undefined) return;
-    const problem = checkDocumentName(name);
+    const problem = checkStoredName(name);
     if (problem !== null) throw new CollabError("DOCUMENT_NAME_INVALID", problem);
+  }
+}
+
+/**
+ * A page of a listing without threads documents: reads pages of `limit`
+ * from `read` until `limit` entries that are not threads documents are
+ * found, or the listing ends.
+ */
+async function documentsOnly<T extends { readonly name: string }, After>(
+  options: { readonly after?: After; readonly limit: number },
+  read: (page: { after?: After; limit: number }) => Promise<T[]>,
+  cursor: (entry: T) => After = (entry) => entry.name as After,
+): Promise<T[]> {
+  const out: T[] = [];
+  let after = options.after;
+  for (;;) {
+    const page = await read({ ...options, after, limit: options.limit });
+    for (const entry of page) {
+      if (ownerOf(entry.name) !== entry.name) continue;
+      out.push(entry);
+      if (out.length === options.limit) return out;
+    }
+    const last = page.at(-1);
+    if (page.length < options.limit || last === undefined) return out;
+    after = cursor(last);
   }
 }
 

@@ -5,6 +5,8 @@
  * forbidden: slashes, dots and spaces are ordinary characters.
  */
 
+import { documentOfThreads } from "../../../editor/src/comments/model.ts";
+
 /** Longest allowed document name, in UTF-8 bytes. */
 export const MAX_NAME_BYTES = 255;
 
@@ -24,4 +26,18 @@ export function checkDocumentName(name: string): string | null {
   if (name.trim() === "") return "document name is only whitespace";
   if (name.isWellFormed?.() === false) return "document name is not well-formed Unicode";
   return null;
+}
+
+/**
+ * Why a name cannot be stored, or null: a document name, or the name of a
+ * document's threads document (editor/src/comments/model.ts), which only
+ * the server makes, and which clients open beside the document.
+ */
+export function checkStoredName(name: string): string | null {
+  return checkDocumentName(documentOfThreads(name) ?? name);
+}
+
+/** The document a stored name belongs to: itself, or the document of a threads document. */
+export function ownerOf(name: string): string {
+  return documentOfThreads(name) ?? name;
 }
