@@ -1,21 +1,21 @@
 /**
  * Comment threads for the cold-load benchmark: `threads` threads of
- * `comments` comments each, written into a document as the server writes
- * them (editor/src/comments/model.ts: one Y.Map per thread in the `threads`
- * root, one key per comment, and the thread's mark on its text under
- * y-tiptap's key). The trace document is plain text (a Y.Text), so the marks
- * go on that text, spread evenly over it.
+ * `comments` comments each, written as the server writes them
+ * (editor/src/comments/model.ts): one Y.Map per thread in the `threads` root
+ * of the threads document, one key per comment, and the thread's mark on its
+ * text in the document under y-tiptap's key. The trace document is plain
+ * text (a Y.Text), so the marks go on that text, spread evenly over it.
  */
 import * as Y from "yjs";
 import { COMMENT_KEY_PREFIX, commentMarkKey, THREADS } from "../editor/src/comments/model.ts";
 
-export function addThreads(doc: Y.Doc, threads: number, comments: number): void {
+export function addThreads(doc: Y.Doc, threadsDoc: Y.Doc, threads: number, comments: number): void {
   const text = doc.getText("text");
   const length = text.length;
   const span = 24;
   const step = Math.max(span + 1, Math.floor(length / (threads + 1)));
   doc.transact(() => {
-    const map = doc.getMap<Y.Map<unknown>>(THREADS);
+    const map = threadsDoc.getMap<Y.Map<unknown>>(THREADS);
     for (let i = 0; i < threads; i++) {
       const id = `bench-thread-${i}`;
       const at = Math.min(length - span, (i + 1) * step);

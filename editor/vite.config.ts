@@ -20,10 +20,15 @@ export default defineConfig(({ mode }) => {
         sourcemap: true,
         minify: !lib,
         lib: {
-          // The package has a second entry, `saves`, with no DOM or Tiptap code, for plain
-          // provider users (in Node too, where the main entry's stylesheet import cannot load).
+          // The package has two more entries, `saves` and `comments`, with no DOM or Tiptap
+          // code, for plain provider users (in Node too, where the main entry's stylesheet
+          // import cannot load).
           entry: lib
-            ? { index: resolve(here, "src/index.ts"), saves: resolve(here, "src/saves.ts") }
+            ? {
+                index: resolve(here, "src/index.ts"),
+                saves: resolve(here, "src/saves.ts"),
+                comments: resolve(here, "src/comments/index.ts"),
+              }
             : resolve(here, "src/index.ts"),
           formats: ["es"],
           fileName: (_format, name) => (lib ? `${name}.js` : "collab-editor.js"),

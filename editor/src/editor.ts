@@ -12,6 +12,7 @@ import { ObservableV2 } from "lib0/observable";
 import { IndexeddbPersistence } from "y-indexeddb";
 import * as Y from "yjs";
 import { commentClient } from "./comments/client.ts";
+import { threadsDocumentName } from "./comments/model.ts";
 import { keepPending } from "./comments/pending.ts";
 import { type AccessInfo, type CommentOperation, parseAccess } from "./comments/protocol.ts";
 import { download, fileNameFor, htmlFile, type SaveCopyResult, saveCopy } from "./copy.ts";
@@ -276,6 +277,31 @@ export function createCollabEditor(
 
   const withComments = resolved.comments && resolved.chrome;
   let commentsUi: ReturnType<typeof mountComments> | null = null;
+  // The threads live in the document's threads document (comments/model.ts), opened beside it
+  // on the same socket, read-only, so the text never waits for its discussion to load.
+  const threadsDoc = new Y.Doc();
+  if (withComments) {
+    const threadsOffline = resolved.offline
+      ? new IndexeddbPersistence(
+          `collab-docs:${resolved.url}:${threadsDocumentName(resolved.document)}`,
+          threadsDoc,
+        )
+      : null;
+    const threadsProvider = new HocuspocusProvider({
+      websocketProvider: provider.configuration.websocketProvider,
+      name: threadsDocumentName(resolved.document),
+      document: threadsDoc,
+      token: resolved.token ?? null,
+      awareness: null,
+    });
+    threadsProvider.attach();
+    // Before the document's provider, which closes the shared socket.
+    cleanups.push(() => {
+      threadsProvider.destroy();
+      void threadsOffline?.destroy();
+      threadsDoc.destroy();
+    });
+  }
   const surface = element.ownerDocument.createElement("div");
   surface.className = "collab-editor__surface";
   let user = resolved.user;
@@ -409,7 +435,7 @@ export function createCollabEditor(
         surface,
         header: root.querySelector<HTMLElement>(".collab-editor__bar"),
         editor,
-        doc: ydoc,
+        threads: threadsDoc,
         client: comments,
         me,
         // The `readOnly` option is a view only; otherwise what the server grants (a `comment`

@@ -18,7 +18,6 @@ import { accessMode, describeAccess } from "./auth/access.ts";
 import { checkPublicKey } from "./auth/tokens.ts";
 import { Comments, eventPayload } from "./comments/comments.ts";
 import { CommentRequests } from "./comments/extension.ts";
-import { ThreadsGuard } from "./comments/guard.ts";
 import { type Config, DEFAULT_CONFIG } from "./config.ts";
 import { createSyncCore } from "./core.ts";
 import { DeletedStateGuard } from "./documents/deleted-state.ts";
@@ -197,7 +196,6 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     extensions: [
       deletions,
       new DeletedStateGuard({ store, logger, onRefused }),
-      new ThreadsGuard({ logger, onRefused }),
       new CommentRequests(() => comments, logger),
     ],
     redis, // Redis fan-out

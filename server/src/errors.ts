@@ -106,8 +106,6 @@ export const Close = {
    * reconnects.
    */
   documentRestored: { code: 4501, reason: "document-restored" },
-  /** The client sent an update that writes threads, which only the server writes (comments/guard.ts). */
-  threadsReadOnly: { code: 4403, reason: "threads-read-only" },
 } as const satisfies Record<string, CloseCode>;
 
 /** Reasons sent in a per-document refusal (Hocuspocus' permission-denied message). */

@@ -863,10 +863,7 @@ export function describeStoreContract(kind: string, factory: StoreFactory): void
       }
 
       // Trashed together: the entry of the threads document has the document's id, unlisted.
-      await Promise.all([
-        store.trash("doc", trashed("t1")),
-        store.trash("plain", trashed("t2")),
-      ]);
+      await Promise.all([store.trash("doc", trashed("t1")), store.trash("plain", trashed("t2"))]);
       expect(await store.load(threads)).toBeNull();
       expect((await store.listTrash({ limit: 1 })).map((e) => e.name)).toEqual(["doc"]);
       expect((await store.listTrash({ limit: 10 })).map((e) => `${e.name}:${e.id}`)).toEqual([

@@ -5,7 +5,7 @@
  * description), live delivery to connected editors, webhooks, and the
  * server's enforcement: a `comment` token comments but never changes the
  * content, authors cannot be forged, others' comments cannot be edited, and
- * nobody writes the threads map directly.
+ * no client writes a threads document.
  */
 
 import { join } from "node:path";
@@ -13,14 +13,19 @@ import { HocuspocusProvider, HocuspocusProviderWebsocket } from "@hocuspocus/pro
 import { beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
 import * as Y from "yjs";
 import { commentClient } from "../../editor/src/comments/client.ts";
-import { commentMarkKey, readThreads, THREADS } from "../../editor/src/comments/model.ts";
+import {
+  commentMarkKey,
+  readThreads,
+  THREADS,
+  threadsDocumentName,
+} from "../../editor/src/comments/model.ts";
 import { mintToken, type Permission } from "../../server/src/auth/tokens.ts";
 import { exportStore, importStore } from "../../server/src/persistence/transfer.ts";
-import { acknowledged, nodeSocket, refusal, synced } from "../helpers/clients.ts";
+import { acknowledged, connect, nodeSocket, synced } from "../helpers/clients.ts";
 import { type Api, checkedApi, json, publishedSpec } from "../helpers/openapi.ts";
 import { type RunningServer, startServer } from "../helpers/server.ts";
 import { signedReceiver } from "../helpers/webhook-receiver.ts";
-import { finalClose, yws, ywsSynced } from "../helpers/y-websocket.ts";
+import { yws, ywsSynced } from "../helpers/y-websocket.ts";
 
 const SECRET = "comments-test-secret-0123456789";
 const API_SECRET = "comments-api-secret-0123456789";
@@ -68,7 +73,20 @@ async function setup(): Promise<Setup> {
   return { running, admin, hooks };
 }
 
-/** A provider with `tokenValue` on its own socket. */
+/** The threads document each provider of {@link provider} opened beside its document. */
+const threadsOf = new WeakMap<HocuspocusProvider, HocuspocusProvider>();
+
+/** The threads of the document `client` has open, as its threads document holds them. */
+function threads(client: HocuspocusProvider) {
+  const companion = threadsOf.get(client);
+  if (companion === undefined) throw new Error("no threads document open");
+  return readThreads(companion.document);
+}
+
+/**
+ * A provider with `tokenValue` on its own socket, with the document's threads document open
+ * beside it on the same socket, as the editor opens them.
+ */
 function provider(running: RunningServer, tokenValue: string, document = new Y.Doc()) {
   const socket = new HocuspocusProviderWebsocket({
     url: running.address.wsUrl,
@@ -81,7 +99,16 @@ function provider(running: RunningServer, tokenValue: string, document = new Y.D
     token: tokenValue,
   });
   client.attach();
+  const companion = new HocuspocusProvider({
+    websocketProvider: socket,
+    name: threadsDocumentName(DOC),
+    document: new Y.Doc(),
+    token: tokenValue,
+  });
+  companion.attach();
+  threadsOf.set(client, companion);
   onTestFinished(() => {
+    companion.destroy();
     client.destroy();
     socket.destroy();
   });
@@ -132,7 +159,7 @@ describe("comments over the REST API", () => {
 
     // The connected editor has it at once: the thread, and the mark on its text.
     await vi.waitFor(() => {
-      expect(readThreads(editor.document).map((t) => t.id)).toEqual([thread.id]);
+      expect(threads(editor).map((t) => t.id)).toEqual([thread.id]);
     }, SOON);
     const marked = editor.document
       .getXmlFragment("default")
@@ -177,7 +204,7 @@ describe("comments over the REST API", () => {
     expect((resolved.body as { threads: ThreadJson[] }).threads.map((t) => t.status)).toEqual([
       "resolved",
     ]);
-    await vi.waitFor(() => expect(readThreads(editor.document)[0]?.status).toBe("resolved"), SOON);
+    await vi.waitFor(() => expect(threads(editor)[0]?.status).toBe("resolved"), SOON);
     expect(
       (await ann.call("PATCH", `/documents/${DOC}/threads/${thread.id}`, json({ status: "open" })))
         .status,
@@ -194,7 +221,7 @@ describe("comments over the REST API", () => {
         .status,
     ).toBe(204);
     expect((await ann.call("DELETE", `/documents/${DOC}/threads/${thread.id}`)).status).toBe(204);
-    await vi.waitFor(() => expect(readThreads(editor.document)).toEqual([]), SOON);
+    await vi.waitFor(() => expect(threads(editor)).toEqual([]), SOON);
     expect(await storedContent(running)).not.toContain("comment--");
     expect((await admin.call("GET", `/documents/${DOC}/threads?status=all`)).body).toEqual({
       threads: [],
@@ -314,12 +341,15 @@ describe("comments kept with their document", () => {
     await importStore(target.server.store, file);
     const imported = checkedApi(target.address.url, { token: API_SECRET });
     expect((await imported.call("GET", `${path}/threads`)).body).toEqual(listed);
-    const threadsOf = async (store: typeof running.server.store) => {
+    const stored = async (store: typeof running.server.store) => {
       const doc = new Y.Doc();
-      for (const update of (await store.load(DOC))?.updates ?? []) Y.applyUpdate(doc, update);
-      return { map: doc.getMap(THREADS).toJSON(), state: Y.encodeStateVector(doc) };
+      const name = threadsDocumentName(DOC);
+      for (const update of (await store.load(name))?.updates ?? []) Y.applyUpdate(doc, update);
+      return { map: doc.getMap(THREADS).toJSON(), state: Y.encodeStateAsUpdate(doc) };
     };
-    expect(await threadsOf(target.server.store)).toEqual(await threadsOf(running.server.store));
+    const source = await stored(running.server.store);
+    expect(Object.keys(source.map)).toHaveLength(1);
+    expect(await stored(target.server.store)).toEqual(source);
 
     // A version from before the thread: the text goes back, the thread stays (detached).
     expect((await admin.call("POST", `${path}/versions/${versionId}/restore`)).status).toBe(200);
@@ -327,6 +357,45 @@ describe("comments kept with their document", () => {
     expect(after.threads).toHaveLength(1);
     expect(after.threads[0]?.comments.map((c) => c.body)).toEqual(["Lazy?", "Sleepy."]);
     expect(after.threads[0]?.anchor).toEqual({ quote: "lazy", text: "" });
+  });
+});
+
+describe("comments deleted and restored with their document", () => {
+  it("[COM1] [PERS24] deleting a document closes its threads document and trashes it; a new document of the name starts without threads; a restore brings them back", async () => {
+    const { running, admin } = await setup();
+    const path = `/documents/${DOC}`;
+    const made = await admin.call(
+      "POST",
+      `${path}/threads`,
+      json({ anchor: { quote: "lazy" }, body: "Lazy?", author: { id: "ann", name: "Ann" } }),
+    );
+    expect(made.status).toBe(201);
+    const editor = provider(running, await token("ann", "write", "Ann"));
+    await synced(editor);
+    const companion = threadsOf.get(editor) as HocuspocusProvider;
+    await vi.waitFor(() => expect(threads(editor)).toHaveLength(1), SOON);
+    const closed = new Promise<string>((resolve) =>
+      companion.on("close", ({ event }: { event: { reason: string } }) => resolve(event.reason)),
+    );
+
+    expect((await admin.call("DELETE", path)).status).toBe(200);
+    expect(await closed).toContain("document-deleted");
+    expect(await running.server.store.load(threadsDocumentName(DOC))).toBeNull();
+    expect((await admin.call("GET", `${path}/threads`)).status).toBe(404);
+
+    // The name again: a new document, with no threads of the old one.
+    const again = await admin.call("PUT", path, { body: "The lazy cat.", type: "text/markdown" });
+    expect(again.status).toBe(201);
+    expect((await admin.call("GET", `${path}/threads`)).body).toEqual({ threads: [] });
+
+    // The old one restored under another name has its thread, on its text.
+    const restored = await admin.call("POST", `/trash/${DOC}/restore`, json({ as: "restored" }));
+    expect(restored.status).toBe(200);
+    const listed = (await admin.call("GET", "/documents/restored/threads")).body as {
+      threads: ThreadJson[];
+    };
+    expect(listed.threads.map((t) => [t.anchor.quote, t.anchor.text])).toEqual([["lazy", "lazy"]]);
+    editor.destroy();
   });
 });
 
@@ -359,10 +428,13 @@ describe("comments over the WebSocket", () => {
       // Ignored with tokens: the author is the token's user.
       { id: "mallory", name: "Mallory" },
     );
-    const threads = readThreads(commenter.document);
-    expect(threads).toMatchObject([
-      { id: "t1", quote: "brown", author: { id: "carl", name: "Carl" } },
-    ]);
+    await vi.waitFor(
+      () =>
+        expect(threads(commenter)).toMatchObject([
+          { id: "t1", quote: "brown", author: { id: "carl", name: "Carl" } },
+        ]),
+      SOON,
+    );
 
     // A content edit from this connection is refused: never stored, never relayed.
     const watcher = provider(running, await token("wendy", "write"));
@@ -375,10 +447,7 @@ describe("comments over the WebSocket", () => {
       body: "still here",
       mentions: [],
     });
-    await vi.waitFor(
-      () => expect(readThreads(watcher.document)[0]?.comments).toHaveLength(2),
-      SOON,
-    );
+    await vi.waitFor(() => expect(threads(watcher)[0]?.comments).toHaveLength(2), SOON);
     expect(watcher.document.getXmlFragment("default").toString()).not.toContain("VANDAL");
     const stored = await storedContent(running);
     expect(stored).not.toContain("VANDAL");
@@ -398,7 +467,10 @@ describe("comments over the WebSocket", () => {
     ).rejects.toMatchObject({ code: "COMMENT_FORBIDDEN" });
     // Anyone who may comment resolves.
     await danaClient.send({ op: "resolve", thread: "t1" });
-    expect(readThreads(dana.document)[0]?.statusBy).toEqual({ id: "dana", name: "Dana" });
+    await vi.waitFor(
+      () => expect(threads(dana)[0]?.statusBy).toEqual({ id: "dana", name: "Dana" }),
+      SOON,
+    );
 
     // Sent again (an answer lost in a reconnect): applied once.
     await client.send({
@@ -408,10 +480,10 @@ describe("comments over the WebSocket", () => {
       body: "still here",
       mentions: [],
     });
-    expect(readThreads(commenter.document)[0]?.comments).toHaveLength(2);
+    expect(threads(commenter)[0]?.comments).toHaveLength(2);
   });
 
-  it("[COM3] read may not comment; nobody writes the threads map directly, over either protocol", async () => {
+  it("[COM3] read may not comment; no client writes a threads document, over either protocol", async () => {
     const { running, admin } = await setup();
     const reader = provider(running, await token("rita", "read"));
     await synced(reader);
@@ -420,24 +492,6 @@ describe("comments over the WebSocket", () => {
     await expect(readerClient.send({ op: "resolve", thread: "anything" })).rejects.toMatchObject({
       code: "COMMENT_FORBIDDEN",
     });
-
-    // A writer whose client forges a thread in the map is refused and closed.
-    const forger = provider(running, await token("eve", "write"));
-    await synced(forger);
-    const refused = refusal(forger);
-    forger.document.transact(() => {
-      const forged = new Y.Map<unknown>();
-      forged.set("id", "forged");
-      forged.set("author", { id: "ann", name: "Ann" });
-      forged.set("created", 1);
-      forger.document.getMap(THREADS).set("forged", forged);
-    });
-    expect(await refused).toContain("threads-read-only");
-
-    // A y-websocket client on the same document keeps syncing content, and is refused too.
-    const ydoc = new Y.Doc();
-    const ywsClient = yws(running, DOC, { doc: ydoc, token: await token("yan", "write") });
-    await ywsSynced(ywsClient);
     const bob = checkedApi(running.address.url, { token: await token("bob", "comment") });
     const made = await bob.call(
       "POST",
@@ -445,23 +499,74 @@ describe("comments over the WebSocket", () => {
       json({ anchor: { quote: "lazy" }, body: "Lazy?" }),
     );
     expect(made.status).toBe(201);
-    await vi.waitFor(() => expect(readThreads(ydoc).map((t) => t.quote)).toEqual(["lazy"]), SOON);
-    const yText = (ydoc.getXmlFragment("default").get(0) as Y.XmlElement).get(0) as Y.XmlText;
+    const id = (made.body as { thread: ThreadJson }).thread.id;
+
+    // A writer's client forges a thread and deletes the real one in its threads document: its
+    // connection to that document is read-only, so nothing of it is applied, stored or relayed.
+    const forger = provider(running, await token("eve", "write"));
+    await synced(forger);
+    const forgerThreads = threadsOf.get(forger) as HocuspocusProvider;
+    await synced(forgerThreads);
+    expect(forgerThreads.authorizedScope).toBe("readonly");
+    forgerThreads.document.transact(() => {
+      const forged = new Y.Map<unknown>();
+      forged.set("id", "forged");
+      forged.set("author", { id: "ann", name: "Ann" });
+      forged.set("created", 1);
+      const map = forgerThreads.document.getMap(THREADS);
+      map.set("forged", forged);
+      map.delete(id);
+    });
+    // Its edit of the text, after that on the same socket, is handled after it.
+    forger.document.getXmlFragment("default").insert(0, [new Y.XmlElement("paragraph")]);
+    await acknowledged(forger);
+
+    // A y-websocket client on the same document keeps syncing content and sees the marks;
+    // on the threads document it reads, and its forgeries go nowhere either.
+    const ydoc = new Y.Doc();
+    const ywsClient = yws(running, DOC, { doc: ydoc, token: await token("yan", "write") });
+    await ywsSynced(ywsClient);
+    expect(ydoc.getXmlFragment("default").toString()).toContain(commentMarkKey(id));
+    const yText = (ydoc.getXmlFragment("default").get(1) as Y.XmlElement).get(0) as Y.XmlText;
     yText.insert(0, "Edited over y-websocket. ");
+    const ythreads = new Y.Doc();
+    const ywsThreads = yws(running, threadsDocumentName(DOC), {
+      doc: ythreads,
+      token: await token("yan", "write"),
+    });
+    await ywsSynced(ywsThreads);
+    expect(readThreads(ythreads).map((t) => t.id)).toEqual([id]);
+    ythreads.getMap(THREADS).delete(id);
+    ywsThreads.awareness.setLocalStateField("user", { name: "Yan" });
+    const watcher = connect({
+      url: running.address.wsUrl,
+      name: threadsDocumentName(DOC),
+      token: await token("wendy", "read"),
+    });
+    // The server handles a socket's messages in order: once its presence is seen, the
+    // deletion before it was handled (and refused).
+    await vi.waitFor(() => {
+      const states = [...(watcher.awareness?.getStates().values() ?? [])];
+      expect(states.some((state) => (state.user as { name?: string })?.name === "Yan")).toBe(true);
+    }, SOON);
     const writer = provider(running, await token("wendy", "write"));
     await synced(writer);
     await vi.waitFor(
       () => expect(writer.document.getXmlFragment("default").toString()).toContain("y-websocket"),
       SOON,
     );
-    const ywsClosed = finalClose(ywsClient);
-    ydoc.getMap(THREADS).delete(readThreads(ydoc)[0]?.id ?? "");
-    expect(await ywsClosed).toMatchObject({ reason: expect.stringContaining("threads-read-only") });
+    expect(threads(writer).map((t) => t.id)).toEqual([id]);
     const listed = await admin.call("GET", `/documents/${DOC}/threads`);
-    expect((listed.body as { threads: ThreadJson[] }).threads.map((t) => t.anchor.quote)).toEqual([
-      "lazy",
-    ]);
-    expect(await storedContent(running)).not.toContain("forged");
+    expect((listed.body as { threads: ThreadJson[] }).threads.map((t) => t.id)).toEqual([id]);
+    await running.server.store.flush();
+    const stored = new Y.Doc();
+    const name = threadsDocumentName(DOC);
+    for (const update of (await running.server.store.load(name))?.updates ?? []) {
+      Y.applyUpdate(stored, update);
+    }
+    expect(readThreads(stored).map((t) => t.id)).toEqual([id]);
+    ywsThreads.destroy();
+    ywsClient.destroy();
     await acknowledged(writer);
   });
 });

@@ -59,6 +59,10 @@ import "@collab-docs/editor/style.css";
 defineCollabEditorElement();
 const handle: CollabEditorHandle = createCollabEditor(document.body, { url: "ws://localhost:1234", document: "scratch" });
 handle.on("save", (state) => console.log(state.kind));
+// Comments for a plain provider, from the subpath with no DOM or Tiptap code.
+import { commentClient, readThreads, threadsDocumentName, type Thread } from "@collab-docs/editor/comments";
+const threads: Thread[] = readThreads(handle.provider.document);
+console.log(threads.length, threadsDocumentName("scratch"), commentClient(handle.provider).pending.length);
 `,
     );
     // What a Vite project's client types provide for stylesheet imports.

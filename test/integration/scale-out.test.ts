@@ -2,7 +2,7 @@ import type { HocuspocusProvider } from "@hocuspocus/provider";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
 import * as Y from "yjs";
 import { commentClient } from "../../editor/src/comments/client.ts";
-import { readThreads } from "../../editor/src/comments/model.ts";
+import { readThreads, threadsDocumentName } from "../../editor/src/comments/model.ts";
 import { createCollabServer } from "../../server/src/app.ts";
 import { anchoredTexts } from "../../server/src/comments/text.ts";
 import type { Config } from "../../server/src/config.ts";
@@ -330,9 +330,21 @@ describe("comments across instances", () => {
       body: "Which ones?",
       mentions: [],
     });
+    // The writer's threads document, open on instance a like the editor opens it.
+    const threads = connect({ url: a.address.wsUrl, name: threadsDocumentName("commented") });
     await vi.waitFor(() => {
-      expect(readThreads(writer.document).map((t) => t.quote)).toEqual(["across"]);
+      expect(readThreads(threads.document).map((t) => t.quote)).toEqual(["across"]);
       expect(anchoredTexts(writer.document).get("x1")).toBe("across");
     }, SOON);
+    // A reply through b reaches the threads document open on a live.
+    await client.send({ op: "reply", thread: "x1", comment: "x1r", body: "Both.", mentions: [] });
+    await vi.waitFor(
+      () =>
+        expect(readThreads(threads.document)[0]?.comments.map((c) => c.body)).toEqual([
+          "Which ones?",
+          "Both.",
+        ]),
+      SOON,
+    );
   });
 });

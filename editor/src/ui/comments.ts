@@ -41,7 +41,8 @@ export interface CommentsUiOptions {
   /** Where the header's comment button and count go. */
   readonly header: HTMLElement | null;
   readonly editor: Editor;
-  readonly doc: Y.Doc;
+  /** The document's threads document (comments/model.ts), which the client keeps in sync. */
+  readonly threads: Y.Doc;
   readonly client: CommentClient;
   /** Who writes here (the token's user is what the server records; this is for display and anonymous mode). */
   readonly me: () => Person;
@@ -171,7 +172,7 @@ export function mountComments(options: CommentsUiOptions): {
   refresh(): void;
   destroy(): void;
 } {
-  const { root, surface, editor, doc: ydoc, client } = options;
+  const { root, surface, editor, threads: ydoc, client } = options;
   const doc = root.ownerDocument;
   const main = el(doc, "div", "collab-editor__main");
   surface.replaceWith(main);

@@ -13,8 +13,11 @@
  *   {@link Close.tokenExpired}; the provider reconnects and asks its `token`
  *   function for a fresh one.
  * - Anonymous mode: everyone may write; nothing to check.
+ * - A document's threads document is opened with the document's access, and
+ *   read-only for everyone: only the server writes threads.
  */
 import type { connectedPayload, Extension, onAuthenticatePayload } from "@hocuspocus/server";
+import { documentOfThreads } from "../../../editor/src/comments/model.ts";
 import { Close, CollabError, Refusal } from "../errors.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { AccessMode } from "./access.ts";
@@ -54,6 +57,10 @@ export class AuthExtension implements Extension {
     connectionConfig,
     context,
   }: onAuthenticatePayload): Promise<UserContext> {
+    // A document's threads document is written by the server alone (comments/comments.ts):
+    // every client reads it, with the access it has to the document.
+    const threads = documentOfThreads(documentName);
+    if (threads !== null) connectionConfig.readOnly = true;
     if (this.mode.kind === "anonymous") return { user: null, grant: null };
     let grant: Grant;
     try {
@@ -67,7 +74,7 @@ export class AuthExtension implements Extension {
             });
       throw this.refuse(refusal, documentName, context);
     }
-    if (!grantAllows(grant, documentName, "read")) {
+    if (!grantAllows(grant, threads ?? documentName, "read")) {
       throw this.refuse(
         new CollabError("ACCESS_DENIED", `token of "${grant.userId}" does not cover the document`, {
           reason: `${Refusal.accessDenied}: the token does not grant this document`,
@@ -77,7 +84,7 @@ export class AuthExtension implements Extension {
       );
     }
     // `comment` may not change the content either: its comments go through comment requests.
-    connectionConfig.readOnly = grant.perm !== "write";
+    connectionConfig.readOnly = threads !== null || grant.perm !== "write";
     return { user: { id: grant.userId, name: grant.name }, grant };
   }
 

@@ -1,6 +1,6 @@
 /**
  * Comments on documents, without transport: applies operations to the live
- * document through the document service (so every connected editor receives
+ * document and its threads document through the document service (so every connected editor receives
  * them, on every instance, and they are durable before the caller hears back),
  * reads threads with the text they cover now, and reports what happened.
  */
@@ -10,6 +10,7 @@ import {
   readThreads,
   type Thread,
   type ThreadComment,
+  threadsDocumentName,
 } from "../../../editor/src/comments/model.ts";
 import type { DocumentService } from "../documents/service.ts";
 import { CollabError } from "../errors.ts";
@@ -59,9 +60,15 @@ export class Comments {
     }
     let outcome: OpOutcome | null = null;
     let text = "";
-    await documents.edit(name, { userId: by.role === "admin" ? null : by.person.id }, (doc) => {
-      outcome = applyThreadOp(doc, op, by, this.options.now?.() ?? Date.now());
-      text = anchoredTexts(doc).get(op.thread) ?? "";
+    const actor = { userId: by.role === "admin" ? null : by.person.id };
+    await documents.editWithThreads(name, actor, (textDoc, threads) => {
+      outcome = applyThreadOp(
+        { text: textDoc, threads },
+        op,
+        by,
+        this.options.now?.() ?? Date.now(),
+      );
+      text = anchoredTexts(textDoc).get(op.thread) ?? "";
     });
     const done = outcome as OpOutcome | null;
     if (done === null) throw new Error("the comment operation did not run");
@@ -74,23 +81,30 @@ export class Comments {
 
   /** The document's threads with their text now, oldest first; null when there is no such document. */
   async list(name: string, filter: ThreadFilter = "all"): Promise<AnchoredThread[] | null> {
-    const doc = await this.options.documents.current(name);
-    if (doc === null) return null;
-    return anchored(doc).filter((thread) => filter === "all" || thread.status === filter);
+    const all = await this.all(name);
+    return all?.filter((thread) => filter === "all" || thread.status === filter) ?? null;
   }
 
   /** One thread; null when the document or the thread does not exist. */
   async get(name: string, id: string): Promise<AnchoredThread | null> {
-    const doc = await this.options.documents.current(name);
-    if (doc === null) return null;
-    return anchored(doc).find((thread) => thread.id === id) ?? null;
+    return (await this.all(name))?.find((thread) => thread.id === id) ?? null;
+  }
+
+  private async all(name: string): Promise<AnchoredThread[] | null> {
+    const { documents } = this.options;
+    const [text, threads] = await Promise.all([
+      documents.current(name),
+      documents.current(threadsDocumentName(name)),
+    ]);
+    if (text === null) return null;
+    return threads === null ? [] : anchored(text, threads);
   }
 }
 
-/** Every thread of `doc` with its text now. */
-export function anchored(doc: Y.Doc): AnchoredThread[] {
-  const texts = anchoredTexts(doc);
-  return readThreads(doc).map((thread) => ({ ...thread, text: texts.get(thread.id) ?? "" }));
+/** Every thread of `threads` (a threads document) with its text now in `text`. */
+export function anchored(text: Y.Doc, threads: Y.Doc): AnchoredThread[] {
+  const texts = anchoredTexts(text);
+  return readThreads(threads).map((thread) => ({ ...thread, text: texts.get(thread.id) ?? "" }));
 }
 
 /** What a webhook says of a comment event. */

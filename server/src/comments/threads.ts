@@ -3,7 +3,8 @@
  * the threads of a document (editor/src/comments/model.ts). Transport-free:
  * the WebSocket handler (extension.ts) and the REST API both parse their
  * input into a {@link ThreadOp}, check who is asking, and apply it here, inside
- * one transaction on the live document.
+ * one transaction on each of the live documents: the text, which carries the
+ * threads' marks, and its threads document, which holds the threads.
  *
  * Who may do what:
  * - anyone who may comment (`comment` or `write`) creates threads, replies,
@@ -72,14 +73,25 @@ export interface OpOutcome {
   readonly event: CommentEvent | null;
 }
 
+/** The two documents an operation writes: the text (marks) and its threads document. */
+export interface ThreadDocs {
+  readonly text: Y.Doc;
+  readonly threads: Y.Doc;
+}
+
 /**
- * Applies `op` to `doc` as `by` at time `now` (ms). Call inside a transaction on the live
- * document. Throws CollabError: THREAD_NOT_FOUND, COMMENT_NOT_FOUND, COMMENT_FORBIDDEN,
- * THREAD_EXISTS, ANCHOR_NOT_FOUND, ANCHOR_AMBIGUOUS.
+ * Applies `op` to `docs` as `by` at time `now` (ms). Call inside a transaction on each of the
+ * live documents. Throws CollabError, before changing anything: THREAD_NOT_FOUND,
+ * COMMENT_NOT_FOUND, COMMENT_FORBIDDEN, THREAD_EXISTS, ANCHOR_NOT_FOUND, ANCHOR_AMBIGUOUS.
  */
-export function applyThreadOp(doc: Y.Doc, op: ThreadOp, by: Commenter, now: number): OpOutcome {
-  const threads = doc.getMap<Y.Map<unknown>>(THREADS);
-  if (op.op === "create") return create(doc, threads, op, by, now);
+export function applyThreadOp(
+  docs: ThreadDocs,
+  op: ThreadOp,
+  by: Commenter,
+  now: number,
+): OpOutcome {
+  const threads = docs.threads.getMap<Y.Map<unknown>>(THREADS);
+  if (op.op === "create") return create(docs.text, threads, op, by, now);
   const map = threads.get(op.thread);
   const before = map instanceof Y.Map ? readThread(map) : null;
   if (map === undefined || before === null) {
@@ -120,7 +132,7 @@ export function applyThreadOp(doc: Y.Doc, op: ThreadOp, by: Commenter, now: numb
       }
       if (before.comments.length === 1) {
         // A thread with no comment left is gone, and so is its mark.
-        deleteThread(doc, threads, op.thread);
+        deleteThread(docs.text, threads, op.thread);
         return {
           thread: null,
           event: { type: "comment.deleted", thread: before, comment: existing, actor: by.person },
@@ -145,7 +157,7 @@ export function applyThreadOp(doc: Y.Doc, op: ThreadOp, by: Commenter, now: numb
           "only its author or someone who may edit the document may delete a thread",
         );
       }
-      deleteThread(doc, threads, op.thread);
+      deleteThread(docs.text, threads, op.thread);
       return {
         thread: null,
         event: { type: "thread.deleted", thread: before, comment: null, actor: by.person },

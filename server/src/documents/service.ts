@@ -17,11 +17,12 @@ import type {
   onLoadDocumentPayload,
 } from "@hocuspocus/server";
 import * as Y from "yjs";
+import { threadsDocumentName } from "../../../editor/src/comments/model.ts";
 import { Close, type CloseCode, CollabError, Refusal } from "../errors.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { DurablePersistence } from "../persistence/extension.ts";
 import type { DocumentStore, TrashEntry, VersionMeta } from "../persistence/store.ts";
-import { checkDocumentName } from "../protocol/names.ts";
+import { checkDocumentName, ownerOf } from "../protocol/names.ts";
 
 /** Who asked for a change, for version authorship and webhook payloads. */
 export interface Actor {
@@ -98,7 +99,8 @@ export class DeletionGuard implements Extension {
   }
 
   private refuseWhileDeleting(name: string): void {
-    if (!this.deleting.has(name)) return;
+    // A document's threads document goes with it.
+    if (!this.deleting.has(ownerOf(name))) return;
     throw new CollabError("DOCUMENT_BUSY", `"${name}" is being deleted`, {
       reason: `${Refusal.documentBusy}: the document is being deleted or restored; try again shortly`,
     });
@@ -138,6 +140,9 @@ export class DocumentService {
    * reports created/updated and schedules the next automatic version.
    */
   changed(name: string, created: boolean): void {
+    // A threads document changes through comments, which report themselves (webhooks), and
+    // it has no versions of its own.
+    if (ownerOf(name) !== name) return;
     const { events, versionIntervalMs } = this.options;
     if (created) events?.created?.(name);
     events?.updated?.(name);
@@ -200,7 +205,7 @@ export class DocumentService {
           `a document named ${JSON.stringify(name)} exists (If-None-Match: * asked to create it only)`,
         );
       }
-      return this.editNow(name, actor, change);
+      return this.editNow(name, actor, ([doc]) => change(doc as Y.Doc));
     });
   }
 
@@ -223,7 +228,7 @@ export class DocumentService {
         await hocuspocus.loadingDocuments.get(name)?.catch(() => {});
         if (!(await this.exists(name))) return null;
         await this.everywhere(name, "delete", async () => {
-          await this.letGo(name, Close.documentDeleted);
+          await this.letGoWithThreads(name, Close.documentDeleted);
           clearTimeout(this.versionTimers.get(name));
           this.versionTimers.delete(name);
           entry = await store.trash(name, {
@@ -290,7 +295,7 @@ export class DocumentService {
           let found = false;
           await this.everywhere(to, "restore", async () => {
             // Anyone with the (empty) document open opens it again once it is restored.
-            await this.letGo(to, Close.documentRestored);
+            await this.letGoWithThreads(to, Close.documentRestored);
             found = await store.restoreTrash(name, entry.id, to);
           });
           // Another instance purged or restored it meanwhile.
@@ -347,9 +352,13 @@ export class DocumentService {
     this.deleting.add(name);
     await this.options.hocuspocus.loadingDocuments.get(name)?.catch(() => {});
     await this.options.persistence.discard(name);
+    await this.options.persistence.discard(threadsDocumentName(name));
     clearTimeout(this.versionTimers.get(name));
     this.versionTimers.delete(name);
-    await this.letGo(name, purpose === "delete" ? Close.documentDeleted : Close.documentRestored);
+    await this.letGoWithThreads(
+      name,
+      purpose === "delete" ? Close.documentDeleted : Close.documentRestored,
+    );
   }
 
   /** The change {@link release} made way for is over. */
@@ -397,6 +406,11 @@ export class DocumentService {
       if (page.length < TRASH_PAGE || last === undefined) return entries;
       after = { name, id: last.id };
     }
+  }
+
+  /** {@link letGo} of the document and of its threads document. */
+  private async letGoWithThreads(name: string, close: CloseCode): Promise<void> {
+    await Promise.all([this.letGo(name, close), this.letGo(threadsDocumentName(name), close)]);
   }
 
   /** Closes the document's clients with `close` and waits until it unloads. */
@@ -496,7 +510,8 @@ export class DocumentService {
         actor,
       });
       let backup: Promise<VersionMeta> | null = null;
-      await this.editNow(name, actor, (live) => {
+      await this.editNow(name, actor, ([live]) => {
+        if (live === undefined) return;
         backup = this.options.store.saveVersion(name, meta, Y.encodeStateAsUpdate(live));
         apply(live, version.doc);
       });
@@ -519,35 +534,89 @@ export class DocumentService {
     await this.createVersion(name, { label: null, kind: "auto", actor: { userId: null } });
   }
 
-  private async editNow(
+  /**
+   * {@link edit} of the document and its threads document together: `change`
+   * runs inside a transaction on each (the text's around the threads'), so
+   * connected clients of both receive it at once, and its updates are queued
+   * for the store in the same turn. Resolves once both are durable.
+   */
+  editWithThreads(
     name: string,
     actor: Actor,
-    change: (doc: Y.Doc) => void,
+    change: (text: Y.Doc, threads: Y.Doc) => void,
+  ): Promise<void> {
+    return this.locked(name, () =>
+      this.locked(threadsDocumentName(name), async () => {
+        await this.editNow([name, threadsDocumentName(name)], actor, ([text, threads]) =>
+          change(text as Y.Doc, threads as Y.Doc),
+        );
+      }),
+    );
+  }
+
+  /** Applies `change` to the live documents `names` (nested transactions) and waits until durable. */
+  private async editNow(
+    names: string | readonly string[],
+    actor: Actor,
+    change: (docs: Y.Doc[]) => void,
   ): Promise<{ existed: boolean }> {
     const { hocuspocus, persistence, store } = this.options;
     const health = store.health();
     if (health.state !== "ok") {
       throw new CollabError("STORE_UNAVAILABLE", `the store is ${health.state}; try again later`);
     }
-    const existed = await this.exists(name);
-    const connection = await hocuspocus.openDirectConnection(name, {
-      user: actor.userId === null ? null : { id: actor.userId, name: null },
-      source: "api",
-    });
+    const all = typeof names === "string" ? [names] : names;
+    const existed = await this.exists(all[0] as string);
+    const connections: Array<Awaited<ReturnType<Hocuspocus["openDirectConnection"]>>> = [];
     try {
-      await connection.transact((document) => change(document));
-      const durable = persistence.whenDurable(name);
-      if (durable === null) throw new Error(`"${name}" unloaded during an edit`);
-      await withTimeout(
-        durable,
-        DURABLE_TIMEOUT_MS,
-        new CollabError(
-          "STORE_UNAVAILABLE",
-          `the change to "${name}" is applied but not yet stored: the store is failing; it is stored once writes succeed`,
-        ),
-      );
+      for (const name of all) {
+        connections.push(
+          await hocuspocus.openDirectConnection(name, {
+            user: actor.userId === null ? null : { id: actor.userId, name: null },
+            source: "api",
+          }),
+        );
+      }
+      // DirectConnection.transact runs the transaction at once and returns a promise, which
+      // carries what `change` threw: caught here, so it reaches the caller.
+      const docs: Y.Doc[] = [];
+      let failed: { error: unknown } | null = null;
+      const nest = (i: number): void => {
+        const connection = connections[i];
+        if (connection === undefined) {
+          change(docs);
+          return;
+        }
+        connection
+          .transact((document: Y.Doc) => {
+            docs.push(document);
+            try {
+              nest(i + 1);
+            } catch (error) {
+              failed ??= { error };
+            }
+          })
+          .catch((error: unknown) => {
+            failed ??= { error };
+          });
+      };
+      nest(0);
+      const failure = failed as { error: unknown } | null;
+      if (failure !== null) throw failure.error;
+      for (const name of all) {
+        const durable = persistence.whenDurable(name);
+        if (durable === null) throw new Error(`"${name}" unloaded during an edit`);
+        await withTimeout(
+          durable,
+          DURABLE_TIMEOUT_MS,
+          new CollabError(
+            "STORE_UNAVAILABLE",
+            `the change to "${name}" is applied but not yet stored: the store is failing; it is stored once writes succeed`,
+          ),
+        );
+      }
     } finally {
-      await connection.disconnect();
+      for (const connection of connections) await connection.disconnect();
     }
     return { existed };
   }
@@ -583,7 +652,7 @@ export class DocumentService {
    * restores and deletion of one document never interleave.
    */
   private locked<T>(name: string, task: () => Promise<T>): Promise<T> {
-    if (this.deleting.has(name)) {
+    if (this.deleting.has(ownerOf(name))) {
       return Promise.reject(new CollabError("DOCUMENT_BUSY", `"${name}" is being deleted`));
     }
     return serialized(this.locks, name, task);

@@ -6,8 +6,8 @@
  */
 
 import * as Y from "yjs";
-import { CollabError } from "../errors.ts";
 import { threadsDocumentName } from "../../../editor/src/comments/model.ts";
+import { CollabError } from "../errors.ts";
 import { checkStoredName, MAX_NAME_BYTES, ownerOf } from "../protocol/names.ts";
 import { Emitter } from "../util/emitter.ts";
 import { GroupCommitQueue } from "./group-commit.ts";

@@ -27,6 +27,7 @@ import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
+import { threadsDocumentName } from "../../../editor/src/comments/model.ts";
 import { CollabError } from "../errors.ts";
 import { mergedState } from "./state.ts";
 import type {
@@ -59,13 +60,17 @@ const FORMAT_VERSION = 2;
 /** Versions of the backup file this code reads. */
 const READS: ReadonlySet<number> = new Set([1, 2]);
 
-/** Every stored document name, in order. */
+/** Every stored document name, in order, each followed by its threads document's when it has one. */
 export async function allNames(store: DocumentStore): Promise<string[]> {
   const names: string[] = [];
   let after: string | undefined;
   for (;;) {
     const page = await store.list({ after, limit: PAGE });
-    for (const { name } of page) names.push(name);
+    for (const { name } of page) {
+      names.push(name);
+      const threads = threadsDocumentName(name);
+      if ((await store.meta(threads)) !== null) names.push(threads);
+    }
     if (page.length < PAGE) return names;
     after = page.at(-1)?.name;
   }
@@ -135,13 +140,16 @@ async function* allTrash(store: DocumentStore): AsyncGenerator<TrashItem> {
   for (;;) {
     const page = await store.listTrash({ after, limit: PAGE });
     for (const entry of page) {
-      const loaded = await store.loadTrash(entry.name, entry.id);
-      if (loaded === null) continue;
-      yield {
-        entry,
-        state: loaded.state,
-        versions: await store.trashVersions(entry.name, entry.id),
-      };
+      // The entry, then its threads document's entry of the same id (trashed with it).
+      for (const name of [entry.name, threadsDocumentName(entry.name)]) {
+        const loaded = await store.loadTrash(name, entry.id);
+        if (loaded === null) continue;
+        yield {
+          entry: loaded.entry,
+          state: loaded.state,
+          versions: await store.trashVersions(name, entry.id),
+        };
+      }
     }
     const last = page.at(-1);
     if (page.length < PAGE || last === undefined) return;
