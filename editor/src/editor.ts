@@ -278,7 +278,8 @@ export function createCollabEditor(
   const withComments = resolved.comments && resolved.chrome;
   let commentsUi: ReturnType<typeof mountComments> | null = null;
   // The threads live in the document's threads document (comments/model.ts), opened beside it
-  // on the same socket, read-only, so the text never waits for its discussion to load.
+  // on the same socket, read-only, once the document has synced: the text never waits for its
+  // discussion to load (the IndexedDB copy shows the threads known here meanwhile).
   const threadsDoc = new Y.Doc();
   if (withComments) {
     const threadsOffline = resolved.offline
@@ -294,9 +295,15 @@ export function createCollabEditor(
       token: resolved.token ?? null,
       awareness: null,
     });
-    threadsProvider.attach();
+    const attachThreads = () => {
+      provider.off("synced", attachThreads);
+      threadsProvider.attach();
+    };
+    if (provider.isSynced) attachThreads();
+    else provider.on("synced", attachThreads);
     // Before the document's provider, which closes the shared socket.
     cleanups.push(() => {
+      provider.off("synced", attachThreads);
       threadsProvider.destroy();
       void threadsOffline?.destroy();
       threadsDoc.destroy();

@@ -39,6 +39,7 @@ export type ErrorCode =
   | "COMMENT_FORBIDDEN"
   /** A thread with that id exists and differs from the one being created. */
   | "THREAD_EXISTS"
+  | "COMMENT_LIMIT"
   /** A thread's anchor matches no text now. */
   | "ANCHOR_NOT_FOUND"
   /** A quote anchor matches several places; add a prefix or suffix. */

@@ -164,8 +164,24 @@ describe("comments in an embed", () => {
     });
     await page.locator(".collab-comments__new").click();
     const input = page.locator(".collab-comments__composer textarea");
-    await input.pressSequentially("Over to you @gra");
-    await page.locator(".collab-comments__suggestion", { hasText: "Grace Hopper" }).click();
+    // Suggestions from the host, chosen with the keyboard: the arrows move (and wrap), Enter picks.
+    await input.pressSequentially("Over to you @a");
+    const suggestions = page.locator(".collab-comments__suggestion");
+    const selected = page.locator('.collab-comments__suggestion[aria-selected="true"]');
+    await expect.poll(() => suggestions.allTextContents()).toEqual(["Grace Hopper", "Alan Turing"]);
+    expect(await selected.textContent()).toBe("Grace Hopper");
+    await input.press("ArrowDown");
+    expect(await selected.textContent()).toBe("Alan Turing");
+    expect(await input.getAttribute("aria-activedescendant")).toBe(
+      await selected.getAttribute("id"),
+    );
+    await input.press("ArrowDown");
+    expect(await selected.textContent()).toBe("Grace Hopper");
+    await input.press("ArrowUp");
+    await input.press("ArrowUp");
+    expect(await selected.textContent()).toBe("Grace Hopper");
+    await input.press("Enter");
+    expect(await input.inputValue()).toBe("Over to you @Grace Hopper ");
     await page.locator(".collab-comments__composer button[type=submit]").click();
     await expect
       .poll(() => page.evaluate(() => (window as unknown as { events: unknown[] }).events))

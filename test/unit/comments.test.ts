@@ -5,7 +5,12 @@
  */
 import { describe, expect, it } from "vitest";
 import * as Y from "yjs";
-import { readThreads } from "../../editor/src/comments/model.ts";
+import {
+  MAX_COMMENTS_PER_THREAD,
+  MAX_THREADS,
+  readThreads,
+  THREADS,
+} from "../../editor/src/comments/model.ts";
 import { resolveAnchor } from "../../server/src/comments/anchor.ts";
 import { anchoredTexts, flatten } from "../../server/src/comments/text.ts";
 import {
@@ -124,5 +129,36 @@ describe("operations", () => {
     expect(run({ op: "delete-thread", thread: "t1" }, ANN).thread).toBeNull();
     expect(readThreads(docs.threads)).toEqual([]);
     expect(anchoredTexts(server).size).toBe(0);
+  });
+
+  it("[COM4] limits: a document keeps at most MAX_THREADS threads, a thread MAX_COMMENTS_PER_THREAD comments", () => {
+    const { docs } = pair();
+    create(docs, "t1", "gamma");
+    const run = (op: Parameters<typeof applyThreadOp>[1]) =>
+      docs.threads.transact(() => applyThreadOp(docs, op, BOB, 3000));
+    const code = (thunk: () => unknown) => {
+      try {
+        thunk();
+      } catch (error) {
+        return isCollabError(error) ? error.code : "other";
+      }
+      return "none";
+    };
+    for (let i = 1; i < MAX_COMMENTS_PER_THREAD; i++) {
+      run({ op: "reply", thread: "t1", comment: `r${i}`, body: "+1", mentions: [] });
+    }
+    const full = { op: "reply" as const, thread: "t1", comment: "over", body: "+1", mentions: [] };
+    expect(code(() => run(full))).toBe("COMMENT_LIMIT");
+    // A reply sent again still answers as before.
+    expect(run({ op: "reply", thread: "t1", comment: "r1", body: "+1", mentions: [] }).event).toBe(
+      null,
+    );
+    // Fill the document up to the limit of threads (the map's entries are what counts).
+    docs.threads.transact(() => {
+      const map = docs.threads.getMap(THREADS);
+      for (let i = map.size; i < MAX_THREADS; i++) map.set(`filler-${i}`, new Y.Map());
+    });
+    expect(code(() => create(docs, "t2", "delta"))).toBe("COMMENT_LIMIT");
+    expect(anchoredTexts(docs.text).has("t2")).toBe(false);
   });
 });

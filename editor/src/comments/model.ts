@@ -99,6 +99,10 @@ export interface Thread {
 export const MAX_BODY_CHARS = 10_000;
 /** Most mentions in one comment. */
 export const MAX_MENTIONS = 50;
+/** Most threads one document keeps, open and resolved; more are refused with COMMENT_LIMIT. */
+export const MAX_THREADS = 5_000;
+/** Most comments one thread keeps; more are refused with COMMENT_LIMIT. */
+export const MAX_COMMENTS_PER_THREAD = 500;
 /** Longest quote kept with a thread, in characters. */
 export const MAX_QUOTE_CHARS = 2_000;
 /** Ids: chosen by clients, so threads and comments made offline keep theirs. */

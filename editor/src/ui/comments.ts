@@ -318,9 +318,29 @@ export function mountComments(options: CommentsUiOptions): {
   // Mentions: `@` followed by letters suggests people.
   const suggestions = el(doc, "ul", "collab-comments__suggestions");
   suggestions.setAttribute("role", "listbox");
+  suggestions.id = `collab-mentions-${Math.random().toString(36).slice(2)}`;
   suggestions.hidden = true;
   panel.append(suggestions);
   let suggestFor: HTMLTextAreaElement | null = null;
+  /** The suggestion Enter or Tab picks, moved with the arrow keys. */
+  let highlighted = 0;
+  const highlight = (index: number) => {
+    const items = [...suggestions.querySelectorAll<HTMLElement>("li")];
+    if (items.length === 0) return;
+    highlighted = (index + items.length) % items.length;
+    for (const [i, item] of items.entries()) {
+      item.setAttribute("aria-selected", String(i === highlighted));
+    }
+    const current = items[highlighted];
+    if (current !== undefined) {
+      suggestFor?.setAttribute("aria-activedescendant", current.id);
+      current.scrollIntoView({ block: "nearest" });
+    }
+  };
+  const hideSuggestions = () => {
+    suggestions.hidden = true;
+    suggestFor?.removeAttribute("aria-activedescendant");
+  };
   const candidates = async (query: string): Promise<MentionCandidate[]> => {
     const seen = new Map<string, MentionCandidate>();
     const add = (c: MentionCandidate) => {
@@ -343,22 +363,23 @@ export function mountComments(options: CommentsUiOptions): {
     input.value = before + input.value.slice(caret);
     input.selectionStart = input.selectionEnd = before.length;
     chosen.set(input, [...(chosen.get(input) ?? []), { id: candidate.id, label: candidate.name }]);
-    suggestions.hidden = true;
+    hideSuggestions();
     input.focus();
   };
   const suggest = async (input: HTMLTextAreaElement) => {
     const match = /@([^\s@]*)$/u.exec(input.value.slice(0, input.selectionStart));
     if (match === null) {
-      suggestions.hidden = true;
+      hideSuggestions();
       return;
     }
     const found = await candidates(match[1] ?? "");
     suggestFor = input;
+    input.setAttribute("aria-controls", suggestions.id);
     suggestions.replaceChildren(
       ...found.map((candidate, index) => {
         const item = el(doc, "li", "collab-comments__suggestion", candidate.name);
         item.setAttribute("role", "option");
-        item.id = `collab-mention-${index}`;
+        item.id = `${suggestions.id}-${index}`;
         item.addEventListener("mousedown", (event) => {
           event.preventDefault();
           pick(input, candidate);
@@ -367,6 +388,7 @@ export function mountComments(options: CommentsUiOptions): {
       }),
     );
     suggestions.hidden = found.length === 0;
+    highlight(0);
     const box = input.getBoundingClientRect();
     const frame = panel.getBoundingClientRect();
     suggestions.style.setProperty("--top", `${box.bottom - frame.top + panel.scrollTop}px`);
@@ -378,15 +400,23 @@ export function mountComments(options: CommentsUiOptions): {
   const onKey = (event: KeyboardEvent) => {
     const target = event.target;
     if (!(target instanceof HTMLTextAreaElement)) return;
-    if (event.key === "Escape") {
-      suggestions.hidden = true;
+    const open = !suggestions.hidden && suggestFor === target;
+    if (event.key === "Escape" && open) {
+      // Closes the suggestions only, not the composer around them.
+      event.stopPropagation();
+      hideSuggestions();
       return;
     }
-    if (!suggestions.hidden && suggestFor === target && event.key === "Enter") {
-      const first = suggestions.querySelector("li");
-      if (first !== null) {
+    if (open && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
+      event.preventDefault();
+      highlight(highlighted + (event.key === "ArrowDown" ? 1 : -1));
+      return;
+    }
+    if (open && (event.key === "Enter" || event.key === "Tab")) {
+      const item = suggestions.querySelectorAll("li")[highlighted];
+      if (item !== undefined) {
         event.preventDefault();
-        first.dispatchEvent(new MouseEvent("mousedown"));
+        item.dispatchEvent(new MouseEvent("mousedown"));
       }
       return;
     }

@@ -56,6 +56,7 @@ const FROM_COLLAB: Partial<Record<ErrorCode, [ApiStatus, ApiErrorCode]>> = {
   COMMENT_NOT_FOUND: [404, "not_found"],
   COMMENT_FORBIDDEN: [403, "forbidden"],
   THREAD_EXISTS: [409, "conflict"],
+  COMMENT_LIMIT: [409, "conflict"],
   ANCHOR_AMBIGUOUS: [409, "conflict"],
   ANCHOR_NOT_FOUND: [422, "unprocessable"],
   TOO_MANY_DOCUMENTS: [503, "unavailable"],

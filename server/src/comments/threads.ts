@@ -21,7 +21,9 @@
 import * as Y from "yjs";
 import {
   COMMENT_KEY_PREFIX,
+  MAX_COMMENTS_PER_THREAD,
   MAX_QUOTE_CHARS,
+  MAX_THREADS,
   type Mention,
   type Person,
   readThread,
@@ -82,7 +84,8 @@ export interface ThreadDocs {
 /**
  * Applies `op` to `docs` as `by` at time `now` (ms). Call inside a transaction on each of the
  * live documents. Throws CollabError, before changing anything: THREAD_NOT_FOUND,
- * COMMENT_NOT_FOUND, COMMENT_FORBIDDEN, THREAD_EXISTS, ANCHOR_NOT_FOUND, ANCHOR_AMBIGUOUS.
+ * COMMENT_NOT_FOUND, COMMENT_FORBIDDEN, THREAD_EXISTS, ANCHOR_NOT_FOUND, ANCHOR_AMBIGUOUS,
+ * COMMENT_LIMIT (more than MAX_THREADS in the document or MAX_COMMENTS_PER_THREAD in a thread).
  */
 export function applyThreadOp(
   docs: ThreadDocs,
@@ -101,6 +104,12 @@ export function applyThreadOp(
     case "reply": {
       const existing = before.comments.find((c) => c.id === op.comment);
       if (existing !== undefined) return replayed(before, existing, by, op.body);
+      if (before.comments.length >= MAX_COMMENTS_PER_THREAD) {
+        throw new CollabError(
+          "COMMENT_LIMIT",
+          `thread ${JSON.stringify(op.thread)} has ${before.comments.length} comments, the most one thread keeps; start a new thread`,
+        );
+      }
       const comment = newComment(op.comment, by.person, op.body, op.mentions, now);
       map.set(COMMENT_KEY_PREFIX + op.comment, comment);
       return changed(map, "comment.created", comment, by);
@@ -181,6 +190,12 @@ function create(
       return replayed(thread, first, by, op.body);
     }
     throw new CollabError("THREAD_EXISTS", `a thread ${JSON.stringify(op.thread)} exists`);
+  }
+  if (threads.size >= MAX_THREADS) {
+    throw new CollabError(
+      "COMMENT_LIMIT",
+      `the document has ${threads.size} threads, the most it keeps; delete resolved threads first`,
+    );
   }
   const flat = flatten(doc);
   const range = resolveAnchor(doc, flat, op.anchor);
