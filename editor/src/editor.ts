@@ -112,7 +112,8 @@ export interface CollabEditorHandle {
    */
   saveCopyAs(name: string): Promise<SaveCopyResult>;
   /**
-   * Removes this device's copy of the document (the IndexedDB copy) and emits `discarded`;
+   * Removes this device's copy of the document (the IndexedDB copies of the document and of
+   * its threads) and emits `discarded`;
    * the editor then holds nothing worth keeping: destroy it and create a new one to open the
    * document afresh (`<collab-editor>` and the app do).
    */
@@ -281,8 +282,10 @@ export function createCollabEditor(
   // on the same socket, read-only, once the document has synced: the text never waits for its
   // discussion to load (the IndexedDB copy shows the threads known here meanwhile).
   const threadsDoc = new Y.Doc();
+  /** The IndexedDB copy of the threads: a cache of what the server wrote, safe to drop. */
+  let threadsOffline: IndexeddbPersistence | null = null;
   if (withComments) {
-    const threadsOffline = resolved.offline
+    threadsOffline = resolved.offline
       ? new IndexeddbPersistence(
           `collab-docs:${resolved.url}:${threadsDocumentName(resolved.document)}`,
           threadsDoc,
@@ -295,6 +298,12 @@ export function createCollabEditor(
       token: resolved.token ?? null,
       awareness: null,
     });
+    // A copy of a deleted document's threads is refused (documents/deleted-state.ts): drop it,
+    // so the next visit starts from what the server has.
+    const onThreadsRefused = ({ reason }: { reason: string }) => {
+      if (reason.startsWith("document-deleted")) void threadsOffline?.clearData();
+    };
+    threadsProvider.on("authenticationFailed", onThreadsRefused);
     const attachThreads = () => {
       provider.off("synced", attachThreads);
       threadsProvider.attach();
@@ -302,10 +311,12 @@ export function createCollabEditor(
     if (provider.isSynced) attachThreads();
     else provider.on("synced", attachThreads);
     // Before the document's provider, which closes the shared socket.
+    const cache = threadsOffline;
     cleanups.push(() => {
       provider.off("synced", attachThreads);
+      threadsProvider.off("authenticationFailed", onThreadsRefused);
       threadsProvider.destroy();
-      void threadsOffline?.destroy();
+      void cache?.destroy();
       threadsDoc.destroy();
     });
   }
@@ -395,7 +406,7 @@ export function createCollabEditor(
       return result;
     },
     async discardLocalCopy(): Promise<void> {
-      await offline?.clearData();
+      await Promise.all([offline?.clearData(), threadsOffline?.clearData()]);
       events.emit("discarded", []);
     },
   };

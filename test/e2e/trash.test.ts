@@ -76,6 +76,19 @@ describe("a deleted document in the browser", () => {
     const page = await openPage(`${server.address.url}/d/scratch`, "Ada");
     await editorReady(page);
     await typeInto(page, "Old draft.");
+    // A thread on the old document, which the page keeps in its copy of the threads.
+    const threads = page.locator(".collab-comments__thread .collab-comments__quote");
+    await expect
+      .poll(async () => {
+        const response = await fetch(`${server.address.url}/api/v1/documents/scratch/threads`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ anchor: { quote: "Old draft" }, body: "Old?" }),
+        });
+        return response.status;
+      })
+      .toBe(201);
+    await expect.poll(() => threads.allTextContents()).toEqual(["Old draft"]);
     await fetch(`${server.address.url}/api/v1/documents/taken`, {
       method: "PUT",
       headers: { "content-type": "text/markdown" },
@@ -102,6 +115,14 @@ describe("a deleted document in the browser", () => {
         return response.ok ? (await response.text()).trim() : "";
       })
       .toBe("A fresh start.");
+    // The old document's threads went with the discarded copy: only the new one's show.
+    const fresh = await fetch(`${server.address.url}/api/v1/documents/scratch/threads`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ anchor: { quote: "fresh" }, body: "New?" }),
+    });
+    expect(fresh.status).toBe(201);
+    await expect.poll(() => threads.allTextContents()).toEqual(["fresh"]);
   });
 });
 

@@ -336,9 +336,10 @@ describe("comments kept with their document", () => {
     // Export, then import into a new store: the threads read back the same.
     const file = join(running.dataDir, "..", `export-${Date.now()}.jsonl`);
     await running.server.store.flush();
-    await exportStore(running.server.store, file);
+    // The threads document goes with its document, and counts as part of it.
+    expect((await exportStore(running.server.store, file)).documents).toBe(1);
     const target = await startServer({ config: { apiSecret: API_SECRET, authSecret: SECRET } });
-    await importStore(target.server.store, file);
+    expect((await importStore(target.server.store, file)).documents).toBe(1);
     const imported = checkedApi(target.address.url, { token: API_SECRET });
     expect((await imported.call("GET", `${path}/threads`)).body).toEqual(listed);
     const stored = async (store: typeof running.server.store) => {

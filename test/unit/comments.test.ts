@@ -12,7 +12,7 @@ import {
   THREADS,
 } from "../../editor/src/comments/model.ts";
 import { resolveAnchor } from "../../server/src/comments/anchor.ts";
-import { anchoredTexts, flatten } from "../../server/src/comments/text.ts";
+import { anchoredTexts, flatten, unmarkThread } from "../../server/src/comments/text.ts";
 import {
   applyThreadOp,
   type Commenter,
@@ -160,5 +160,15 @@ describe("operations", () => {
     });
     expect(code(() => create(docs, "t2", "delta"))).toBe("COMMENT_LIMIT");
     expect(anchoredTexts(docs.text).has("t2")).toBe(false);
+  });
+
+  it("[COM1] a creation sent again marks its text when the thread was stored without its mark (a crash between the two documents)", () => {
+    const { server, docs } = pair();
+    create(docs, "t1", "gamma");
+    server.transact(() => unmarkThread(server, "t1"));
+    expect(anchoredTexts(server).has("t1")).toBe(false);
+    expect(create(docs, "t1", "gamma").event).toBeNull();
+    expect(anchoredTexts(server).get("t1")).toBe("gamma");
+    expect(readThreads(docs.threads)).toHaveLength(1);
   });
 });

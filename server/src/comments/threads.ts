@@ -34,7 +34,7 @@ import {
 import type { CommentOperation } from "../../../editor/src/comments/protocol.ts";
 import { CollabError } from "../errors.ts";
 import { type Anchor, resolveAnchor } from "./anchor.ts";
-import { flatten, markRange, unmarkThread } from "./text.ts";
+import { anchoredTexts, flatten, markRange, unmarkThread } from "./text.ts";
 
 /** One change to a document's threads: what clients send (protocol.ts), the anchor resolved. */
 export type ThreadOp =
@@ -187,7 +187,11 @@ function create(
     const thread = existing instanceof Y.Map ? readThread(existing) : null;
     const first = thread?.comments.find((c) => c.id === op.comment);
     if (thread !== null && first !== undefined && thread.author.id === by.person.id) {
-      return replayed(thread, first, by, op.body);
+      const outcome = replayed(thread, first, by, op.body);
+      // The threads document and the text are stored one after the other: a crash between
+      // them can keep the thread without its mark. Sent again, the creation marks its text.
+      if (!anchoredTexts(doc).has(op.thread)) remark(doc, op.anchor, op.thread);
+      return outcome;
     }
     throw new CollabError("THREAD_EXISTS", `a thread ${JSON.stringify(op.thread)} exists`);
   }
@@ -210,6 +214,18 @@ function create(
   threads.set(op.thread, map);
   markRange(flat, range, op.thread, true);
   return changed(map, "comment.created", comment, by);
+}
+
+/** Marks the text `anchor` finds, if it still finds any (none when its text is gone). */
+function remark(doc: Y.Doc, anchor: Anchor, thread: string): void {
+  const flat = flatten(doc);
+  let range: { from: number; to: number };
+  try {
+    range = resolveAnchor(doc, flat, anchor);
+  } catch {
+    return;
+  }
+  if (range.to > range.from) markRange(flat, range, thread, true);
 }
 
 function deleteThread(doc: Y.Doc, threads: Y.Map<Y.Map<unknown>>, id: string): void {

@@ -29,6 +29,7 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
 import { threadsDocumentName } from "../../../editor/src/comments/model.ts";
 import { CollabError } from "../errors.ts";
+import { ownerOf } from "../protocol/names.ts";
 import { mergedState } from "./state.ts";
 import type {
   DeletedClientsRecord,
@@ -223,16 +224,23 @@ export async function copyStore(
     const record = await readRecord(source, name);
     if (record !== null) {
       const result = await writeDocument(target, name, record, await readVersions(source, name));
-      if (result.written) written++;
+      if (result.written && ownerOf(name) === name) written++;
       versions += result.versions;
     }
     onProgress(index + 1, names.length);
   }
   let trash = 0;
-  for await (const item of allTrash(source)) if (await writeTrash(target, item)) trash++;
+  for await (const item of allTrash(source)) {
+    if ((await writeTrash(target, item)) && ownerOf(item.entry.name) === item.entry.name) trash++;
+  }
   await writeDeletedClients(target, allDeletedClients(source));
   await target.flush();
-  return { documents: names.length, written, versions, trash };
+  return { documents: documentsIn(names), written, versions, trash };
+}
+
+/** How many of `names` are documents: a threads document is part of its document. */
+function documentsIn(names: readonly string[]): number {
+  return names.filter((name) => ownerOf(name) === name).length;
 }
 
 type Line =
@@ -272,7 +280,7 @@ export async function exportStore(
     format: FORMAT,
     version: FORMAT_VERSION,
     created: new Date().toISOString(),
-    documents: names.length,
+    documents: documentsIn(names),
   });
   onProgress(0, names.length);
   for (const [index, name] of names.entries()) {
@@ -298,7 +306,7 @@ export async function exportStore(
         state: base64(version.state),
       });
     }
-    trash++;
+    if (ownerOf(entry.name) === entry.name) trash++;
   }
   for await (const record of allDeletedClients(store)) {
     await write({
@@ -310,7 +318,8 @@ export async function exportStore(
   }
   sink.end();
   await done;
-  return { documents: names.length, written: names.length, versions, trash };
+  const documents = documentsIn(names);
+  return { documents, written: documents, versions, trash };
 }
 
 /** Restores every document of a file written by {@link exportStore} into `store`. */
@@ -337,16 +346,19 @@ export async function importStore(
   const deletedClients: DeletedClientsRecord[] = [];
   const flushTrash = async () => {
     if (pendingTrash === null) return;
-    if (await writeTrash(store, pendingTrash)) trash++;
+    const own = ownerOf(pendingTrash.entry.name) === pendingTrash.entry.name;
+    if ((await writeTrash(store, pendingTrash)) && own) trash++;
     pendingTrash = null;
   };
   const flushPending = async () => {
     await flushTrash();
     if (pending === null) return;
     const result = await writeDocument(store, pending.name, pending.record, pending.versions);
-    if (result.written) written++;
+    // A threads document is part of the document before it.
+    const own = ownerOf(pending.name) === pending.name;
+    if (result.written && own) written++;
     versions += result.versions;
-    documents++;
+    if (own) documents++;
     onProgress(documents, total);
     pending = null;
   };
