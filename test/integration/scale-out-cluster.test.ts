@@ -150,7 +150,13 @@ describe("a cluster on one Redis and one PostgreSQL", () => {
       const killAt = random.int(r, 10, 40);
       const moving = clients.filter((c) => c.server === 0);
       for (let round = 0; round < rounds; round++) {
-        for (const client of clients) if (random.bool(r)) edit(client, round);
+        // From the kill round on, until the kill, every client of the victim edits, so each has
+        // an edit in flight when it dies (left to chance, with four of them, the rounds could
+        // pass with none where all had one: a flake seen in CI).
+        const forcing = ackedBeforeKill === null && round >= killAt;
+        for (const client of clients) {
+          if (random.bool(r) || (forcing && moving.includes(client))) edit(client, round);
+        }
         // Once each of its clients has had an edit acknowledged, with others in flight.
         if (
           ackedBeforeKill === null &&
