@@ -11,6 +11,7 @@ import {
   readThreads,
   THREADS,
 } from "../../editor/src/comments/model.ts";
+import { CODE_EXCLUDES } from "../../editor/src/extensions.ts";
 import { resolveAnchor } from "../../server/src/comments/anchor.ts";
 import { anchoredTexts, flatten, unmarkThread } from "../../server/src/comments/text.ts";
 import {
@@ -19,6 +20,7 @@ import {
   type ThreadDocs,
 } from "../../server/src/comments/threads.ts";
 import { replaceContent } from "../../server/src/documents/convert.ts";
+import { schema } from "../../server/src/documents/schema.ts";
 import { isCollabError } from "../../server/src/errors.ts";
 
 const ANN: Commenter = { person: { id: "ann", name: "Ann" }, role: "comment" };
@@ -170,5 +172,28 @@ describe("operations", () => {
     expect(create(docs, "t1", "gamma").event).toBeNull();
     expect(anchoredTexts(server).get("t1")).toBe("gamma");
     expect(readThreads(docs.threads)).toHaveLength(1);
+  });
+});
+
+describe("the comment mark in the schema", () => {
+  it("[COM2] formatting a thread's text as inline code keeps the thread's mark; code still excludes every formatting mark", () => {
+    const comment = schema.marks.comment;
+    const code = schema.marks.code;
+    if (comment === undefined || code === undefined)
+      throw new Error("comment and code marks expected");
+    // What ProseMirror does when code is applied over commented text (addMark).
+    const marks = code.create().addToSet([comment.create({ thread: "t1" })]);
+    expect(marks.map((m) => m.type.name).sort()).toEqual(["code", "comment"]);
+    // Every mark but comment (and code itself) is one code excludes: a new mark must be
+    // listed in CODE_EXCLUDES or this fails.
+    const others = Object.keys(schema.marks).filter(
+      (name) => name !== "comment" && name !== "code",
+    );
+    expect([...CODE_EXCLUDES].sort()).toEqual(others.sort());
+    for (const name of others) {
+      const other = schema.marks[name];
+      if (other === undefined) continue;
+      expect(code.excludes(other), name).toBe(true);
+    }
   });
 });
