@@ -9,7 +9,6 @@ import { TaskItem, TaskList } from "@tiptap/extension-list";
 import { Fragment, type Schema } from "@tiptap/pm/model";
 import StarterKit from "@tiptap/starter-kit";
 import { CommentMark } from "./comments/mark.ts";
-import { COMMENT_MARK } from "./comments/model.ts";
 
 /**
  * The marks inline code excludes: every formatting mark, so code is never bold or a link
