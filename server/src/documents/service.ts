@@ -226,6 +226,7 @@ export class DocumentService {
       try {
         // A load that began before the deletion finishes first, then is closed below.
         await hocuspocus.loadingDocuments.get(name)?.catch(() => {});
+        await hocuspocus.loadingDocuments.get(threadsDocumentName(name))?.catch(() => {});
         if (!(await this.exists(name))) return null;
         await this.everywhere(name, "delete", async () => {
           await this.letGoWithThreads(name, Close.documentDeleted);
@@ -286,6 +287,7 @@ export class DocumentService {
         this.deleting.add(to);
         try {
           await hocuspocus.loadingDocuments.get(to)?.catch(() => {});
+          await hocuspocus.loadingDocuments.get(threadsDocumentName(to))?.catch(() => {});
           if (await this.exists(to)) {
             throw new CollabError(
               "DOCUMENT_EXISTS",
@@ -351,6 +353,7 @@ export class DocumentService {
   async release(name: string, purpose: LetGoPurpose = "delete"): Promise<void> {
     this.deleting.add(name);
     await this.options.hocuspocus.loadingDocuments.get(name)?.catch(() => {});
+    await this.options.hocuspocus.loadingDocuments.get(threadsDocumentName(name))?.catch(() => {});
     await this.options.persistence.discard(name);
     await this.options.persistence.discard(threadsDocumentName(name));
     clearTimeout(this.versionTimers.get(name));
@@ -537,8 +540,10 @@ export class DocumentService {
   /**
    * {@link edit} of the document and its threads document together: `change`
    * runs inside a transaction on each (the text's around the threads'), so
-   * connected clients of both receive it at once, and its updates are queued
-   * for the store in the same turn. Resolves once both are durable.
+   * connected clients of both receive it at once. Resolves once both are
+   * durable; they are two writes, and a crash between them can keep the
+   * threads' change without the text's (comments/threads.ts marks a thread's
+   * text again when its creation is sent again).
    */
   editWithThreads(
     name: string,
