@@ -87,7 +87,12 @@ describe("comments in the editor", () => {
     await ann.keyboard.press("Control+Alt+m");
     const composer = ann.locator(".collab-comments__composer textarea");
     await composer.waitFor();
-    await composer.pressSequentially("Is Monday firm? @Bo");
+    await composer.pressSequentially("Is Monday firm? @");
+    // Everyone present but the writer.
+    await expect
+      .poll(() => ann.locator(".collab-comments__suggestion").allTextContents(), SOON)
+      .toEqual(["Bob"]);
+    await composer.pressSequentially("Bo");
     await ann.locator(".collab-comments__suggestion", { hasText: "Bob" }).click();
     await composer.pressSequentially("can you confirm?");
     await ann.locator(".collab-comments__composer button[type=submit]").click();

@@ -343,8 +343,13 @@ export function mountComments(options: CommentsUiOptions): {
   };
   const candidates = async (query: string): Promise<MentionCandidate[]> => {
     const seen = new Map<string, MentionCandidate>();
+    // Not the writer: nobody mentions themselves (people present are known by name only).
+    const self = options.me();
+    const isSelf = (c: MentionCandidate) =>
+      c.id === self.id || (c.id.startsWith("name:") && c.name === self.name);
     const add = (c: MentionCandidate) => {
-      if (!seen.has(c.id) && c.name.toLowerCase().includes(query.toLowerCase())) seen.set(c.id, c);
+      if (isSelf(c) || seen.has(c.id)) return;
+      if (c.name.toLowerCase().includes(query.toLowerCase())) seen.set(c.id, c);
     };
     for (const c of options.present()) add(c);
     for (const thread of readThreads(ydoc)) {
