@@ -298,23 +298,54 @@ export function createCollabEditor(
       token: resolved.token ?? null,
       awareness: null,
     });
-    // A copy of a deleted document's threads is refused (documents/deleted-state.ts): drop it,
-    // so the next visit starts from what the server has.
+    let attached = false;
+    /** The server closed the threads document on this socket (restored, busy): open it again. */
+    let closedByServer = false;
+    let threadsTimer: ReturnType<typeof setTimeout> | undefined;
+    const openThreads = () => {
+      clearTimeout(threadsTimer);
+      if (!attached) {
+        attached = true;
+        threadsProvider.attach();
+      } else if (closedByServer) {
+        closedByServer = false;
+        void threadsProvider.sendToken().then(() => threadsProvider.startSync());
+      }
+    };
+    // First once the document has synced; then each time it is opened again (after the server
+    // closed it: restored, or busy), which reopens a threads document the server closed too.
+    const onTextSynced = () => openThreads();
+    const onTextAuthenticated = () => {
+      if (closedByServer) openThreads();
+    };
+    // A copy of a deleted document's threads is refused (documents/deleted-state.ts), and an open
+    // document's threads are closed when it is deleted: drop the copy, so the next visit starts
+    // from what the server has. Busy (a deletion or restore running): try again shortly.
     const onThreadsRefused = ({ reason }: { reason: string }) => {
       if (reason.startsWith("document-deleted")) void threadsOffline?.clearData();
+      if (reason.startsWith("document-busy")) {
+        closedByServer = true;
+        clearTimeout(threadsTimer);
+        threadsTimer = setTimeout(openThreads, REOPEN_MAX_MS);
+      }
+    };
+    const onThreadsClosed = ({ event }: { event: { reason?: string } }) => {
+      if (event.reason === "document-deleted") void threadsOffline?.clearData();
+      if (event.reason === "document-restored") closedByServer = true;
     };
     threadsProvider.on("authenticationFailed", onThreadsRefused);
-    const attachThreads = () => {
-      provider.off("synced", attachThreads);
-      threadsProvider.attach();
-    };
-    if (provider.isSynced) attachThreads();
-    else provider.on("synced", attachThreads);
+    threadsProvider.on("close", onThreadsClosed);
+    if (provider.isSynced) openThreads();
+    provider.on("synced", onTextSynced);
+    provider.on("authenticated", onTextAuthenticated);
     // Before the document's provider, which closes the shared socket.
     const cache = threadsOffline;
     cleanups.push(() => {
-      provider.off("synced", attachThreads);
+      clearTimeout(threadsTimer);
+      provider.off("synced", onTextSynced);
+      provider.off("authenticated", onTextAuthenticated);
       threadsProvider.off("authenticationFailed", onThreadsRefused);
+      threadsProvider.off("close", onThreadsClosed);
       threadsProvider.destroy();
       void cache?.destroy();
       threadsDoc.destroy();

@@ -134,12 +134,22 @@ describe("a restore into an open page", () => {
       headers: { "content-type": "text/markdown" },
       body: "Welcome back",
     });
+    const thread = await fetch(`${server.address.url}/api/v1/documents/back/threads`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ anchor: { quote: "Welcome" }, body: "Warm enough?" }),
+    });
+    expect(thread.status).toBe(201);
     await api(server, "DELETE", "/documents/back");
     const page = await openPage(`${server.address.url}/d/back`, "Ada");
     await editorReady(page);
     expect(await editorText(page)).toBe("");
+    const quotes = page.locator(".collab-comments__thread .collab-comments__quote");
+    expect(await quotes.count()).toBe(0);
     expect(await api(server, "POST", "/trash/back/restore")).toBe(200);
     await expect.poll(() => editorText(page)).toBe("Welcome back");
+    // Its threads come back too: the threads document, closed with the document, is opened again.
+    await expect.poll(() => quotes.allTextContents()).toEqual(["Welcome"]);
     expect(await page.locator(".collab-editor__deleted").isVisible()).toBe(false);
     await page.locator(".collab-editor__connection").getByText("Connected").waitFor();
   });

@@ -87,21 +87,21 @@ function threads(client: HocuspocusProvider) {
  * A provider with `tokenValue` on its own socket, with the document's threads document open
  * beside it on the same socket, as the editor opens them.
  */
-function provider(running: RunningServer, tokenValue: string, document = new Y.Doc()) {
+function provider(running: RunningServer, tokenValue: string, document = new Y.Doc(), name = DOC) {
   const socket = new HocuspocusProviderWebsocket({
     url: running.address.wsUrl,
     WebSocketPolyfill: nodeSocket(),
   });
   const client = new HocuspocusProvider({
     websocketProvider: socket,
-    name: DOC,
+    name,
     document,
     token: tokenValue,
   });
   client.attach();
   const companion = new HocuspocusProvider({
     websocketProvider: socket,
-    name: threadsDocumentName(DOC),
+    name: threadsDocumentName(name),
     document: new Y.Doc(),
     token: tokenValue,
   });
@@ -399,6 +399,66 @@ describe("comments deleted and restored with their document", () => {
     editor.destroy();
   });
 });
+
+describe("threads stored the first way", () => {
+  it("[COM1] threads kept in the document's own Y.Doc (before threads documents) are moved to its threads document when it is read or opened", async () => {
+    const { running, admin } = await setup();
+    const opened = "notes-opened";
+    expect(
+      (await admin.call("PUT", `/documents/${opened}`, { body: TEXT, type: "text/markdown" }))
+        .status,
+    ).toBe(201);
+    for (const name of [DOC, opened]) await writeLegacyThread(running, name);
+
+    // Read through the API: moved, with its text.
+    const listed = (await admin.call("GET", `/documents/${DOC}/threads`)).body as {
+      threads: ThreadJson[];
+    };
+    expect(listed.threads.map((t) => [t.id, t.anchor.text, t.comments[0]?.body])).toEqual([
+      ["old", "lazy", "From before."],
+    ]);
+    // Opened in an editor first: moved on load; the editor sees it, and the old map is empty.
+    const editor = provider(running, await token("ann", "write", "Ann"), new Y.Doc(), opened);
+    await synced(editor);
+    await vi.waitFor(() => expect(threads(editor).map((t) => t.id)).toEqual(["old"]), SOON);
+    await vi.waitFor(() => expect(editor.document.getMap(THREADS).size).toBe(0), SOON);
+  });
+});
+
+/** Stores in `name` a thread as the first design did: in a root map of its own Y.Doc, with its mark. */
+async function writeLegacyThread(running: RunningServer, name: string): Promise<void> {
+  await running.server.store.flush();
+  const doc = new Y.Doc();
+  for (const update of (await running.server.store.load(name))?.updates ?? []) {
+    Y.applyUpdate(doc, update);
+  }
+  let captured: Uint8Array | null = null;
+  doc.once("update", (update: Uint8Array) => {
+    captured = update;
+  });
+  doc.transact(() => {
+    const thread = new Y.Map<unknown>();
+    thread.set("id", "old");
+    thread.set("author", { id: "ann", name: "Ann" });
+    thread.set("created", 1_700_000_000_000);
+    thread.set("quote", "lazy");
+    thread.set("status", "open");
+    thread.set("c:old1", {
+      id: "old1",
+      author: { id: "ann", name: "Ann" },
+      body: "From before.",
+      mentions: [],
+      created: 1_700_000_000_000,
+      edited: null,
+    });
+    doc.getMap(THREADS).set("old", thread);
+    const text = (doc.getXmlFragment("default").get(0) as Y.XmlElement).get(0) as Y.XmlText;
+    text.format(text.toString().indexOf("lazy"), 4, { [commentMarkKey("old")]: { thread: "old" } });
+  });
+  const update = captured as Uint8Array | null;
+  if (update === null) throw new Error("no update");
+  await running.server.store.append(name, update);
+}
 
 describe("comments over the WebSocket", () => {
   it("[COM3] [COM4] a comment token comments through requests; its content edits are refused and never stored", async () => {

@@ -4,10 +4,12 @@
  * them, on every instance, and they are durable before the caller hears back),
  * reads threads with the text they cover now, and reports what happened.
  */
-import type * as Y from "yjs";
+import * as Y from "yjs";
 import {
+  documentOfThreads,
   type Person,
   readThreads,
+  THREADS,
   type Thread,
   type ThreadComment,
   threadsDocumentName,
@@ -55,13 +57,15 @@ export class Comments {
     by: Commenter,
   ): Promise<{ thread: AnchoredThread | null; changed: boolean }> {
     const { documents } = this.options;
-    if (!(await documents.exists(name))) {
+    // A threads document has no threads of its own (a request sent on its connection).
+    if (documentOfThreads(name) !== null || !(await documents.exists(name))) {
       throw new CollabError("DOCUMENT_NOT_FOUND", `no document ${JSON.stringify(name)}`);
     }
     let outcome: OpOutcome | null = null;
     let text = "";
     const actor = { userId: by.role === "admin" ? null : by.person.id };
     await documents.editWithThreads(name, actor, (textDoc, threads) => {
+      moveLegacyThreads(textDoc, threads);
       outcome = applyThreadOp(
         { text: textDoc, threads },
         op,
@@ -90,8 +94,24 @@ export class Comments {
     return (await this.all(name))?.find((thread) => thread.id === id) ?? null;
   }
 
+  /**
+   * Moves threads stored the first way, in the document's own Y.Doc (a root map `threads`
+   * there), into its threads document, once. Does nothing for a document without any.
+   */
+  async migrate(name: string): Promise<void> {
+    const { documents } = this.options;
+    if (documentOfThreads(name) !== null) return;
+    const text = await documents.current(name);
+    if (text === null || !hasLegacyThreads(text)) return;
+    await documents.editWithThreads(name, { userId: null }, (textDoc, threads) => {
+      moveLegacyThreads(textDoc, threads);
+    });
+  }
+
   private async all(name: string): Promise<AnchoredThread[] | null> {
     const { documents } = this.options;
+    if (documentOfThreads(name) !== null) return null;
+    await this.migrate(name);
     const [text, threads] = await Promise.all([
       documents.current(name),
       documents.current(threadsDocumentName(name)),
@@ -99,6 +119,31 @@ export class Comments {
     if (text === null) return null;
     return threads === null ? [] : anchored(text, threads);
   }
+}
+
+/** Whether `doc` (a document) holds threads stored the first way, in a root map of its own. */
+export function hasLegacyThreads(doc: Y.Doc): boolean {
+  const legacy = doc.share.get(THREADS);
+  return legacy !== undefined && legacy._map.size > 0;
+}
+
+/**
+ * Moves the threads of `text` stored the first way (its root map `threads`) into its threads
+ * document `threads`, keeping any the threads document already has, and empties that map.
+ */
+export function moveLegacyThreads(text: Y.Doc, threads: Y.Doc): void {
+  if (!hasLegacyThreads(text)) return;
+  const legacy = text.getMap<unknown>(THREADS);
+  const target = threads.getMap<Y.Map<unknown>>(THREADS);
+  for (const [id, value] of legacy.entries()) {
+    if (!(value instanceof Y.Map) || target.has(id)) continue;
+    const copy = new Y.Map<unknown>();
+    for (const [key, field] of value.entries()) {
+      if (!(field instanceof Y.AbstractType)) copy.set(key, field);
+    }
+    target.set(id, copy);
+  }
+  for (const id of [...legacy.keys()]) legacy.delete(id);
 }
 
 /** Every thread of `threads` (a threads document) with its text now in `text`. */

@@ -6,13 +6,18 @@
  * (`read` may not comment; `comment` and `write` may); in anonymous mode,
  * the name the client gives (`as`), with `write` standing.
  */
-import type { connectedPayload, Extension, onStatelessPayload } from "@hocuspocus/server";
-import type { Person } from "../../../editor/src/comments/model.ts";
+import type {
+  afterLoadDocumentPayload,
+  connectedPayload,
+  Extension,
+  onStatelessPayload,
+} from "@hocuspocus/server";
+import { documentOfThreads, type Person } from "../../../editor/src/comments/model.ts";
 import { encodeAccess, encodeCommentAnswer } from "../../../editor/src/comments/protocol.ts";
 import type { UserContext } from "../auth/extension.ts";
 import { isCollabError } from "../errors.ts";
 import type { Logger } from "../observability/logger.ts";
-import type { Comments } from "./comments.ts";
+import { type Comments, hasLegacyThreads } from "./comments.ts";
 import type { Commenter } from "./threads.ts";
 import { parseCommentRequest } from "./wire.ts";
 
@@ -28,6 +33,23 @@ export class CommentRequests implements Extension {
   constructor(comments: () => Comments | null, logger: Logger) {
     this.comments = comments;
     this.logger = logger;
+  }
+
+  /**
+   * A document opened with threads stored the first way (in its own Y.Doc) has them moved to
+   * its threads document, so editors see them; after the load, not awaited by it.
+   */
+  async afterLoadDocument({ document, documentName }: afterLoadDocumentPayload): Promise<void> {
+    const comments = this.comments();
+    if (comments === null || documentOfThreads(documentName) !== null) return;
+    if (!hasLegacyThreads(document)) return;
+    setImmediate(() => {
+      comments
+        .migrate(documentName)
+        .catch((error: unknown) =>
+          this.logger.error({ err: error, document: documentName }, "moving threads failed"),
+        );
+    });
   }
 
   /** Tells the client what it may do and who it is (editor/src/comments/protocol.ts, AccessInfo). */

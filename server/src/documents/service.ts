@@ -582,30 +582,36 @@ export class DocumentService {
           }),
         );
       }
-      // DirectConnection.transact runs the transaction at once and returns a promise, which
-      // carries what `change` threw: caught here, so it reaches the caller.
+      // DirectConnection.transact runs the transaction at once and returns a promise that
+      // rejects with what went wrong in it (a listener, a closed connection). What `change`
+      // throws is caught inside, so the outer transactions end normally; then every promise is
+      // awaited, and the first failure reaches the caller.
       const docs: Y.Doc[] = [];
       let failed: { error: unknown } | null = null;
+      const transactions: Promise<void>[] = [];
       const nest = (i: number): void => {
         const connection = connections[i];
         if (connection === undefined) {
           change(docs);
           return;
         }
-        connection
-          .transact((document: Y.Doc) => {
-            docs.push(document);
-            try {
-              nest(i + 1);
-            } catch (error) {
+        transactions.push(
+          connection
+            .transact((document: Y.Doc) => {
+              docs.push(document);
+              try {
+                nest(i + 1);
+              } catch (error) {
+                failed ??= { error };
+              }
+            })
+            .catch((error: unknown) => {
               failed ??= { error };
-            }
-          })
-          .catch((error: unknown) => {
-            failed ??= { error };
-          });
+            }),
+        );
       };
       nest(0);
+      await Promise.all(transactions);
       const failure = failed as { error: unknown } | null;
       if (failure !== null) throw failure.error;
       for (const name of all) {

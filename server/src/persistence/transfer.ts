@@ -57,9 +57,13 @@ export interface TransferReport {
 
 const PAGE = 1_000;
 const FORMAT = "collab-docs-export";
-const FORMAT_VERSION = 2;
+/**
+ * 3: files may hold threads documents (`<name>\u001fthreads`, SPEC.md PERS24), which a server
+ * reading version 2 would refuse partway through; it refuses a version 3 file up front.
+ */
+const FORMAT_VERSION = 3;
 /** Versions of the backup file this code reads. */
-const READS: ReadonlySet<number> = new Set([1, 2]);
+const READS: ReadonlySet<number> = new Set([1, 2, 3]);
 
 /** Every stored document name, in order, each followed by its threads document's when it has one. */
 export async function allNames(store: DocumentStore): Promise<string[]> {
