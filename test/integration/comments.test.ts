@@ -337,7 +337,15 @@ describe("comments kept with their document", () => {
     const file = join(running.dataDir, "..", `export-${Date.now()}.jsonl`);
     await running.server.store.flush();
     // The threads document goes with its document, and counts as part of it.
-    expect((await exportStore(running.server.store, file)).documents).toBe(1);
+    const progress: Array<[number, number]> = [];
+    const report = await exportStore(running.server.store, file, (done, total) =>
+      progress.push([done, total]),
+    );
+    expect(report.documents).toBe(1);
+    expect(progress).toEqual([
+      [0, 1],
+      [1, 1],
+    ]);
     const target = await startServer({ config: { apiSecret: API_SECRET, authSecret: SECRET } });
     expect((await importStore(target.server.store, file)).documents).toBe(1);
     const imported = checkedApi(target.address.url, { token: API_SECRET });

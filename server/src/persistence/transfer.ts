@@ -223,15 +223,18 @@ export async function copyStore(
   const names = await allNames(source);
   let written = 0;
   let versions = 0;
-  onProgress(0, names.length);
-  for (const [index, name] of names.entries()) {
+  const total = documentsIn(names);
+  let done = 0;
+  onProgress(0, total);
+  for (const name of names) {
     const record = await readRecord(source, name);
     if (record !== null) {
       const result = await writeDocument(target, name, record, await readVersions(source, name));
       if (result.written && ownerOf(name) === name) written++;
       versions += result.versions;
     }
-    onProgress(index + 1, names.length);
+    // A threads document is part of the document before it.
+    if (ownerOf(name) === name) onProgress(++done, total);
   }
   let trash = 0;
   for await (const item of allTrash(source)) {
@@ -286,8 +289,10 @@ export async function exportStore(
     created: new Date().toISOString(),
     documents: documentsIn(names),
   });
-  onProgress(0, names.length);
-  for (const [index, name] of names.entries()) {
+  const total = documentsIn(names);
+  let exported = 0;
+  onProgress(0, total);
+  for (const name of names) {
     const record = await readRecord(store, name);
     if (record !== null) {
       await write({ type: "document", name, ...record, state: base64(record.state) });
@@ -296,7 +301,7 @@ export async function exportStore(
         versions++;
       }
     }
-    onProgress(index + 1, names.length);
+    if (ownerOf(name) === name) onProgress(++exported, total);
   }
   let trash = 0;
   for await (const { entry, state, versions: kept } of allTrash(store)) {
