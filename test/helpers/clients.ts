@@ -17,6 +17,9 @@ export interface ClientOptions {
   readonly socket?: HocuspocusProviderWebsocket;
 }
 
+/** Reconnect options for tests that restart the server: back within a few hundred milliseconds. */
+export const QUICK_RECONNECT = { delay: 100, minDelay: 50, maxDelay: 500, factor: 1.5 } as const;
+
 /** A provider connected to `url` for document `name` (Node 24's own WebSocket unless `socket` is given). */
 export function connect(options: ClientOptions): HocuspocusProvider {
   const document = options.document ?? new Y.Doc();

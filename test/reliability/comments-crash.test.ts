@@ -19,7 +19,7 @@ import { readThreads, threadsDocumentName } from "../../editor/src/comments/mode
 import type { CommentOperation } from "../../editor/src/comments/protocol.ts";
 import { anchoredTexts } from "../../server/src/comments/text.ts";
 import { LevelDbStore } from "../../server/src/persistence/leveldb.ts";
-import { acknowledged, nodeSocket, synced } from "../helpers/clients.ts";
+import { acknowledged, nodeSocket, QUICK_RECONNECT, synced } from "../helpers/clients.ts";
 import { freePort } from "../helpers/engines.ts";
 import { random, rng, runSeed, withSeed } from "../helpers/prng.ts";
 import { spawnServer, tempDir } from "../helpers/server.ts";
@@ -61,10 +61,7 @@ async function run(seed: number): Promise<void> {
   const socket = new HocuspocusProviderWebsocket({
     url: `ws://127.0.0.1:${port}`,
     WebSocketPolyfill: nodeSocket(),
-    delay: 100,
-    minDelay: 50,
-    maxDelay: 500,
-    factor: 1.5,
+    ...QUICK_RECONNECT,
   });
   const provider = new HocuspocusProvider({
     websocketProvider: socket,

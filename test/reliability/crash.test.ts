@@ -38,7 +38,7 @@ import * as Y from "yjs";
 import { type SaveTracker, trackSaves } from "../../editor/src/saves.ts";
 import { LevelDbStore } from "../../server/src/persistence/leveldb.ts";
 import { MessageType, SyncType } from "../../server/src/protocol/messages.ts";
-import { connect, synced } from "../helpers/clients.ts";
+import { connect, QUICK_RECONNECT, synced } from "../helpers/clients.ts";
 import { converged, expectConverged } from "../helpers/converge.ts";
 import { freePort } from "../helpers/engines.ts";
 import { type Rng, random, rng, runSeed, withSeed } from "../helpers/prng.ts";
@@ -156,11 +156,7 @@ function writer(index: number, url: string): Writer {
   const socket = new HocuspocusProviderWebsocket({
     url,
     WebSocketPolyfill: trackedSocket(doc, acks),
-    // Reconnect within a few hundred milliseconds instead of the default seconds.
-    delay: 100,
-    minDelay: 50,
-    maxDelay: 500,
-    factor: 1.5,
+    ...QUICK_RECONNECT,
   });
   const provider = new HocuspocusProvider({
     websocketProvider: socket,

@@ -1,7 +1,8 @@
 /**
  * Comments on documents, without transport: applies operations to the live
- * document and its threads document through the document service (so every connected editor receives
- * them, on every instance, and they are durable before the caller hears back),
+ * document and its threads document through the document service (so every
+ * connected editor receives them, on every instance, and they are durable
+ * before the caller hears back),
  * reads threads with the text they cover now, and reports what happened.
  */
 import * as Y from "yjs";
@@ -99,24 +100,28 @@ export class Comments {
    * there), into its threads document, once. Does nothing for a document without any.
    */
   async migrate(name: string): Promise<void> {
-    const { documents } = this.options;
     if (documentOfThreads(name) !== null) return;
-    const text = await documents.current(name);
-    if (text === null || !hasLegacyThreads(text)) return;
-    await documents.editWithThreads(name, { userId: null }, (textDoc, threads) => {
-      moveLegacyThreads(textDoc, threads);
-    });
+    const text = await this.options.documents.current(name);
+    if (text !== null && hasLegacyThreads(text)) await this.moveLegacy(name);
+  }
+
+  private moveLegacy(name: string): Promise<void> {
+    return this.options.documents.editWithThreads(name, { userId: null }, (text, threads) =>
+      moveLegacyThreads(text, threads),
+    );
   }
 
   private async all(name: string): Promise<AnchoredThread[] | null> {
     const { documents } = this.options;
     if (documentOfThreads(name) !== null) return null;
-    await this.migrate(name);
-    const [text, threads] = await Promise.all([
-      documents.current(name),
-      documents.current(threadsDocumentName(name)),
-    ]);
+    let text = await documents.current(name);
     if (text === null) return null;
+    if (hasLegacyThreads(text)) {
+      await this.moveLegacy(name);
+      text = await documents.current(name);
+      if (text === null) return null;
+    }
+    const threads = await documents.current(threadsDocumentName(name));
     return threads === null ? [] : anchored(text, threads);
   }
 }
