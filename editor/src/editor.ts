@@ -8,11 +8,13 @@ import { Editor } from "@tiptap/core";
 import Collaboration from "@tiptap/extension-collaboration";
 import CollaborationCaret from "@tiptap/extension-collaboration-caret";
 import { Placeholder } from "@tiptap/extensions";
+import { ySyncPluginKey } from "@tiptap/y-tiptap";
 import { ObservableV2 } from "lib0/observable";
 import { IndexeddbPersistence } from "y-indexeddb";
 import * as Y from "yjs";
 import { commentClient } from "./comments/client.ts";
-import { threadsDocumentName } from "./comments/model.ts";
+import { MarkKeeper } from "./comments/keep-marks.ts";
+import { THREADS, threadsDocumentName } from "./comments/model.ts";
 import { keepPending } from "./comments/pending.ts";
 import { type AccessInfo, type CommentOperation, parseAccess } from "./comments/protocol.ts";
 import { download, fileNameFor, htmlFile, type SaveCopyResult, saveCopy } from "./copy.ts";
@@ -335,6 +337,15 @@ export function createCollabEditor(
     };
     threadsProvider.on("authenticationFailed", onThreadsRefused);
     threadsProvider.on("close", onThreadsClosed);
+    // Text this editor moves (a split, a join) keeps its threads' marks through concurrent
+    // deletions by others (comments/keep-marks.ts). Only once the threads have synced: a
+    // deleted thread's mark is never put back.
+    const keeper = new MarkKeeper(ydoc, {
+      isWrite: (transaction) => transaction.origin === ySyncPluginKey,
+      threadExists: (id) => threadsProvider.synced && threadsDoc.getMap(THREADS).has(id),
+    });
+    const onThreadsSynced = () => keeper.check();
+    threadsProvider.on("synced", onThreadsSynced);
     if (provider.isSynced) openThreads();
     provider.on("synced", onTextSynced);
     provider.on("authenticated", onTextAuthenticated);
@@ -346,6 +357,8 @@ export function createCollabEditor(
       provider.off("authenticated", onTextAuthenticated);
       threadsProvider.off("authenticationFailed", onThreadsRefused);
       threadsProvider.off("close", onThreadsClosed);
+      threadsProvider.off("synced", onThreadsSynced);
+      keeper.destroy();
       threadsProvider.destroy();
       void cache?.destroy();
       threadsDoc.destroy();

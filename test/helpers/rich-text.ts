@@ -27,6 +27,7 @@ import { Fragment, Mark, type NodeType, type Node as PMNode, Slice } from "@tipt
 import { canJoin, canSplit, findWrapping, liftTarget, Transform } from "@tiptap/pm/transform";
 import { initProseMirrorDoc, updateYFragment, ySyncPluginKey } from "@tiptap/y-tiptap";
 import * as Y from "yjs";
+import { MarkKeeper } from "../../editor/src/comments/keep-marks.ts";
 import { FIELD, schema } from "../../server/src/documents/schema.ts";
 import { type Rng, random } from "./prng.ts";
 
@@ -99,6 +100,11 @@ export class RichTextEditor {
     this.render();
     this.fragment.observeDeep(() => {
       if (!this.busy) this.render();
+    });
+    // As the editor does: text it moved keeps its threads' marks through concurrent deletions.
+    new MarkKeeper(doc, {
+      isWrite: (transaction) => transaction.origin === ySyncPluginKey,
+      threadExists: () => true,
     });
     doc.on("afterTransaction", (transaction: Y.Transaction) => {
       if (transaction.origin !== ySyncPluginKey || this.writing) return;

@@ -17,6 +17,7 @@ import {
 } from "../../../editor/src/comments/model.ts";
 import type { DocumentService } from "../documents/service.ts";
 import { CollabError } from "../errors.ts";
+import { keepThreadMark } from "./keep.ts";
 import { anchoredTexts } from "./text.ts";
 import {
   applyThreadOp,
@@ -74,6 +75,9 @@ export class Comments {
         this.options.now?.() ?? Date.now(),
       );
       text = anchoredTexts(textDoc).get(op.thread) ?? "";
+      if (op.op === "create") {
+        keepThreadMark(textDoc, op.thread, () => documents.loaded(threadsDocumentName(name)));
+      }
     });
     const done = outcome as OpOutcome | null;
     if (done === null) throw new Error("the comment operation did not run");

@@ -165,6 +165,12 @@ export class DocumentService {
     return (await this.options.store.meta(name)) !== null;
   }
 
+  /** The live document `name` while it is loaded here (read it, do not change it), else null. */
+  loaded(name: string): Y.Doc | null {
+    const live = this.options.hocuspocus.documents.get(name);
+    return live === undefined || live.isDestroyed ? null : live;
+  }
+
   /**
    * The document's current state, or null when it does not exist: the live
    * document when it is loaded (read it at once, before any await, and do

@@ -1,0 +1,210 @@
+/**
+ * [COM2] Keeping a thread's mark on text its writer knows it marked
+ * (editor/src/comments/keep-marks.ts, server/src/comments/keep.ts), on plain
+ * Yjs replicas exchanging updates by hand, so each merge order is exact.
+ */
+import { describe, expect, it } from "vitest";
+import * as Y from "yjs";
+import { MAX_REMEMBERED, MarkKeeper } from "../../editor/src/comments/keep-marks.ts";
+import { commentMarkKey, THREADS } from "../../editor/src/comments/model.ts";
+import { keepThreadMark } from "../../server/src/comments/keep.ts";
+import { FIELD } from "../../server/src/documents/schema.ts";
+
+/** The origin of an "editor write" here, standing for y-tiptap's. */
+const WRITE = Symbol("write");
+const KEY = commentMarkKey("t1");
+const MARK = { thread: "t1" };
+
+/** A replica with one paragraph of text. */
+function replica(): { doc: Y.Doc; text: () => Y.XmlText } {
+  const doc = new Y.Doc();
+  return {
+    doc,
+    text: () => {
+      const paragraph = doc.getXmlFragment(FIELD).get(0) as Y.XmlElement;
+      return paragraph.get(0) as Y.XmlText;
+    },
+  };
+}
+
+/** A first replica holding `content` in one paragraph. */
+function origin(content: string): { doc: Y.Doc; text: () => Y.XmlText } {
+  const r = replica();
+  const paragraph = new Y.XmlElement("paragraph");
+  paragraph.insert(0, [new Y.XmlText(content)]);
+  r.doc.getXmlFragment(FIELD).insert(0, [paragraph]);
+  return r;
+}
+
+function sync(from: Y.Doc, to: Y.Doc): void {
+  Y.applyUpdate(to, Y.encodeStateAsUpdate(from, Y.encodeStateVector(to)));
+}
+
+function syncAll(docs: Y.Doc[]): void {
+  // Twice: a repair made while receiving reaches the others in the second round.
+  for (let round = 0; round < 2; round++) {
+    for (const a of docs) for (const b of docs) if (a !== b) sync(a, b);
+  }
+}
+
+/** The characters thread t1's mark covers, and those it does not. */
+function marked(text: Y.XmlText): { marked: string; unmarked: string } {
+  let on = "";
+  let off = "";
+  for (const op of text.toDelta() as Array<{
+    insert: unknown;
+    attributes?: Record<string, unknown>;
+  }>) {
+    if (typeof op.insert !== "string") continue;
+    if (op.attributes?.[KEY] != null) on += op.insert;
+    else off += op.insert;
+  }
+  return { marked: on, unmarked: off };
+}
+
+/**
+ * The race: A writes "XY" inside t1's range "cde" (as y-tiptap does with moved text: no
+ * markers of its own), while B deletes all of "cde". Returns the replicas, merged.
+ */
+function race(options: { keep: boolean; threadExists?: boolean }) {
+  const server = origin("abcdefgh");
+  server.text().format(2, 3, { [KEY]: MARK });
+  const a = replica();
+  const b = replica();
+  sync(server.doc, a.doc);
+  sync(server.doc, b.doc);
+  const keeper = options.keep
+    ? new MarkKeeper(a.doc, {
+        isWrite: (transaction) => transaction.origin === WRITE,
+        threadExists: () => options.threadExists ?? true,
+      })
+    : null;
+  a.doc.transact(() => a.text().insert(3, "XY"), WRITE);
+  expect(marked(a.text()).marked).toBe("cXYde");
+  b.text().delete(2, 3);
+  syncAll([server.doc, a.doc, b.doc]);
+  return { replicas: [server, a, b], keeper };
+}
+
+describe("[COM2] text an editor moved keeps its thread's mark", () => {
+  it("yjs 13.6.33 still takes the mark off text written inside a range whose rest is deleted at once (why the keeper exists)", () => {
+    const { replicas } = race({ keep: false });
+    for (const r of replicas) {
+      expect(r.text().toString()).not.toContain("<");
+      expect(marked(r.text())).toEqual({ marked: "", unmarked: "abXYfgh" });
+    }
+  });
+
+  it("the writer marks it again, and every replica ends with the same mark on it alone", () => {
+    const { replicas, keeper } = race({ keep: true });
+    for (const r of replicas) expect(marked(r.text())).toEqual({ marked: "XY", unmarked: "abfgh" });
+    expect(keeper?.size).toBe(2);
+  });
+
+  it("never puts back the mark of a thread that no longer exists", () => {
+    const { replicas } = race({ keep: true, threadExists: false });
+    for (const r of replicas) expect(marked(r.text()).marked).toBe("");
+  });
+
+  it("its own end marker bounds the mark put back, when the range's end marker is deleted at once too", () => {
+    // "XY" is written at the range's end (before its end marker); B deletes the range, and Yjs
+    // deletes both markers there. Marked again, "XY" has markers of its own on both sides.
+    const server = origin("abcdefgh");
+    server.text().format(2, 2, { [KEY]: MARK });
+    const a = replica();
+    const b = replica();
+    sync(server.doc, a.doc);
+    sync(server.doc, b.doc);
+    new MarkKeeper(a.doc, { isWrite: (t) => t.origin === WRITE, threadExists: () => true });
+    a.doc.transact(() => a.text().insert(4, "XY"), WRITE);
+    expect(marked(a.text()).marked).toBe("cdXY");
+    b.text().delete(2, 2);
+    b.text().insert(2, "Q");
+    syncAll([server.doc, a.doc, b.doc]);
+    for (const r of [server, a, b]) {
+      expect(marked(r.text())).toEqual({ marked: "XY", unmarked: "abQefgh" });
+    }
+  });
+
+  it("remembers text written into a paragraph the same write made (a split)", () => {
+    const a = origin("abc");
+    a.text().format(0, 3, { [KEY]: MARK });
+    const keeper = new MarkKeeper(a.doc, {
+      isWrite: (t) => t.origin === WRITE,
+      threadExists: () => true,
+    });
+    a.doc.transact(() => {
+      const paragraph = new Y.XmlElement("paragraph");
+      const text = new Y.XmlText();
+      paragraph.insert(0, [text]);
+      a.doc.getXmlFragment(FIELD).insert(1, [paragraph]);
+      text.insert(0, "de", { [KEY]: MARK });
+    }, WRITE);
+    expect(keeper.size).toBe(2);
+  });
+
+  it(`remembers at most ${MAX_REMEMBERED} characters, forgetting the oldest first`, () => {
+    const a = origin("");
+    const keeper = new MarkKeeper(a.doc, {
+      isWrite: (t) => t.origin === WRITE,
+      threadExists: () => true,
+    });
+    const chunk = "x".repeat(1_000);
+    for (let i = 0; i < 30; i++) {
+      a.doc.transact(() => a.text().insert(a.text().length, chunk, { [KEY]: MARK }), WRITE);
+      expect(keeper.size).toBeLessThanOrEqual(MAX_REMEMBERED);
+    }
+    expect(keeper.size).toBeGreaterThan(MAX_REMEMBERED - chunk.length);
+  });
+
+  it("forgets text once it is deleted, and stops with destroy", () => {
+    const a = origin("abc");
+    a.text().format(0, 3, { [KEY]: MARK });
+    const keeper = new MarkKeeper(a.doc, {
+      isWrite: (t) => t.origin === WRITE,
+      threadExists: () => true,
+    });
+    a.doc.transact(() => a.text().insert(1, "XY"), WRITE);
+    expect(keeper.size).toBe(2);
+    // Deleted by someone else: forgotten when their change arrives.
+    const b = replica();
+    sync(a.doc, b.doc);
+    b.text().delete(1, 2);
+    sync(b.doc, a.doc);
+    expect(keeper.size).toBe(0);
+    a.doc.transact(() => a.text().insert(1, "Z"), WRITE);
+    keeper.destroy();
+    expect(keeper.size).toBe(0);
+    a.doc.transact(() => a.text().insert(1, "W"), WRITE);
+    expect(keeper.size).toBe(0);
+  });
+});
+
+describe("[COM2] the server keeps the text it marked", () => {
+  it("marks again text an editor deleted the rest of the range around without having seen it", () => {
+    const server = origin("abcdef");
+    const c = replica();
+    const b = replica();
+    sync(server.doc, c.doc);
+    sync(server.doc, b.doc);
+    // C types "Z" inside; the server has it, B does not yet.
+    c.text().insert(3, "Z");
+    sync(c.doc, server.doc);
+    // The server makes thread t1 on "cZd"; B receives the marks, not yet "Z".
+    const threads = new Y.Doc();
+    threads.getMap(THREADS).set("t1", new Y.Map());
+    const marks: Uint8Array[] = [];
+    const capture = (update: Uint8Array) => marks.push(update);
+    server.doc.on("update", capture);
+    server.text().format(2, 3, { [KEY]: MARK });
+    server.doc.off("update", capture);
+    keepThreadMark(server.doc, "t1", () => threads);
+    for (const update of marks) Y.applyUpdate(b.doc, update);
+    expect(marked(b.text())).toEqual({ marked: "cd", unmarked: "abef" });
+    // B deletes all of the range it sees, and with it the markers.
+    b.text().delete(2, 2);
+    syncAll([server.doc, c.doc, b.doc]);
+    for (const r of [server, c, b])
+      expect(marked(r.text())).toEqual({ marked: "Z", unmarked: "abef" });
+  });
+});
