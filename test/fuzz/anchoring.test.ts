@@ -15,14 +15,18 @@
  * descends through moves from, one of those items. Two editors moving the
  * same text at once leave two copies of it, as Yjs does (the copies of one
  * character are told apart by their order, which a move keeps); the mark
- * stays on one of them. A thread's text at the end must:
+ * stays on one of them (either: y-tiptap writes marks by comparing
+ * characters). The editors and the server keep marked the text they know
+ * they marked, as the editor and Comments.apply do (editor/src/comments/keep-marks.ts).
+ * A thread's text at the end must:
  * - cover a copy of every original item that remains, except copies made by
  *   a move of an editor that had not yet received the thread: its copy of
  *   the text carried no mark to copy (threads made at the same time as an
  *   offline restructuring of their paragraph can lose the moved part;
  *   SPEC.md COM2 says so). Not yet always: see LOST_SHARE_BOUND;
- * - contain nothing older than the thread that was not in its original text
- *   (a mark never spreads to other text; text typed inside it later joins it).
+ * - contain nothing older than the thread that was not in its original text,
+ *   or a copy of it (a mark never spreads to other text; text typed inside it
+ *   later joins it).
  *
  * Seeded on the deterministic in-memory network: a failing seed replays with
  * `FUZZ_SEED=<seed>` and is then pinned in REGRESSION_SEEDS.
@@ -30,6 +34,7 @@
 import { describe, expect, it, vi } from "vitest";
 import * as Y from "yjs";
 import { commentMarkKey, readThreads } from "../../editor/src/comments/model.ts";
+import { keepThreadMark } from "../../server/src/comments/keep.ts";
 import { anchoredTexts, flatten } from "../../server/src/comments/text.ts";
 import { applyThreadOp } from "../../server/src/comments/threads.ts";
 import { expectConverged } from "../helpers/converge.ts";
@@ -39,6 +44,10 @@ import { type EditOptions, RichTextEditor } from "../helpers/rich-text.ts";
 
 const REGRESSION_SEEDS: ReadonlyArray<{ seed: number; note: string }> = [
   { seed: 1, note: "baseline" },
+  { seed: 900_504, note: "a repair that reused a distant end marker spread the mark" },
+  { seed: 1_236, note: "text moved into a paragraph the same write made was not kept" },
+  { seed: 2_002_530, note: "the mark moved to the other copy of text two editors moved" },
+  { seed: 5_001_357, note: "a reopened range ran on once its end marker was deleted" },
 ];
 /** Random schedules in the test command. */
 const SCHEDULES = Number(process.env.ANCHOR_SCHEDULES ?? 1_000);
@@ -87,18 +96,15 @@ class Tally {
 
 /**
  * At most this share of the original characters a thread should still cover may have
- * lost its mark, over a run. Not yet zero: 0.3% to 0.7% over 1,000 schedules (first seeds
- * 1, 777, 50,000, 900,000), after inline code stopped removing comment marks (about a
- * quarter of the losses before). What remains: an editor's own moved copy loses the mark in
- * the merge with concurrent edits. One traced case (seed 814): a join writes the moved text
- * inside the markers of the marked text it lands next to, without markers of its own
- * (y-tiptap's updateYText), and a concurrent deletion of that neighbouring text deletes
- * those markers (Yjs' formatting-gap cleanup). A server-side repair that marks again the
- * text between a thread's deleted markers was tried and dropped: markers an editor
- * garbage-collected before sending reach the server without their key, so the repair
- * spread marks to older text. Counted, bounded and printed (with the seeds).
+ * lost its mark, over a run. Measured 0% to 0.09% over 3,000 schedules (first seeds 777,
+ * 2,000,000, 5,000,000, 7,000,000) since editors and the server keep marked the text they
+ * know they marked (editor/src/comments/keep-marks.ts); 0.3% to 0.8% before. What remains
+ * is a chain: an editor moves text while it is unmarked in its copy (the loss has reached it,
+ * the repair not yet), so its copy is new text that no replica saw marked. Most moves are
+ * joins, which delete the paragraph the moved text came from, so no marker can be put where
+ * that editor would see it. Counted, bounded and printed (with the seeds).
  */
-const LOST_SHARE_BOUND = 0.015;
+const LOST_SHARE_BOUND = 0.0025;
 
 /** An edit that re-created characters elsewhere (a split or join moves text as new items). */
 interface Move {
@@ -137,10 +143,17 @@ class Lineage {
     }
   }
 
-  /**
-   * Whether `key` is, or descends from, one of `t`'s original items, and if so whether a move
-   * on the way was made without the thread's mark to carry (see {@link exempt}).
-   */
+  /** The item `key` descends from through moves (itself when no move made it). */
+  root(key: string): string {
+    let at = key;
+    for (let step = this.parents.get(at); step !== undefined; step = this.parents.get(at)) {
+      const parent = step.from[0];
+      if (parent === undefined) break;
+      at = parent;
+    }
+    return at;
+  }
+
   /**
    * The original item of `t` that `key` is, or descends from through moves, and whether a
    * move on the way was made without the thread's mark to carry (see {@link exempt}); null
@@ -192,6 +205,33 @@ function coveredItems(
     }
   }
   return out;
+}
+
+/**
+ * The items of each paragraph of `doc` holding one of `chars`, for a failure's message:
+ * text as `chars(client:clock)`, thread `id`'s markers as `[K client:clock]` (`[/K ...]`
+ * ending it), deleted items with `~`.
+ */
+function describeItems(doc: Y.Doc, id: string, chars: readonly string[]): string {
+  const key = commentMarkKey(id);
+  const lines: string[] = [];
+  for (const { node } of flatten(doc).segments) {
+    const parts: string[] = [];
+    for (let item = node._start; item !== null; item = item.right) {
+      const at = `${item.deleted ? "~" : ""}${item.id.client}:${item.id.clock}`;
+      if (item.content instanceof Y.ContentFormat) {
+        if (item.content.key === key)
+          parts.push(`[${item.content.value === null ? "/" : ""}K ${at}]`);
+      } else if (item.content instanceof Y.ContentString) {
+        parts.push(`${item.content.str}(${at})`);
+      } else {
+        parts.push(`<${at}+${item.length}>`);
+      }
+    }
+    if (parts.some((part) => chars.some((char) => part.includes(char))))
+      lines.push(parts.join(" "));
+  }
+  return lines.join("\n");
 }
 
 /** "client:clock" -> character, for every live character of `doc`. */
@@ -298,6 +338,8 @@ async function simulate(seed: number, tally: Tally): Promise<void> {
       } catch {
         continue;
       }
+      // As Comments.apply does: the server keeps the text it marked marked.
+      keepThreadMark(doc, id, () => threads);
       tracked.push({
         id,
         original: new Set(coveredItems(doc, id).map(({ client, clock }) => `${client}:${clock}`)),
@@ -380,13 +422,23 @@ async function simulate(seed: number, tally: Tally): Promise<void> {
     tally.lostCharacters += missing.length;
     if (missing.length > 0) tally.seedsWithLoss.push(seed);
     // Text the server had when it made the thread, and that was not in its range: never.
+    // A copy of the same text (two editors moved it at once) is the same text: y-tiptap
+    // writes marks by comparing characters, and may put the mark on either copy.
+    const roots = new Set([...t.original].map((key) => lineage.root(key)));
     const strays = coveredNow
-      .filter(
-        ({ client, clock }) =>
-          (t.seen.get(client) ?? 0) > clock && lineage.follow(`${client}:${clock}`, t) === null,
-      )
+      .filter(({ client, clock }) => {
+        const key = `${client}:${clock}`;
+        return (
+          (t.seen.get(client) ?? 0) > clock &&
+          lineage.follow(key, t) === null &&
+          !roots.has(lineage.root(key))
+        );
+      })
       .map(({ char }) => char);
-    expect(strays, `thread ${t.id} spread to older text`).toEqual([]);
+    expect(
+      strays,
+      `thread ${t.id} spread to older text:\n${describeItems(server, t.id, strays)}`,
+    ).toEqual([]);
     tally.threadsChecked++;
     tally.charactersFollowed += remaining - missing.length;
     if (covered.size === 0) tally.detached++;
@@ -395,8 +447,11 @@ async function simulate(seed: number, tally: Tally): Promise<void> {
 
 describe("anchoring fuzz", () => {
   for (const { seed, note } of REGRESSION_SEEDS) {
-    it(`[COM2] pinned seed ${seed} (${note})`, () =>
-      withSeed("anchoring", seed, () => schedule(seed, new Tally())));
+    it(`[COM2] pinned seed ${seed} (${note})`, async () => {
+      const tally = new Tally();
+      await withSeed("anchoring", seed, () => schedule(seed, tally));
+      expect(tally.lostCharacters).toBe(0);
+    });
   }
 
   it(`[COM2] ${SCHEDULES} seeded schedules keep threads on their text, on every replica`, async () => {
