@@ -6,8 +6,19 @@
 import { Extension, type Extensions } from "@tiptap/core";
 import Code from "@tiptap/extension-code";
 import { TaskItem, TaskList } from "@tiptap/extension-list";
+import {
+  Table,
+  TableCell,
+  TableHeader,
+  type TableOptions,
+  TableRow,
+} from "@tiptap/extension-table";
 import { Fragment, type Schema } from "@tiptap/pm/model";
+import { Plugin } from "@tiptap/pm/state";
+import { fixTables, tableEditingKey } from "@tiptap/pm/tables";
+import type { EditorView } from "@tiptap/pm/view";
 import StarterKit from "@tiptap/starter-kit";
+import { ySyncPluginKey } from "@tiptap/y-tiptap";
 import { CommentMark } from "./comments/mark.ts";
 
 /**
@@ -21,8 +32,17 @@ export const CODE_EXCLUDES = ["bold", "italic", "strike", "underline", "link"] a
 /** The Yjs XML fragment the editor binds to. */
 export const FIELD = "default";
 
+/** What an editor decides about the document's shape. */
+export interface SchemaOptions {
+  /**
+   * Whether this editor repairs tables concurrent edits left malformed, now: one editor
+   * of those present should (see {@link repairsWhen}). @default always (a lone editor)
+   */
+  readonly repairTables?: () => boolean;
+}
+
 /** Every node and mark a document may contain. */
-export function schemaExtensions(): Extensions {
+export function schemaExtensions(options: SchemaOptions = {}): Extensions {
   return [
     StarterKit.configure({
       // Undo and redo come from the collaboration binding, per user.
@@ -34,6 +54,15 @@ export function schemaExtensions(): Extensions {
     Code.extend({ excludes: [...CODE_EXCLUDES, "code"].join(" ") }),
     TaskList,
     TaskItem.configure({ nested: true }),
+    // Tables with a header row, merged cells and column widths (kept in the document).
+    CollabTable.configure({
+      resizable: true,
+      cellMinWidth: 48,
+      repairTables: options.repairTables ?? (() => true),
+    }),
+    TableRow,
+    TableHeader,
+    TableCell,
     CommentMark,
     FillRefusedContent,
   ];
@@ -87,6 +116,79 @@ export function fillRefusedContent(schema: Schema): Schema {
 }
 
 /** Applies {@link fillRefusedContent} to an editor's schema before its view, and y-tiptap, first render. */
+/**
+ * Dependency patch, written for prosemirror-tables 1.8.5 with @tiptap/extension-table
+ * 3.31.3 and @tiptap/y-tiptap 3.0.9 (docs/patches.md). The `tableEditing` plugin repairs
+ * every table a transaction leaves malformed (a row short of cells, a width on one cell of
+ * a column) in a transaction appended to it, on every editor. Tables become malformed
+ * through concurrent edits (one person adds a row while another adds a column), and then:
+ * - every editor makes the same repair at once, and the repairs add up: two people adding
+ *   rows and columns made tables grow without end (prosemirror-tables issue 249);
+ * - y-tiptap never writes to Yjs what is appended to a change it rendered (its mutex is
+ *   held), so a repair made there shows in one editor only.
+ * Here only the editor `repairs()` names repairs (the editor gives that to one of those
+ * present, editor.ts): after its own edits in the same step, as before, and after a
+ * rendered remote change in a transaction of its own, dispatched right after.
+ */
+export function repairsWhen(plugin: Plugin, repairs: () => boolean): Plugin {
+  const append = plugin.spec.appendTransaction;
+  if (append === undefined) {
+    throw new Error("prosemirror-tables' tableEditing has no appendTransaction: revisit the patch");
+  }
+  let view: EditorView | null = null;
+  let scheduled = false;
+  const repairLater = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setTimeout(() => {
+      scheduled = false;
+      if (view === null || view.isDestroyed || !repairs()) return;
+      const tr = fixTables(view.state);
+      if (tr !== undefined) view.dispatch(tr);
+    }, 0);
+  };
+  return new Plugin({
+    ...plugin.spec,
+    view(editorView) {
+      view = editorView;
+      return {
+        destroy() {
+          view = null;
+        },
+      };
+    },
+    appendTransaction(transactions, oldState, newState) {
+      if (!repairs()) return null;
+      if (transactions.some((tr) => tr.getMeta(ySyncPluginKey) === undefined)) {
+        return append.call(this, transactions, oldState, newState);
+      }
+      if (fixTables(newState, oldState) !== undefined) repairLater();
+      return null;
+    },
+  });
+}
+
+interface CollabTableOptions extends TableOptions {
+  /** Whether this editor repairs malformed tables now ({@link repairsWhen}). @default always */
+  repairTables: () => boolean;
+}
+
+const CollabTable = Table.extend<CollabTableOptions>({
+  addOptions() {
+    return { ...(this.parent?.() as TableOptions), repairTables: () => true };
+  },
+  addProseMirrorPlugins() {
+    const plugins = this.parent?.() ?? [];
+    if (!plugins.some((plugin) => plugin.spec.key === tableEditingKey)) {
+      throw new Error("@tiptap/extension-table no longer adds tableEditing: revisit the patch");
+    }
+    const repairs = () => this.options.repairTables();
+    return plugins.map((plugin) =>
+      plugin.spec.key === tableEditingKey ? repairsWhen(plugin, repairs) : plugin,
+    );
+  },
+});
+
 const FillRefusedContent = Extension.create({
   name: "fillRefusedContent",
   onBeforeCreate() {

@@ -112,6 +112,25 @@ const RICH = {
       attrs: { language: "ts" },
       content: text("const answer = 42;\nconsole.log(answer);"),
     },
+    {
+      type: "table",
+      content: [
+        {
+          type: "tableRow",
+          content: [
+            { type: "tableHeader", attrs: { colwidth: [140] }, content: [p("Owner")] },
+            { type: "tableHeader", content: [p("Task")] },
+          ],
+        },
+        {
+          type: "tableRow",
+          content: [
+            { type: "tableCell", content: [p("Ann")] },
+            { type: "tableCell", content: [p("Write the plan"), p("and review it")] },
+          ],
+        },
+      ],
+    },
     { type: "horizontalRule" },
     { type: "paragraph" },
   ],

@@ -40,6 +40,10 @@ const task = (checked: boolean, ...content: JSONContent[]) =>
 const quote = (...content: JSONContent[]) => block("blockquote", content);
 const code = (language: string | null, text: string) => block("codeBlock", [text], { language });
 const hr = (): JSONContent => ({ type: "horizontalRule" });
+const table = (...rows: JSONContent[]) => block("table", rows);
+const tr = (...cells: JSONContent[]) => block("tableRow", cells);
+const th = (...content: JSONContent[]) => block("tableHeader", content);
+const td = (...content: JSONContent[]) => block("tableCell", content);
 const br = (): JSONContent => ({ type: "hardBreak" });
 type MarkJSON = NonNullable<JSONContent["marks"]>[number];
 const marked = (text: string, ...marks: MarkJSON[]): JSONContent => ({
@@ -112,6 +116,11 @@ const rich = doc(
   tasks(task(false, p("todo"), tasks(task(true, p("done")))), task(true, p("also"))),
   quote(p("quoted"), p("again")),
   code("typescript", "const x = 1;\n  return x;"),
+  table(
+    tr(th(p("Name")), th(p("Role"))),
+    tr(td(p("Ann")), td(p(b("Lead")))),
+    tr(td(p("Bob")), td(p("Dev"))),
+  ),
   hr(),
   p("end"),
 );

@@ -5,11 +5,15 @@
  */
 import { type AddressInfo, createServer, type Socket } from "node:net";
 import { HocuspocusProviderWebsocket } from "@hocuspocus/provider";
-import { prosemirrorJSONToYXmlFragment } from "@tiptap/y-tiptap";
+import type { Node as PMNode } from "@tiptap/pm/model";
+import { EditorState } from "@tiptap/pm/state";
+import { tableEditing } from "@tiptap/pm/tables";
+import { prosemirrorJSONToYXmlFragment, ySyncPluginKey } from "@tiptap/y-tiptap";
 import { describe, expect, it, vi } from "vitest";
 import WebSocket from "ws";
 import * as Y from "yjs";
 import { commentMarkKey } from "../../editor/src/comments/model.ts";
+import { repairsWhen } from "../../editor/src/extensions.ts";
 import { schema } from "../../server/src/documents/schema.ts";
 import { createLogger } from "../../server/src/observability/logger.ts";
 import { DurablePersistence } from "../../server/src/persistence/extension.ts";
@@ -131,5 +135,50 @@ describe("@tiptap/y-tiptap 3.0.9 keys of overlapping marks", () => {
         },
       },
     ]);
+  });
+});
+
+describe("prosemirror-tables 1.8.5 (repairsWhen, editor/src/extensions.ts)", () => {
+  /** A table whose second row is one cell short, as concurrent row and column inserts leave it. */
+  function brokenTable(): EditorState {
+    const node = (type: string, content: PMNode[] | PMNode) => {
+      const nodeType = schema.nodes[type];
+      if (nodeType === undefined) throw new Error(`the schema has no ${type}`);
+      return nodeType.create(null, content);
+    };
+    const cell = (text: string) => node("tableCell", node("paragraph", schema.text(text)));
+    const table = node("table", [
+      node("tableRow", [cell("a"), cell("b")]),
+      node("tableRow", [cell("c")]),
+    ]);
+    return EditorState.create({ doc: node("doc", table) });
+  }
+  const cellsPerRow = (state: EditorState) => {
+    const rows: number[] = [];
+    state.doc.descendants((node) => {
+      if (node.type.name === "tableRow") rows.push(node.childCount);
+      return true;
+    });
+    return rows;
+  };
+  /** Types "x" in the first cell, as a rendered remote change (y-tiptap's key as meta) or not. */
+  const edit = (state: EditorState, remote: boolean) => {
+    const tr = state.tr.insertText("x", 5); // inside the first cell's paragraph
+    if (remote) tr.setMeta(ySyncPluginKey, { isChangeOrigin: true });
+    return state.applyTransaction(tr).state;
+  };
+
+  it("tableEditing repairs a malformed table after every transaction, rendered remote changes included (each editor at once)", () => {
+    const state = brokenTable().reconfigure({ plugins: [tableEditing()] });
+    expect(cellsPerRow(edit(state, true))).toEqual([2, 2]);
+  });
+
+  it("repairsWhen: never in an editor that does not repair; after its own edits in an editor that does; never in the step of a rendered change", () => {
+    const wrapped = (repairs: boolean) =>
+      brokenTable().reconfigure({ plugins: [repairsWhen(tableEditing(), () => repairs)] });
+    expect(cellsPerRow(edit(wrapped(false), false))).toEqual([2, 1]);
+    expect(cellsPerRow(edit(wrapped(true), false))).toEqual([2, 2]);
+    // Appended to a rendered change, a repair would never reach Yjs: it comes after, on its own.
+    expect(cellsPerRow(edit(wrapped(true), true))).toEqual([2, 1]);
   });
 });

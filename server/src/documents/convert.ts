@@ -25,6 +25,8 @@ import {
   type Node as PMNode,
   type TagParseRule,
 } from "@tiptap/pm/model";
+import { EditorState } from "@tiptap/pm/state";
+import { fixTables } from "@tiptap/pm/tables";
 import { prosemirrorToYXmlFragment } from "@tiptap/y-tiptap";
 import { type IOptionalBrowserSettings, Window } from "happy-dom";
 import * as Y from "yjs";
@@ -311,7 +313,16 @@ function buildDocument(raw: unknown, maxDepth: number): PMNode {
   } catch (error) {
     throw invalid(`invalid document: ${messageOf(error)}`, error);
   }
-  return doc;
+  return withRectangularTables(doc);
+}
+
+/**
+ * `doc` with every table made rectangular (rows short of cells filled, a column's widths
+ * made the same) as the editor's table plugin would, so what is stored never needs a repair
+ * when an editor opens it (a repair is an edit).
+ */
+function withRectangularTables(doc: PMNode): PMNode {
+  return fixTables(EditorState.create({ doc }))?.doc ?? doc;
 }
 
 function buildNode(raw: unknown, path: string, depth: number, maxDepth: number): PMNode {
