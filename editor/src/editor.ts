@@ -194,6 +194,8 @@ export function createCollabEditor(
   // Makes the editor editable or not from the two above; assigned once the editor exists. Until
   // then the provider can only report "connecting", which changes nothing.
   let applyEditable = () => {};
+  // Whether this editor repairs malformed tables now; assigned once the editor exists.
+  let repairsTables = () => false;
   const setConnection = (next: ConnectionState) => {
     connection = next;
     applyEditable();
@@ -373,7 +375,7 @@ export function createCollabEditor(
     injectCSS: false,
     editable: !resolved.readOnly,
     extensions: [
-      ...schemaExtensions(),
+      ...schemaExtensions({ repairTables: () => repairsTables() }),
       Placeholder.configure({ placeholder: resolved.placeholder }),
       Collaboration.configure({ document: ydoc, field: FIELD }),
       CollaborationCaret.configure({ provider, user: { ...user } }),
@@ -399,7 +401,24 @@ export function createCollabEditor(
     const editable = !readOnly && connection.kind !== "denied";
     // false: becoming read-only is not a change to the document.
     if (editor.isEditable !== editable) editor.setEditable(editable, false);
+    // Who may edit, for the others choosing who repairs tables (below).
+    if (provider.awareness?.getLocalState()?.editing !== editable) {
+      provider.awareness?.setLocalStateField("editing", editable);
+    }
     root.dataset.readonly = String(readOnly);
+  };
+  applyEditable();
+  /**
+   * Tables concurrent edits left malformed are repaired by one editor (extensions.ts,
+   * `repairsWhen`): of those present who may edit, the one with the lowest client id.
+   * Alone (offline too), this editor repairs; read-only, never (the server would refuse it).
+   */
+  repairsTables = () => {
+    if (!editor.isEditable) return false;
+    for (const [client, state] of provider.awareness?.getStates() ?? []) {
+      if (client < ydoc.clientID && state.editing === true) return false;
+    }
+    return true;
   };
   const onChange = () => events.emit("change", []);
   editor.on("update", onChange);

@@ -43,6 +43,70 @@ interface Tool {
   readonly active?: (editor: Editor) => boolean;
 }
 
+const inTable = (e: Editor) => e.isActive("table");
+
+/** Tools for the table the selection is in: a group of the toolbar shown only there. */
+const TABLE_TOOLS: readonly Tool[] = [
+  {
+    label: "Row ↑",
+    title: "Insert a row above",
+    run: (e) => e.chain().focus().addRowBefore().run(),
+  },
+  {
+    label: "Row ↓",
+    title: "Insert a row below",
+    run: (e) => e.chain().focus().addRowAfter().run(),
+  },
+  {
+    label: "Col ←",
+    title: "Insert a column to the left",
+    run: (e) => e.chain().focus().addColumnBefore().run(),
+  },
+  {
+    label: "Col →",
+    title: "Insert a column to the right",
+    run: (e) => e.chain().focus().addColumnAfter().run(),
+  },
+  {
+    label: "− Row",
+    title: "Delete this row",
+    run: (e) => e.chain().focus().deleteRow().run(),
+  },
+  {
+    label: "− Col",
+    title: "Delete this column",
+    run: (e) => e.chain().focus().deleteColumn().run(),
+  },
+  {
+    label: "Header",
+    title: "Make the first row a header row, or a normal row again",
+    run: (e) => e.chain().focus().toggleHeaderRow().run(),
+    active: (e) => inTable(e) && firstRowIsHeader(e),
+  },
+  {
+    label: "Merge",
+    title: "Merge the selected cells, or split a merged cell",
+    run: (e) => e.chain().focus().mergeOrSplit().run(),
+  },
+  {
+    label: "Delete table",
+    title: "Delete the whole table",
+    run: (e) => e.chain().focus().deleteTable().run(),
+  },
+];
+
+/** Whether the first row of the table the selection is in is a header row. */
+function firstRowIsHeader(editor: Editor): boolean {
+  const { $from } = editor.state.selection;
+  for (let depth = $from.depth; depth > 0; depth--) {
+    const node = $from.node(depth);
+    if (node.type.name !== "table") continue;
+    const first = node.firstChild;
+    return first !== null && first.childCount > 0 && first.firstChild?.type.name === "tableHeader";
+  }
+  return false;
+}
+
 const TOOLS: ReadonlyArray<Tool | "|"> = [
   {
     label: "B",
@@ -119,6 +183,12 @@ const TOOLS: ReadonlyArray<Tool | "|"> = [
     active: (e) => e.isActive("link"),
   },
   { label: "―", title: "Horizontal rule", run: (e) => e.chain().focus().setHorizontalRule().run() },
+  {
+    label: "⊞",
+    title: "Insert a table (Tab moves to the next cell)",
+    run: (e) => e.chain().focus().insertTable({ rows: 3, cols: 3, withHeaderRow: true }).run(),
+    active: inTable,
+  },
   "|",
   {
     label: "↶",
@@ -205,21 +275,28 @@ export function mountChrome({
   notice.append(noticeTitle, noticeText);
 
   const buttons: Array<{ button: HTMLButtonElement; tool: Tool }> = [];
+  const toolButton = (tool: Tool) => {
+    const button = el(doc, "button", "collab-editor__tool", tool.label);
+    button.type = "button";
+    button.title = tool.title;
+    button.setAttribute("aria-label", tool.title);
+    button.addEventListener("mousedown", (event) => event.preventDefault());
+    button.addEventListener("click", () => tool.run(editor));
+    buttons.push({ button, tool });
+    return button;
+  };
+  const tableTools = el(doc, "div", "collab-editor__table-tools");
+  tableTools.setAttribute("role", "group");
+  tableTools.setAttribute("aria-label", "Table");
+  tableTools.hidden = true;
   if (withToolbar) {
     for (const tool of TOOLS) {
-      if (tool === "|") {
-        toolbar.append(el(doc, "span", "collab-editor__separator"));
-        continue;
-      }
-      const button = el(doc, "button", "collab-editor__tool", tool.label);
-      button.type = "button";
-      button.title = tool.title;
-      button.setAttribute("aria-label", tool.title);
-      button.addEventListener("mousedown", (event) => event.preventDefault());
-      button.addEventListener("click", () => tool.run(editor));
-      toolbar.append(button);
-      buttons.push({ button, tool });
+      toolbar.append(tool === "|" ? el(doc, "span", "collab-editor__separator") : toolButton(tool));
     }
+    const label = el(doc, "span", "collab-editor__table-label", "Table");
+    label.setAttribute("aria-hidden", "true");
+    tableTools.append(label, ...TABLE_TOOLS.map(toolButton));
+    toolbar.append(tableTools);
   }
   header.append(toolbar, badge, presence);
   const deletedCopy = deleted === null ? null : deletedNotice(doc, deleted);
@@ -235,6 +312,7 @@ export function mountChrome({
   const refreshTools = () => {
     const disabled = readOnly() || connection.kind === "denied";
     toolbar.setAttribute("aria-disabled", String(disabled));
+    tableTools.hidden = disabled || !inTable(editor);
     for (const { button, tool } of buttons) {
       button.disabled = disabled;
       const active = tool.active?.(editor) ?? false;
