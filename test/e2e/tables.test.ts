@@ -3,7 +3,9 @@
  * toolbar and fills it with Tab; the table's own tools show only inside it;
  * Ann adds a column while Bob, at the same time, adds a row and types in it;
  * both pages converge on one well-formed table, which the server serves as a
- * Markdown (GFM) table. Screenshots of a desktop and a phone page go to
+ * Markdown (GFM) table. Ann drags a column wider and Bob's page has the width;
+ * then both add columns and rows at once, five times, and the table stays
+ * rectangular without growing by itself. Screenshots of a desktop and a phone page go to
  * test-results/screenshots.
  */
 import { mkdir } from "node:fs/promises";
@@ -115,6 +117,25 @@ describe("tables", () => {
     await (await cell(phone, "Owns the plan")).click();
     await phone.getByRole("group", { name: "Table" }).waitFor();
     await phone.screenshot({ path: resolve(SHOTS, "tables-phone.png"), fullPage: true });
+
+    // Dragging a column's edge resizes it, for everyone, and the width is kept in the document.
+    const nameCell = ann.locator("th").first();
+    const box = await nameCell.boundingBox();
+    if (box === null) throw new Error("the header cell has no box");
+    const edge = { x: box.x + box.width - 2, y: box.y + box.height / 2 };
+    await ann.mouse.move(edge.x - 10, edge.y);
+    await ann.mouse.move(edge.x, edge.y);
+    await ann.locator(".column-resize-handle").first().waitFor();
+    await ann.mouse.down();
+    await ann.mouse.move(edge.x + 60, edge.y, { steps: 5 });
+    await ann.mouse.up();
+    const firstWidth = (json: Json) =>
+      JSON.stringify(json).match(/"type":"tableHeader","attrs":\{[^}]*"colwidth":\[(\d+)\]/)?.[1];
+    await expect
+      .poll(async () => Number(firstWidth(await editorJson(ann)) ?? 0), SOON)
+      .toBeGreaterThan(box.width + 30);
+    const width = firstWidth(await editorJson(ann));
+    await expect.poll(async () => firstWidth(await editorJson(bob)), SOON).toBe(width);
 
     // Columns and rows added at once, five times over (prosemirror-tables issue 249 made such
     // tables grow without end): one editor repairs the table, and both converge on 9 x 9.
