@@ -21,6 +21,8 @@ export type ErrorCode =
   | "ACCESS_DENIED"
   | "READ_ONLY"
   | "CONTENT_INVALID"
+  /** Content within the byte limit that unpacks or expands past another limit (a zip bomb). */
+  | "CONTENT_TOO_LARGE"
   | "DOCUMENT_NOT_FOUND"
   | "DOCUMENT_EXISTS"
   | "DOCUMENT_PRECONDITION"

@@ -525,6 +525,7 @@ describe("conversion: limits", () => {
       json: 8 * 2 ** 20,
       html: 2 ** 20,
       markdown: 128 * 2 ** 10,
+      docx: 8 * 2 ** 20,
     });
     const tooBig = "x".repeat(ContentLimits.maxBytes.markdown + 1);
     expect(contentError(() => parseContent(tooBig, "markdown"))).toBe(

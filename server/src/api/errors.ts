@@ -38,6 +38,7 @@ export class ApiError extends Error {
 
 const FROM_COLLAB: Partial<Record<ErrorCode, [ApiStatus, ApiErrorCode]>> = {
   CONTENT_INVALID: [400, "invalid_content"],
+  CONTENT_TOO_LARGE: [413, "payload_too_large"],
   DOCUMENT_NAME_INVALID: [400, "invalid_name"],
   TOKEN_MISSING: [401, "unauthorized"],
   TOKEN_INVALID: [401, "unauthorized"],

@@ -15,6 +15,7 @@ import { authorize, type CallerOptions, identify } from "./caller.ts";
 import { ApiError, toApiError } from "./errors.ts";
 import { buildOpenApi } from "./openapi.ts";
 import { type Reply, ROUTES, type Route } from "./routes.ts";
+import { BINARY_CONTENT_TYPES } from "./schemas.ts";
 
 export const API_PREFIX = "/api/v1";
 
@@ -96,7 +97,7 @@ export function createApi(
         service: options.service,
         comments: options.comments,
         store: options.store,
-        parse: (text, format) => options.parser.parse(text, format),
+        parse: (body, format) => options.parser.parse(body, format),
       });
       send(response, reply, request.method === "HEAD");
     } catch (error) {
@@ -156,7 +157,7 @@ async function readBody(
   request: IncomingMessage,
   route: Route,
   maxBytes: number,
-): Promise<{ text: string; type: string }> {
+): Promise<{ text: string; bytes: Uint8Array; type: string }> {
   const accepted = route.body?.types ?? [];
   const type = (request.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
   const declared = Number(request.headers["content-length"] ?? Number.NaN);
@@ -176,13 +177,15 @@ async function readBody(
     chunks.push(chunk);
   }
   const bytes = Buffer.concat(chunks);
+  // A Word file is bytes: it is read as such, never as text.
+  if (BINARY_CONTENT_TYPES.has(type)) return { text: "", bytes, type };
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     throw new ApiError(400, "bad_request", "the body is not valid UTF-8");
   }
-  return { text, type };
+  return { text, bytes, type };
 }
 
 function tooLarge(maxBytes: number): ApiError {
@@ -202,6 +205,12 @@ function send(response: ServerResponse, reply: Reply, head: boolean): void {
   } else if ("body" in reply) {
     headers["content-type"] = reply.type;
     body = reply.body;
+    if (reply.filename !== undefined) {
+      // A download, never shown inline; the name's ASCII form first, then the exact one.
+      const ascii = reply.filename.replace(/[^\x20-\x7e]|["\\]/g, "_");
+      headers["content-disposition"] =
+        `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(reply.filename)}`;
+    }
   }
   response.writeHead(reply.status, headers);
   response.end(head ? undefined : body);

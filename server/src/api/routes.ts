@@ -9,7 +9,7 @@ import type { JSONContent } from "@tiptap/core";
 import * as Y from "yjs";
 import type { z } from "zod";
 import type { Comments } from "../comments/comments.ts";
-import type { InputFormat } from "../documents/convert.ts";
+import type { BodyFormat } from "../documents/parser.ts";
 import type { DocumentService } from "../documents/service.ts";
 import { isTrashId } from "../persistence/log-store.ts";
 import type { DocumentMeta, DocumentStore, TrashEntry, VersionMeta } from "../persistence/store.ts";
@@ -50,19 +50,32 @@ export interface RouteContext {
   readonly query: URLSearchParams;
   /** The request's headers (lower-case names). */
   readonly headers: IncomingHttpHeaders;
-  /** The request body and its media type (without parameters), when the route takes one. */
-  readonly body: { readonly text: string; readonly type: string } | null;
+  /**
+   * The request body and its media type (without parameters), when the route takes one:
+   * its bytes, and as text unless the type is binary (a Word file: `text` is empty).
+   */
+  readonly body: {
+    readonly text: string;
+    readonly bytes: Uint8Array;
+    readonly type: string;
+  } | null;
   readonly service: DocumentService;
   readonly comments: Comments;
   readonly store: DocumentStore;
-  /** Parses a body into a Tiptap document (HTML and Markdown off the event loop). */
-  readonly parse: (body: string, format: InputFormat) => Promise<JSONContent>;
+  /** Parses a body into a Tiptap document (HTML, Markdown and Word off the event loop). */
+  readonly parse: (body: string | Uint8Array, format: BodyFormat) => Promise<JSONContent>;
 }
 
 /** A handler's answer: JSON, or a body with a media type. */
 export type Reply =
   | { readonly status: number; readonly json: unknown }
-  | { readonly status: number; readonly body: string | Uint8Array; readonly type: string }
+  | {
+      readonly status: number;
+      readonly body: string | Uint8Array;
+      readonly type: string;
+      /** Sent as a download under this name (`Content-Disposition: attachment`). */
+      readonly filename?: string;
+    }
   | { readonly status: 204 };
 
 export interface Response {
@@ -155,7 +168,8 @@ const DOCUMENT_ROUTES: readonly Route[] = [
     method: "GET",
     path: "/documents/{name}",
     operationId: "getDocument",
-    summary: "A document as Tiptap JSON, HTML, Markdown, plain text or its binary Yjs state",
+    summary:
+      "A document as Tiptap JSON, HTML, Markdown, plain text, a Word file or its binary Yjs state",
     need: "read",
     query: FormatQuery,
     responses: {
@@ -171,7 +185,7 @@ const DOCUMENT_ROUTES: readonly Route[] = [
       const doc = await service.current(params.name ?? "");
       if (doc === null) throw notFound(params.name);
       // Synchronously, right after `current`: it may be the live document.
-      return represent(converter, doc, format);
+      return represent(converter, doc, format, params.name ?? "");
     },
   },
   {
@@ -349,7 +363,7 @@ const DOCUMENT_ROUTES: readonly Route[] = [
       const { format } = parse(FormatQuery, query);
       const found = await service.readVersion(params.name ?? "", params.id ?? "");
       if (found === null) throw versionNotFound(params);
-      return represent(await convert(), found.doc, format);
+      return represent(await convert(), found.doc, format, params.name ?? "");
     },
   },
   {
@@ -399,17 +413,36 @@ export const ROUTES: readonly Route[] = [...DOCUMENT_ROUTES, ...THREAD_ROUTES];
 
 /** The body as a Tiptap document, whichever format it came in. */
 function contentOf({ body, parse }: RouteContext): Promise<JSONContent> {
-  const format: InputFormat =
+  const format: BodyFormat =
     CONTENT_TYPES[(body?.type ?? "") as keyof typeof CONTENT_TYPES] ?? "json";
+  if (format === "docx") return parse(body?.bytes ?? new Uint8Array(), format);
   return parse(body?.text ?? "", format);
 }
 
-function represent(converter: Conversion, doc: Y.Doc, format: OutputFormatParam): Reply {
+/**
+ * The document `name` in `format`. Word files are written on the event loop: the content
+ * is the server's own, and a document is at most a few MiB.
+ */
+async function represent(
+  converter: Conversion,
+  doc: Y.Doc,
+  format: OutputFormatParam,
+  name: string,
+): Promise<Reply> {
   if (format === "yjs") {
     return { status: 200, body: Y.encodeStateAsUpdate(doc), type: FORMAT_MEDIA_TYPES.yjs };
   }
   const json = converter.documentJSON(doc);
   if (format === "json") return { status: 200, json };
+  if (format === "docx") {
+    const { renderDocx } = await import("../documents/docx.ts");
+    return {
+      status: 200,
+      body: await renderDocx(json),
+      type: FORMAT_MEDIA_TYPES.docx,
+      filename: `${name.split("/").pop() || "document"}.docx`,
+    };
+  }
   return {
     status: 200,
     body: converter.renderContent(json, format),

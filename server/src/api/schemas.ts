@@ -132,7 +132,7 @@ export const TiptapDocument = z
   })
   .register(API_SCHEMAS, { id: "TiptapDocument" });
 
-export const OUTPUT_FORMATS = ["json", "html", "markdown", "text", "yjs"] as const;
+export const OUTPUT_FORMATS = ["json", "html", "markdown", "text", "yjs", "docx"] as const;
 export type OutputFormatParam = (typeof OUTPUT_FORMATS)[number];
 
 export const FormatQuery = z.object({
@@ -145,12 +145,20 @@ export const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
+/** The media type of a Word (.docx) file. */
+export const DOCX_MEDIA_TYPE =
+  "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+
 /** Content types a document body may have, with the format each means. */
 export const CONTENT_TYPES = {
   "application/json": "json",
   "text/html": "html",
   "text/markdown": "markdown",
+  [DOCX_MEDIA_TYPE]: "docx",
 } as const;
+
+/** Body media types that are bytes, not UTF-8 text. */
+export const BINARY_CONTENT_TYPES: ReadonlySet<string> = new Set([DOCX_MEDIA_TYPE]);
 export type ContentType = keyof typeof CONTENT_TYPES;
 
 /** The media type answering each output format. */
@@ -160,6 +168,7 @@ export const FORMAT_MEDIA_TYPES: Record<OutputFormatParam, string> = {
   markdown: "text/markdown",
   text: "text/plain",
   yjs: "application/octet-stream",
+  docx: DOCX_MEDIA_TYPE,
 };
 
 const PersonBody = z

@@ -37,5 +37,5 @@ export const ContentLimits = {
    * cost grows quadratically): the API therefore parses HTML and Markdown in
    * a worker thread with a deadline (documents/parser.ts).
    */
-  maxBytes: { json: 8 * MiB, html: 1 * MiB, markdown: 128 * KiB },
+  maxBytes: { json: 8 * MiB, html: 1 * MiB, markdown: 128 * KiB, docx: 8 * MiB },
 } as const;

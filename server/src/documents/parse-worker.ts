@@ -5,13 +5,22 @@
 import { parentPort } from "node:worker_threads";
 import { CollabError } from "../errors.ts";
 import { type InputFormat, parseContent } from "./convert.ts";
+import { ContentLimits } from "./limits.ts";
 
-export interface ParseJob {
-  readonly id: number;
-  readonly body: string;
-  readonly format: InputFormat;
-  readonly maxBytes: number;
-}
+/** A text body in one of the text formats, or a Word file's bytes. */
+export type ParseJob =
+  | {
+      readonly id: number;
+      readonly body: string;
+      readonly format: InputFormat;
+      readonly maxBytes: number;
+    }
+  | {
+      readonly id: number;
+      readonly body: Uint8Array;
+      readonly format: "docx";
+      readonly maxBytes: number;
+    };
 
 export type ParseAnswer =
   /** Sent once the worker has loaded its modules: deadlines start after that. */
@@ -19,10 +28,20 @@ export type ParseAnswer =
   | { readonly id: number; readonly ok: true; readonly json: unknown }
   | { readonly id: number; readonly ok: false; readonly code: string; readonly message: string };
 
-parentPort?.on("message", ({ id, body, format, maxBytes }: ParseJob) => {
+/** The job's document. A Word file is read as HTML first (docx.ts, loaded on first use). */
+async function parse(job: ParseJob): Promise<unknown> {
+  if (job.format !== "docx") return parseContent(job.body, job.format, { maxBytes: job.maxBytes });
+  const { docxToHtml, restoreTaskLists } = await import("./docx.ts");
+  const html = await docxToHtml(job.body);
+  // The HTML a Word file reads as is ours, not the sender's: it may be larger than a sent body.
+  return restoreTaskLists(parseContent(html, "html", { maxBytes: ContentLimits.maxBytes.json }));
+}
+
+parentPort?.on("message", async (job: ParseJob) => {
+  const { id } = job;
   let answer: ParseAnswer;
   try {
-    answer = { id, ok: true, json: parseContent(body, format, { maxBytes }) };
+    answer = { id, ok: true, json: await parse(job) };
   } catch (error) {
     answer =
       error instanceof CollabError

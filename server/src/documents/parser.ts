@@ -11,6 +11,10 @@ import { Worker } from "node:worker_threads";
 import type { JSONContent } from "@tiptap/core";
 import { CollabError, type ErrorCode } from "../errors.ts";
 import type { InputFormat } from "./convert.ts";
+
+/** What a body may be written in: a text format, or a Word file (`docx`, bytes). */
+export type BodyFormat = InputFormat | "docx";
+
 import { ContentLimits } from "./limits.ts";
 import type { ParseAnswer, ParseJob } from "./parse-worker.ts";
 
@@ -20,7 +24,7 @@ export interface ContentParserOptions {
   /** Parses waiting for the worker; more are refused (SERVER_BUSY) rather than queued. @default 8 */
   readonly maxQueued?: number;
   /** Largest body per format, in bytes. @default ContentLimits.maxBytes */
-  readonly maxBytes?: Partial<Record<InputFormat, number>>;
+  readonly maxBytes?: Partial<Record<BodyFormat, number>>;
 }
 
 interface Pending {
@@ -32,7 +36,7 @@ interface Pending {
 export class ContentParser {
   private readonly timeoutMs: number;
   private readonly maxQueued: number;
-  private readonly maxBytes: Record<InputFormat, number>;
+  private readonly maxBytes: Record<BodyFormat, number>;
   private worker: Worker | null = null;
   /** The worker has loaded its modules (its start-up does not count against a deadline). */
   private workerReady = false;
@@ -47,31 +51,47 @@ export class ContentParser {
     this.maxBytes = { ...ContentLimits.maxBytes, ...options.maxBytes };
   }
 
-  /** The body as a normalised Tiptap document; CONTENT_INVALID when it is not one or takes too long. */
-  parse(body: string, format: InputFormat): Promise<JSONContent> {
+  /**
+   * The body as a normalised Tiptap document; CONTENT_INVALID when it is not one or takes
+   * too long, CONTENT_TOO_LARGE for a Word file that unpacks too large. A Word file (`docx`)
+   * comes as its bytes, every other format as text.
+   */
+  parse(body: string | Uint8Array, format: BodyFormat): Promise<JSONContent> {
     const maxBytes = this.maxBytes[format];
+    if ((format === "docx") !== (typeof body !== "string")) {
+      return Promise.reject(
+        new TypeError(`a ${format} body comes as ${format === "docx" ? "bytes" : "text"}`),
+      );
+    }
     if (format === "json")
       return import("./convert.ts").then(({ parseContent }) =>
-        parseContent(body, format, { maxBytes }),
+        parseContent(body as string, format, { maxBytes }),
       );
     if (this.closed)
       return Promise.reject(new CollabError("STORE_CLOSED", "the server is shutting down"));
     // Checked here too, so an oversized body is never held in the queue.
-    if (Buffer.byteLength(body, "utf8") > maxBytes) {
+    const size = typeof body === "string" ? Buffer.byteLength(body, "utf8") : body.byteLength;
+    if (size > maxBytes) {
+      const code = format === "docx" ? "CONTENT_TOO_LARGE" : "CONTENT_INVALID";
       return Promise.reject(
-        new CollabError("CONTENT_INVALID", `${format} content is larger than ${maxBytes} bytes`),
+        new CollabError(code, `${format} content is larger than ${maxBytes} bytes`),
       );
     }
     if (this.queue.length >= this.maxQueued) {
       return Promise.reject(
         new CollabError(
           "SERVER_BUSY",
-          `${this.queue.length} HTML and Markdown bodies are waiting to be parsed; try again shortly`,
+          `${this.queue.length} HTML, Markdown and Word bodies are waiting to be parsed; try again shortly`,
         ),
       );
     }
+    const id = this.nextId++;
+    const job: ParseJob =
+      format === "docx"
+        ? { id, body: body as Uint8Array, format, maxBytes }
+        : { id, body: body as string, format, maxBytes };
     return new Promise((resolve, reject) => {
-      this.queue.push({ job: { id: this.nextId++, body, format, maxBytes }, resolve, reject });
+      this.queue.push({ job, resolve, reject });
       this.next();
     });
   }

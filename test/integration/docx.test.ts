@@ -1,0 +1,101 @@
+/**
+ * Word files through the REST API ([CONV8] in SPEC.md): a document is read as
+ * a .docx download and written from one (PUT and POST .../content), the same
+ * document coming back apart from what Word cannot carry; a zip bomb is 413,
+ * bytes that are not a Word file 400.
+ */
+import { zipSync } from "fflate";
+import { describe, expect, it } from "vitest";
+import { DOCX_MEDIA_TYPE } from "../../server/src/api/schemas.ts";
+import { DocxLimits } from "../../server/src/documents/docx.ts";
+import { startServer } from "../helpers/server.ts";
+
+const MARKDOWN = `# Plan
+
+Some **bold** and *italic* text with a [link](https://example.com/).
+
+- [ ] write it
+- [x] read it
+
+| Who | What |
+| --- | --- |
+| Ann | Lead |
+`;
+
+describe("Word files over the API", () => {
+  it("[CONV8] GET ?format=docx downloads the document; PUT and POST .../content read one back", async () => {
+    const { address } = await startServer({ config: { maxBodyBytes: 4 * 1024 * 1024 } });
+    const api = `${address.url}/api/v1/documents`;
+    const put = await fetch(`${api}/team%2Fplan`, {
+      method: "PUT",
+      headers: { "content-type": "text/markdown" },
+      body: MARKDOWN,
+    });
+    expect(put.status).toBe(201);
+
+    const download = await fetch(`${api}/team%2Fplan?format=docx`);
+    expect(download.status).toBe(200);
+    expect(download.headers.get("content-type")).toBe(DOCX_MEDIA_TYPE);
+    expect(download.headers.get("content-disposition")).toBe(
+      `attachment; filename="plan.docx"; filename*=UTF-8''plan.docx`,
+    );
+    const bytes = new Uint8Array(await download.arrayBuffer());
+    expect([...bytes.slice(0, 2)]).toEqual([0x50, 0x4b]); // "PK": a zip archive
+
+    const copy = await fetch(`${api}/copy`, {
+      method: "PUT",
+      headers: { "content-type": DOCX_MEDIA_TYPE },
+      body: bytes,
+    });
+    expect(copy.status).toBe(201);
+    const json = async (name: string) => (await fetch(`${api}/${name}?format=json`)).json();
+    expect(await json("copy")).toEqual(await json("team%2Fplan"));
+
+    // Appended to a document that exists.
+    const appended = await fetch(`${api}/copy/content`, {
+      method: "POST",
+      headers: { "content-type": DOCX_MEDIA_TYPE },
+      body: bytes,
+    });
+    expect(appended.status).toBe(200);
+    const markdown = await (await fetch(`${api}/copy?format=markdown`)).text();
+    expect(markdown.match(/# Plan/g)).toHaveLength(2);
+  });
+
+  it("[CONV8] a zip bomb answers 413 and bytes that are not a Word file 400, and the server goes on", async () => {
+    const { address } = await startServer();
+    const api = `${address.url}/api/v1/documents`;
+    const bomb = zipSync({
+      "word/document.xml": new Uint8Array(DocxLimits.maxUncompressedBytes + 1),
+    });
+    const refused = await fetch(`${api}/bomb`, {
+      method: "PUT",
+      headers: { "content-type": DOCX_MEDIA_TYPE },
+      body: bomb,
+    });
+    expect(refused.status).toBe(413);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe(
+      "payload_too_large",
+    );
+    const garbage = await fetch(`${api}/garbage`, {
+      method: "PUT",
+      headers: { "content-type": DOCX_MEDIA_TYPE },
+      body: new TextEncoder().encode("<html><script>alert(1)</script></html>"),
+    });
+    expect(garbage.status).toBe(400);
+    expect(await (await fetch(`${api}/bomb`)).text()).toContain("not_found");
+    const fine = await fetch(`${api}/after`, {
+      method: "PUT",
+      headers: { "content-type": "text/markdown" },
+      body: "still here",
+    });
+    expect(fine.status).toBe(201);
+  });
+
+  it("[CONV8] the OpenAPI description lists Word as a body and a representation", async () => {
+    const { address } = await startServer();
+    const spec = JSON.stringify(await (await fetch(`${address.url}/api/v1/openapi.json`)).json());
+    expect(spec).toContain(DOCX_MEDIA_TYPE);
+    expect(spec).toContain('"docx"');
+  });
+});
