@@ -63,16 +63,89 @@ export async function call<T>(
   }
   const body = (await response.json().catch(() => null)) as unknown;
   if (response.ok) return { ok: true, status: response.status, value: body as T };
+  return failure(response.status, body);
+}
+
+/** The failure an error answer (`{ "error": { "code", "message" } }`, or anything) means. */
+function failure(status: number, body: unknown): Extract<ApiResult<never>, { ok: false }> {
   const error = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
   return {
     ok: false,
-    status: response.status,
+    status,
     code: typeof error?.code === "string" ? error.code : "http",
-    message:
-      typeof error?.message === "string"
-        ? error.message
-        : `The server answered ${response.status}.`,
+    message: typeof error?.message === "string" ? error.message : `The server answered ${status}.`,
   };
+}
+
+/** Formats a document downloads as, with the file extension each gets. */
+export const DOWNLOADS = {
+  markdown: { label: "Markdown (.md)", extension: "md" },
+  html: { label: "Web page (.html)", extension: "html" },
+  docx: { label: "Word (.docx)", extension: "docx" },
+} as const;
+export type DownloadFormat = keyof typeof DOWNLOADS;
+
+/** The document in `format`, as a file's bytes. */
+export async function downloadDocument(
+  name: string,
+  format: DownloadFormat,
+  token: string | null,
+): Promise<ApiResult<Blob>> {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  let response: Response;
+  try {
+    response = await fetch(documentUrl(name, `?format=${format}`), { headers, cache: "no-store" });
+  } catch {
+    return { ok: false, status: 0, code: "network", message: "Could not reach the server." };
+  }
+  if (!response.ok) return failure(response.status, await response.json().catch(() => null));
+  return { ok: true, status: response.status, value: await response.blob() };
+}
+
+/** The media type a file is sent as, from its extension; null for a kind the server cannot read. */
+export function importType(fileName: string): string | null {
+  const extension = fileName.toLowerCase().split(".").pop() ?? "";
+  if (extension === "md" || extension === "markdown") return "text/markdown";
+  if (extension === "html" || extension === "htm") return "text/html";
+  if (extension === "docx") {
+    return "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+  }
+  return null;
+}
+
+/** Creates document `name` from `file` (Markdown, HTML or Word); refused if `name` exists. */
+export async function importDocument(
+  name: string,
+  file: File,
+  token: string | null,
+): Promise<ApiResult<unknown>> {
+  const type = importType(file.name);
+  if (type === null) {
+    return {
+      ok: false,
+      status: 415,
+      code: "unsupported_media_type",
+      message: `${file.name} is not a Markdown (.md), HTML (.html) or Word (.docx) file.`,
+    };
+  }
+  const headers: Record<string, string> = { "content-type": type, "if-none-match": "*" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  let response: Response;
+  try {
+    response = await fetch(documentUrl(name), { method: "PUT", headers, body: file });
+  } catch {
+    return { ok: false, status: 0, code: "network", message: "Could not reach the server." };
+  }
+  const body = (await response.json().catch(() => null)) as unknown;
+  if (response.ok) return { ok: true, status: response.status, value: body };
+  if (response.status === 412) {
+    return {
+      ...failure(412, body),
+      message: `A document named "${name}" exists; choose another name.`,
+    };
+  }
+  return failure(response.status, body);
 }
 
 /** Every stored document the token may see (bounded: 50 pages of 200). */

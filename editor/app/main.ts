@@ -13,6 +13,7 @@ import {
 import { credentialPanel, deniedPanel, tokenForm } from "./access.ts";
 import { listDocuments } from "./api.ts";
 import { paragraph } from "./dom.ts";
+import { downloadMenu, importControl } from "./files.ts";
 import { createHistoryPanel } from "./history.ts";
 import { storedToken, takeTokenFromFragment } from "./token.ts";
 import { showTrash } from "./trash.ts";
@@ -55,9 +56,15 @@ async function showList(): Promise<void> {
     const name = (new FormData(form).get("doc") as string).trim();
     if (name) location.assign(documentPath(name));
   });
+  // A Markdown, HTML or Word file becomes a new document: named as typed above, or after the file.
+  const importer = importControl(
+    () => (new FormData(form).get("doc") as string | null) ?? "",
+    storedToken,
+    (name) => location.assign(documentPath(name)),
+  );
   const list = document.createElement("ul");
   list.className = "app-list";
-  main.replaceChildren(form, list);
+  main.replaceChildren(form, importer, list);
   const token = storedToken();
   const result = await listDocuments(token);
   if (!result.ok) {
@@ -118,7 +125,7 @@ function showDocument(name: string): void {
   const historyButton = headerButton("History");
   historyButton.setAttribute("aria-expanded", "false");
   historyButton.setAttribute("aria-controls", "history-panel");
-  title.replaceChildren(label, share, historyButton);
+  title.replaceChildren(label, share, historyButton, downloadMenu(name, storedToken));
 
   const layout = document.createElement("div");
   layout.className = "app-doc";

@@ -55,6 +55,12 @@ describe("Word files", () => {
     expect(await roundTrip(doc)).toEqual(withoutWordLosses(doc));
   });
 
+  it("[CONV8] a task list right after a bullet list comes back as its own list (Word joins them)", async () => {
+    const doc = parseContent("- one\n- two\n\n- [ ] to do\n- [x] done\n", "markdown");
+    expect(doc.content?.map((n) => n.type)).toEqual(["bulletList", "taskList"]);
+    expect(await roundTrip(doc)).toEqual(doc);
+  });
+
   it("[CONV8] an empty document writes and reads back empty", async () => {
     const empty = parseContent("", "html");
     expect(await roundTrip(empty)).toEqual(empty);

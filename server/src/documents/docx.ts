@@ -135,16 +135,25 @@ export async function docxToHtml(bytes: Uint8Array): Promise<string> {
 }
 
 /**
- * Task lists come back from Word as bullet lists whose items start with a box:
- * make them task lists again.
+ * Task lists come back from Word as bullet items that start with a box, joined to any
+ * bullet list beside them: make each run of boxed items a task list again.
  */
 export function restoreTaskLists(node: JSONContent): JSONContent {
-  const content = node.content?.map(restoreTaskLists);
-  const next = content === undefined ? { ...node } : { ...node, content };
-  if (next.type !== "bulletList" || content === undefined || content.length === 0) return next;
-  const items = content.map(taskOf);
-  if (items.some((item) => item === null)) return next;
-  return { type: "taskList", content: items as JSONContent[] };
+  return node.content === undefined ? node : { ...node, content: node.content.flatMap(splitTasks) };
+}
+
+function splitTasks(node: JSONContent): JSONContent[] {
+  const inner = restoreTaskLists(node);
+  if (inner.type !== "bulletList" || inner.content === undefined) return [inner];
+  const lists: Array<{ type: "bulletList" | "taskList"; content: JSONContent[] }> = [];
+  for (const item of inner.content) {
+    const task = taskOf(item);
+    const type = task === null ? "bulletList" : "taskList";
+    const last = lists.at(-1);
+    if (last?.type === type) last.content.push(task ?? item);
+    else lists.push({ type, content: [task ?? item] });
+  }
+  return lists;
 }
 
 function taskOf(item: JSONContent): JSONContent | null {
@@ -221,6 +230,7 @@ class DocxWriter {
       }));
     return [
       { reference: "bullet", levels: levels(LevelFormat.BULLET, 1) },
+      { reference: "task", levels: levels(LevelFormat.BULLET, 1) },
       ...[...this.ordered].map(([start, reference]) => ({
         reference,
         levels: levels(LevelFormat.DECIMAL, start),
@@ -259,7 +269,13 @@ class DocxWriter {
       case "bulletList":
       case "orderedList":
       case "taskList": {
-        const reference = node.type === "orderedList" ? this.orderedReference(node) : "bullet";
+        // Task lists number as bullets of their own, so Word never joins one to a list beside it.
+        const reference =
+          node.type === "orderedList"
+            ? this.orderedReference(node)
+            : node.type === "taskList"
+              ? "task"
+              : "bullet";
         const level = context.list === null ? 0 : Math.min(context.list.level + 1, 8);
         const instance = context.list === null ? ++this.instances : context.list.instance;
         return (node.content ?? []).flatMap((item) =>
