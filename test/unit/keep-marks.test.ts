@@ -101,6 +101,28 @@ describe("[COM2] text an editor moved keeps its thread's mark", () => {
     expect(keeper?.size).toBe(2);
   });
 
+  it("a fault while keeping marks is reported and never stops the change it observed", () => {
+    const server = origin("abcdefgh");
+    server.text().format(2, 3, { [KEY]: MARK });
+    const a = replica();
+    sync(server.doc, a.doc);
+    const errors: unknown[] = [];
+    new MarkKeeper(a.doc, {
+      isWrite: (t) => t.origin === WRITE,
+      threadExists: () => {
+        throw new Error("threads unavailable");
+      },
+      onError: (error) => errors.push(error),
+    });
+    a.doc.transact(() => a.text().insert(3, "XY"), WRITE);
+    const b = replica();
+    sync(server.doc, b.doc);
+    b.text().delete(2, 3);
+    sync(b.doc, a.doc);
+    expect(a.text().toString()).toBe("abXYfgh");
+    expect(errors).toHaveLength(1);
+  });
+
   it("never puts back the mark of a thread that no longer exists", () => {
     const { replicas } = race({ keep: true, threadExists: false });
     for (const r of replicas) expect(marked(r.text()).marked).toBe("");

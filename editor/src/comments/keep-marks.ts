@@ -60,6 +60,11 @@ export interface KeepMarksOptions {
   readonly isWrite?: (transaction: Y.Transaction) => boolean;
   /** Whether thread `id` still exists (a deleted thread's mark is never put back). */
   readonly threadExists: (id: string) => boolean;
+  /**
+   * Told of an error while keeping marks; the change that was being observed goes on
+   * regardless (a fault here must never stop syncing). @default console.error
+   */
+  readonly onError?: (error: unknown) => void;
 }
 
 /**
@@ -77,7 +82,13 @@ export class MarkKeeper {
   /** Every entry of {@link kept}, oldest first: the order they are forgotten in. */
   private order: Written[] = [];
   private remembered = 0;
-  private readonly onTransaction = (transaction: Y.Transaction): void => this.observe(transaction);
+  private readonly onTransaction = (transaction: Y.Transaction): void => {
+    try {
+      this.observe(transaction);
+    } catch (error) {
+      (this.options.onError ?? console.error)(error);
+    }
+  };
 
   private readonly doc: Y.Doc;
   private readonly options: KeepMarksOptions;

@@ -188,6 +188,14 @@ async function readBody(
   return { text, bytes, type };
 }
 
+/** `value` as an RFC 5987 ext-value's characters: percent-encoded beyond its attr-chars. */
+function encodeRfc5987(value: string): string {
+  return encodeURIComponent(value).replace(
+    /['()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+}
+
 function tooLarge(maxBytes: number): ApiError {
   return new ApiError(
     413,
@@ -209,7 +217,7 @@ function send(response: ServerResponse, reply: Reply, head: boolean): void {
       // A download, never shown inline; the name's ASCII form first, then the exact one.
       const ascii = reply.filename.replace(/[^\x20-\x7e]|["\\]/g, "_");
       headers["content-disposition"] =
-        `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(reply.filename)}`;
+        `attachment; filename="${ascii}"; filename*=UTF-8''${encodeRfc5987(reply.filename)}`;
     }
   }
   response.writeHead(reply.status, headers);
