@@ -115,7 +115,6 @@ export function fillRefusedContent(schema: Schema): Schema {
   return schema;
 }
 
-/** Applies {@link fillRefusedContent} to an editor's schema before its view, and y-tiptap, first render. */
 /**
  * Dependency patch, written for prosemirror-tables 1.8.5 with @tiptap/extension-table
  * 3.31.3 and @tiptap/y-tiptap 3.0.9 (docs/patches.md). The `tableEditing` plugin repairs
@@ -189,6 +188,7 @@ const CollabTable = Table.extend<CollabTableOptions>({
   },
 });
 
+/** Applies {@link fillRefusedContent} to an editor's schema before its view, and y-tiptap, first render. */
 const FillRefusedContent = Extension.create({
   name: "fillRefusedContent",
   onBeforeCreate() {
