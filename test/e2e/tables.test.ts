@@ -91,12 +91,12 @@ describe("tables", () => {
     await (await cell(ann, "Lead")).click();
     await (await cell(bob, "Ann")).click();
     await tool(bob, "Insert a row below").click();
+    // Bob's caret goes into the new row first: a click racing a remote render can be put back
+    // where it was (y-tiptap restores the selection it had when the change arrived).
+    await bob.locator("tr").nth(2).locator("td").first().click();
     await Promise.all([
       tool(ann, "Insert a column to the right").click(),
-      (async () => {
-        await bob.locator("tr").nth(2).locator("td").first().click();
-        await bob.keyboard.type("Bob");
-      })(),
+      bob.keyboard.type("Bob"),
     ]);
     const expected = [
       ["Name", "Role", "", "Notes"],
