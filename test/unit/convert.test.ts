@@ -751,3 +751,46 @@ describe("conversion: comment marks", () => {
     expect(JSON.stringify(parsed)).toContain("before quoted after");
   });
 });
+
+describe("conversion: table cells", () => {
+  const tableWith = (attrs: Record<string, unknown>) =>
+    JSON.stringify({
+      type: "doc",
+      content: [
+        {
+          type: "table",
+          content: [
+            {
+              type: "tableRow",
+              content: [{ type: "tableCell", attrs, content: [{ type: "paragraph" }] }],
+            },
+          ],
+        },
+      ],
+    });
+
+  it("[CONV5] a cell spanning more than 1,000 columns or rows, or with widths that are not, is refused before any table is mapped", () => {
+    expect(contentError(() => parseContent(tableWith({ colspan: 1e9 }), "json"))).toMatch(
+      /attrs\.colspan: must be a whole number from 1 to 1000/,
+    );
+    expect(contentError(() => parseContent(tableWith({ rowspan: 1.5 }), "json"))).toMatch(
+      /attrs\.rowspan/,
+    );
+    expect(contentError(() => parseContent(tableWith({ colwidth: ["x"] }), "json"))).toMatch(
+      /attrs\.colwidth/,
+    );
+    expect(() =>
+      parseContent(tableWith({ colspan: 2, colwidth: [80, 120] }), "json"),
+    ).not.toThrow();
+  });
+
+  it("[CONV5] such a cell written straight into Yjs (by a collaborator) fails to render, cleanly", () => {
+    const ydoc = new Y.Doc();
+    replaceContent(ydoc, parseContent(tableWith({}), "json"));
+    const cell = ((ydoc.getXmlFragment(FIELD).get(0) as Y.XmlElement).get(0) as Y.XmlElement).get(
+      0,
+    ) as Y.XmlElement;
+    cell.setAttribute("colspan", 1e9 as unknown as string);
+    expect(contentError(() => renderContent(documentJSON(ydoc), "html"))).toMatch(/colspan/);
+  });
+});

@@ -438,7 +438,7 @@ async function represent(
     const { renderDocx } = await import("../documents/docx.ts");
     return {
       status: 200,
-      body: await renderDocx(json),
+      body: await renderDocx(converter.checkedJSON(json)),
       type: FORMAT_MEDIA_TYPES.docx,
       filename: `${name.split("/").pop() || "document"}.docx`,
     };

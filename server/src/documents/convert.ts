@@ -77,6 +77,14 @@ export function parseContent(
 }
 
 /**
+ * The document as {@link renderContent} checks it before rendering (a collaborator can
+ * write anything into Yjs): for writers of other formats (Word). Throws CONTENT_INVALID.
+ */
+export function checkedJSON(json: JSONContent): JSONContent {
+  return buildDocument(json, ContentLimits.maxStoredDepth).toJSON();
+}
+
+/**
  * The document in `doc` as Tiptap JSON, read the way the editor's binding
  * reads it: elements or marks the schema does not know are left out (the
  * editor drops them too), and an empty fragment is the empty document. The
@@ -384,7 +392,46 @@ function buildMarks(raw: unknown, path: string): Mark[] {
 }
 
 /** Checks content and marks node by node, so the message can say where. */
+/**
+ * Most columns or rows one table cell may span. prosemirror-tables maps a table cell by
+ * cell (and so does the Word writer): a span of a billion would take the process's memory.
+ */
+const MAX_CELL_SPAN = 1_000;
+
+/** Refuses a table cell whose spans or widths no table could have. */
+function checkCell(node: PMNode, path: string): void {
+  const role = node.type.spec.tableRole;
+  if (role !== "cell" && role !== "header_cell") return;
+  for (const name of ["colspan", "rowspan"]) {
+    const value: unknown = node.attrs[name];
+    if (
+      typeof value !== "number" ||
+      !Number.isInteger(value) ||
+      value < 1 ||
+      value > MAX_CELL_SPAN
+    ) {
+      throw invalidAt(
+        join(path, `attrs.${name}`),
+        `must be a whole number from 1 to ${MAX_CELL_SPAN}, got ${describeValue(value)}`,
+      );
+    }
+  }
+  const widths: unknown = node.attrs.colwidth;
+  const valid =
+    widths === null ||
+    (Array.isArray(widths) &&
+      widths.length <= MAX_CELL_SPAN &&
+      widths.every((w) => typeof w === "number" && Number.isFinite(w) && w >= 0 && w <= 100_000));
+  if (!valid) {
+    throw invalidAt(
+      join(path, "attrs.colwidth"),
+      "must be null or a list of column widths in pixels",
+    );
+  }
+}
+
 function validate(node: PMNode, path: string): void {
+  checkCell(node, path);
   const match = node.type.contentMatch.matchFragment(node.content);
   if (match === null || !match.validEnd) {
     const expected = node.type.spec.content ?? "no content";
