@@ -46,6 +46,7 @@
  */
 import { DatabaseError, escapeIdentifier, Pool, type PoolClient } from "pg";
 import * as Y from "yjs";
+import { PostgresAttachmentStore } from "../attachments/postgres.ts";
 import { CollabError, isCollabError } from "../errors.ts";
 import { LogStore, type LogStoreOptions, type WriteOp } from "./log-store.ts";
 import { clientsOf, decodeClients, encodeClients, mergedState } from "./state.ts";
@@ -78,7 +79,7 @@ export interface PostgresStoreOptions extends LogStoreOptions {
 }
 
 /** The schema this code reads and writes; {@link MIGRATIONS} brings older ones up to it. */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 /**
  * Advisory lock class ids ("COL" and a number): the first key of
@@ -105,6 +106,8 @@ interface Tables {
   readonly trash: string;
   readonly trashVersions: string;
   readonly deletedClients: string;
+  readonly attachments: string;
+  readonly attachmentBlobs: string;
 }
 
 function tablesIn(schema: string | undefined): Tables {
@@ -118,6 +121,8 @@ function tablesIn(schema: string | undefined): Tables {
     trash: table("collab_trash"),
     trashVersions: table("collab_trash_versions"),
     deletedClients: table("collab_deleted_clients"),
+    attachments: table("collab_attachments"),
+    attachmentBlobs: table("collab_attachment_blobs"),
   };
 }
 
@@ -184,6 +189,24 @@ const MIGRATIONS: ReadonlyArray<(t: Tables) => readonly string[]> = [
       clients bytea NOT NULL,
       PRIMARY KEY (name, trash_id)
     )`,
+  ],
+  // Attachments (attachments/postgres.ts): bytes once per content, one row per document holding them.
+  (t) => [
+    `CREATE TABLE ${t.attachmentBlobs} (
+      id text COLLATE "C" PRIMARY KEY,
+      bytes bytea NOT NULL
+    )`,
+    `CREATE TABLE ${t.attachments} (
+      name text COLLATE "C" NOT NULL,
+      trash_id text COLLATE "C" NOT NULL,
+      id text COLLATE "C" NOT NULL REFERENCES ${t.attachmentBlobs} (id),
+      type text NOT NULL,
+      size bigint NOT NULL,
+      filename text NOT NULL,
+      created bigint NOT NULL,
+      PRIMARY KEY (name, trash_id, id)
+    )`,
+    `CREATE INDEX ON ${t.attachments} (id)`,
   ],
 ];
 
@@ -267,6 +290,19 @@ export class PostgresStore extends LogStore {
     this.pool = pool;
     this.t = tables;
     this.begin = begin;
+  }
+
+  /**
+   * The attachments kept in the same database, over this store's connections
+   * (so the store must stay open while they are used).
+   */
+  attachments(): PostgresAttachmentStore {
+    const { attachments, attachmentBlobs } = this.t;
+    return new PostgresAttachmentStore({
+      pool: this.pool,
+      tables: { attachments, blobs: attachmentBlobs },
+      transaction: (body) => transaction(this.pool, this.begin, body),
+    });
   }
 
   /**
@@ -987,8 +1023,18 @@ async function migrate(pool: Pool, t: Tables, schema: string | undefined): Promi
     const unlogged = await client.query<{ relname: string }>(
       `SELECT relname FROM pg_class
        WHERE oid IN (to_regclass($1), to_regclass($2), to_regclass($3), to_regclass($4),
-         to_regclass($5), to_regclass($6)) AND relpersistence <> 'p'`,
-      [t.documents, t.updates, t.versions, t.trash, t.trashVersions, t.deletedClients],
+         to_regclass($5), to_regclass($6), to_regclass($7), to_regclass($8))
+         AND relpersistence <> 'p'`,
+      [
+        t.documents,
+        t.updates,
+        t.versions,
+        t.trash,
+        t.trashVersions,
+        t.deletedClients,
+        t.attachments,
+        t.attachmentBlobs,
+      ],
     );
     if (unlogged.rows.length > 0) {
       throw new CollabError(
