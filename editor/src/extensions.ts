@@ -19,6 +19,7 @@ import { fixTables, tableEditingKey } from "@tiptap/pm/tables";
 import type { EditorView } from "@tiptap/pm/view";
 import StarterKit from "@tiptap/starter-kit";
 import { ySyncPluginKey } from "@tiptap/y-tiptap";
+import { AttachmentFile, AttachmentImage } from "./attachments/nodes.ts";
 import { CommentMark } from "./comments/mark.ts";
 
 /**
@@ -63,6 +64,9 @@ export function schemaExtensions(options: SchemaOptions = {}): Extensions {
     TableRow,
     TableHeader,
     TableCell,
+    // Images and file cards: the bytes are attachments on the server, the document holds their ids.
+    AttachmentImage,
+    AttachmentFile,
     CommentMark,
     FillRefusedContent,
   ];

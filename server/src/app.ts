@@ -3,6 +3,8 @@
  * routes and the WebSocket transport. Nothing happens at import time, so
  * tests start as many servers in one process as they like.
  */
+
+import { createHmac, randomBytes } from "node:crypto";
 import {
   createServer,
   type Server as HttpServer,
@@ -11,9 +13,15 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer, Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import type { Hocuspocus } from "@hocuspocus/server";
 import { createApi } from "./api/router.ts";
+import { FileAttachmentStore } from "./attachments/files.ts";
+import { MemoryAttachmentStore } from "./attachments/memory.ts";
+import { AttachmentService } from "./attachments/service.ts";
+import { LinkSigner } from "./attachments/signing.ts";
+import type { AttachmentStore } from "./attachments/store.ts";
 import { accessMode, describeAccess } from "./auth/access.ts";
 import { checkPublicKey } from "./auth/tokens.ts";
 import { Comments, eventPayload } from "./comments/comments.ts";
@@ -49,6 +57,8 @@ export interface CollabServerOptions {
   readonly logger?: Logger;
   /** A store to use instead of the one `config.store` names (it is closed with the server). */
   readonly store?: DocumentStore;
+  /** An attachment store to use instead of the one beside the document store (closed with the server). */
+  readonly attachments?: AttachmentStore;
 }
 
 /** Where a listening server can be reached. */
@@ -73,6 +83,8 @@ export interface CollabServer {
   readonly store: DocumentStore;
   /** The document service: what the REST API does, without HTTP. */
   readonly documents: DocumentService;
+  /** Documents' attachments: uploads, reads, and collection of unused ones. */
+  readonly attachments: AttachmentService;
   readonly metrics: Metrics;
   readonly logger: Logger;
   /** The access mode in one line, for the start-up log. */
@@ -110,6 +122,38 @@ export async function openStore(config: Config): Promise<DocumentStore> {
       }
       return PostgresStore.open({ url: config.databaseUrl });
   }
+}
+
+/**
+ * The attachment store beside `store`: files in DATA_DIR beside LevelDB,
+ * PostgreSQL's own tables, or memory.
+ */
+export async function openAttachments(
+  config: Config,
+  store: DocumentStore,
+): Promise<AttachmentStore> {
+  if (store instanceof PostgresStore) return store.attachments();
+  if (store instanceof LevelDbStore) {
+    return FileAttachmentStore.open(join(config.dataDir, "attachments"));
+  }
+  return new MemoryAttachmentStore();
+}
+
+/**
+ * The key that signs attachment links: ATTACHMENT_URL_SECRET, else one
+ * derived from AUTH_SECRET or API_SECRET (so every instance of a cluster
+ * derives the same), else random for this process.
+ */
+function linkKey(config: Config, logger: Logger): Uint8Array {
+  if (config.attachmentUrlSecret !== null) return Buffer.from(config.attachmentUrlSecret);
+  const base = config.authSecret ?? config.apiSecret;
+  if (base !== null) return createHmac("sha256", base).update("collab attachment links").digest();
+  if (config.cluster) {
+    logger.warn(
+      "attachment links are signed with a key of this instance only; set ATTACHMENT_URL_SECRET on every instance",
+    );
+  }
+  return randomBytes(32);
 }
 
 /**
@@ -168,6 +212,8 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
   const onRefused = (reason: string) => metrics.refusals.inc({ reason });
   wireStoreEvents(store, logger, metrics);
 
+  const attachmentStore = options.attachments ?? (await openAttachments(config, store));
+
   const webhooks =
     config.webhookUrls.length === 0
       ? null
@@ -200,7 +246,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     ],
     redis, // Redis fan-out
   });
-  const service = new DocumentService({
+  const service: DocumentService = new DocumentService({
     hocuspocus: core.hocuspocus,
     persistence: core.persistence,
     store,
@@ -209,6 +255,11 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     maxAutoVersions: config.maxAutoVersions,
     trashRetentionMs: config.trashRetentionDays * DAY_MS,
     deletions,
+    attachments: {
+      trashed: (name, id) => attachments.trashed(name, id),
+      restored: (name, id, to) => attachments.restored(name, id, to),
+      purged: (name, id) => attachments.purged(name, id),
+    },
     ...(coordinator === null ? {} : { cluster: coordinator }),
     events: {
       created: (name) => webhooks?.send("document.created", { document: name }),
@@ -235,6 +286,28 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     },
   });
   documents = service;
+  const attachments: AttachmentService = new AttachmentService({
+    store: attachmentStore,
+    limits: {
+      maxBytes: config.maxAttachmentBytes,
+      maxPerDocument: config.maxAttachmentsPerDocument,
+      maxBytesPerDocument: config.maxAttachmentBytesPerDocument,
+    },
+    graceMs: config.attachmentGraceMs,
+    logger,
+    references: {
+      current: (name) => service.current(name),
+      async *versions(name) {
+        for (const version of await service.listVersions(name)) {
+          const read = await service.readVersion(name, version.id);
+          if (read !== null) yield read.doc;
+        }
+      },
+      inTrash: async (name, trashId) =>
+        (await store.listTrash({ name, limit: 10_000 })).some((entry) => entry.id === trashId),
+    },
+  });
+  const links = new LinkSigner(linkKey(config, logger), config.attachmentUrlSeconds);
   const threads = new Comments({
     documents: service,
     onEvent: (name, event, text) => webhooks?.send(event.type, eventPayload(name, event, text)),
@@ -248,7 +321,9 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
       .then((purged) => {
         if (purged > 0) logger.info({ purged }, "trash entries past TRASH_RETENTION_DAYS purged");
       })
-      .catch((error: unknown) => logger.error({ err: error }, "sweeping the trash failed"));
+      .catch((error: unknown) => logger.error({ err: error }, "sweeping the trash failed"))
+      .then(() => (shuttingDown ? 0 : attachments.collectAll()))
+      .catch((error: unknown) => logger.error({ err: error }, "collecting attachments failed"));
   };
   const sweeper = setInterval(sweep, TRASH_SWEEP_MS);
   sweeper.unref();
@@ -278,6 +353,8 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     logger,
     maxBodyBytes: config.maxBodyBytes,
     parser,
+    attachments,
+    links,
   });
   const handle = createHttpHandler({
     store,
@@ -350,6 +427,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     hocuspocus: hp,
     store,
     documents: service,
+    attachments,
     metrics,
     logger,
     access: describeAccess(access, config),
@@ -389,6 +467,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
         const started = Date.now();
         await waitForUnload(hp, config.shutdownTimeoutMs);
         const remainingMs = Math.max(0, config.shutdownTimeoutMs - (Date.now() - started));
+        await attachmentStore.close();
         const { abandoned } = await store.close({ abortAfterMs: remainingMs });
         await core.fanOut?.close(); // Redis fan-out: after the store, so the last publishes go out
         for (const document of hp.documents.values()) document.destroy();

@@ -78,6 +78,18 @@ export interface Config {
   readonly rateLimitBurst: number;
   /** Largest REST request body in bytes. @default 1 MiB */
   readonly maxBodyBytes: number;
+  /** Largest attachment (image or file) in bytes. @default 25 MiB */
+  readonly maxAttachmentBytes: number;
+  /** Most attachments one document may have. @default 1_000 */
+  readonly maxAttachmentsPerDocument: number;
+  /** Most bytes of attachments one document may have. @default 1 GiB */
+  readonly maxAttachmentBytesPerDocument: number;
+  /** HMAC key of signed attachment links; null derives one from AUTH_SECRET or API_SECRET, else random per process. @default null */
+  readonly attachmentUrlSecret: string | null;
+  /** A signed attachment link works for between this and twice this many seconds. @default 3_600 */
+  readonly attachmentUrlSeconds: number;
+  /** An attachment nothing shows (content or versions) is deleted once older than this. @default 86_400_000 */
+  readonly attachmentGraceMs: number;
   /** Save an automatic version of a document being edited this often; 0 = never. @default 600_000 */
   readonly versionIntervalMs: number;
   /** Automatic versions kept per document (named versions are always kept). @default 50 */
@@ -516,6 +528,66 @@ export const SETTINGS = [
       "largest REST request body; a larger one is refused with 413 (a replace costs about 1 s of CPU per MiB)",
     allowed: "an integer 1024-1073741824",
     schema: integer(1024, 1024 * MiB),
+  }),
+  setting({
+    key: "maxAttachmentBytes",
+    env: "MAX_ATTACHMENT_BYTES",
+    argument: "<n>",
+    default: 25 * MiB,
+    description:
+      "largest attachment (an image or file in a document); a larger upload is refused with 413",
+    allowed: "an integer 1024-1073741824",
+    schema: integer(1024, 1024 * MiB),
+  }),
+  setting({
+    key: "maxAttachmentsPerDocument",
+    env: "MAX_ATTACHMENTS_PER_DOCUMENT",
+    argument: "<n>",
+    default: 1_000,
+    description:
+      "most attachments one document may have; more are refused with 413 (quota_exceeded)",
+    allowed: "an integer 1-1000000",
+    schema: integer(1, 1_000_000),
+  }),
+  setting({
+    key: "maxAttachmentBytesPerDocument",
+    env: "MAX_ATTACHMENT_BYTES_PER_DOCUMENT",
+    argument: "<n>",
+    default: 1024 * MiB,
+    description:
+      "most bytes of attachments one document may have; more are refused with 413 (quota_exceeded)",
+    allowed: "an integer 1024-1099511627776",
+    schema: integer(1024, 1024 * 1024 * MiB),
+  }),
+  setting({
+    key: "attachmentUrlSecret",
+    env: "ATTACHMENT_URL_SECRET",
+    argument: "<key>",
+    secret: true,
+    default: null,
+    description:
+      "key that signs attachment links (images cannot send a token); unset, it is derived from AUTH_SECRET or API_SECRET, else random per process (set it on every instance of a cluster)",
+    allowed: "at least 32 characters",
+    schema: optional(z.string().min(32)),
+  }),
+  setting({
+    key: "attachmentUrlSeconds",
+    env: "ATTACHMENT_URL_SECONDS",
+    argument: "<s>",
+    default: 3_600,
+    description: "a signed attachment link works for between this and twice this many seconds",
+    allowed: "an integer 60-604800",
+    schema: integer(60, 604_800),
+  }),
+  setting({
+    key: "attachmentGraceMs",
+    env: "ATTACHMENT_GRACE_MS",
+    argument: "<ms>",
+    default: 86_400_000,
+    description:
+      "an attachment that neither a document nor any of its versions shows is deleted once it is older than this",
+    allowed: "an integer 0-31536000000",
+    schema: integer(0, 31_536_000_000),
   }),
   setting({
     key: "versionIntervalMs",

@@ -45,7 +45,12 @@ export type ErrorCode =
   /** A thread's anchor matches no text now. */
   | "ANCHOR_NOT_FOUND"
   /** A quote anchor matches several places; add a prefix or suffix. */
-  | "ANCHOR_AMBIGUOUS";
+  | "ANCHOR_AMBIGUOUS"
+  /** An upload larger than MAX_ATTACHMENT_BYTES. */
+  | "ATTACHMENT_TOO_LARGE"
+  /** An upload past a document's attachment count or bytes. */
+  | "ATTACHMENT_LIMIT"
+  | "ATTACHMENT_NOT_FOUND";
 
 /**
  * The server's error: a stable `code` plus a human-readable message. When it

@@ -115,7 +115,7 @@ describe("postgres", () => {
       const reopened = await openIn(schema);
       await reopened.close();
       expect(await admin(`SELECT version FROM "${schema}".collab_schema`)).toEqual([
-        { version: 2 },
+        { version: 3 },
       ]);
       const tables = await admin<{ relname: string; relpersistence: string }>(
         `SELECT relname, relpersistence FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -124,6 +124,8 @@ describe("postgres", () => {
       );
       expect(tables).toEqual(
         [
+          "collab_attachment_blobs",
+          "collab_attachments",
           "collab_deleted_clients",
           "collab_documents",
           "collab_schema",
@@ -140,17 +142,19 @@ describe("postgres", () => {
       const first = await openIn(schema);
       await first.append("doc", new Typist().type("from version 1"));
       await first.close();
-      // What version 1 had: no trash tables.
+      // What version 1 had: no trash tables, and no attachments (version 3).
       await admin(`DROP TABLE "${schema}".collab_trash, "${schema}".collab_trash_versions,
-        "${schema}".collab_deleted_clients; UPDATE "${schema}".collab_schema SET version = 1`);
+        "${schema}".collab_deleted_clients, "${schema}".collab_attachments,
+        "${schema}".collab_attachment_blobs; UPDATE "${schema}".collab_schema SET version = 1`);
       const migrated = await openIn(schema);
       onTestFinished(async () => {
         await migrated.close();
       });
       expect(textOf(docFrom((await migrated.load("doc"))?.updates ?? []))).toBe("from version 1");
       expect(await migrated.trash("doc", { id: "t1", deleted: 1, deletedBy: null })).not.toBeNull();
+      expect(await migrated.attachments().owners()).toEqual([]);
       expect(await admin(`SELECT version FROM "${schema}".collab_schema`)).toEqual([
-        { version: 2 },
+        { version: 3 },
       ]);
     });
 

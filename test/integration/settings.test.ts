@@ -24,6 +24,7 @@ import { exportSPKI, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
 import WebSocket from "ws";
 import * as Y from "yjs";
+import { LinkSigner } from "../../server/src/attachments/signing.ts";
 import { type Config, flagName, SETTINGS } from "../../server/src/config.ts";
 import { acknowledged, nodeSocket, refusal, synced } from "../helpers/clients.ts";
 import { type Engine, freePort, startPostgres, startRedis } from "../helpers/engines.ts";
@@ -37,6 +38,7 @@ const API_SECRET = "settings-api-secret-0123456789abcdef!";
 const METRICS_TOKEN = "settings-metrics-token";
 const WEBHOOK_SECRET = "settings-webhook-secret";
 const DAY_MS = 24 * 60 * 60 * 1000;
+const LINK_SECRET = "settings-attachment-links-0123456789abcdef";
 
 /** Which server a setting is probed on. */
 type Group = "main" | "memory" | "cluster";
@@ -93,6 +95,12 @@ const COVERAGE: Record<keyof Config, Coverage> = {
   rateLimitConnections: { group: "main", value: "40" },
   rateLimitBurst: { group: "main", value: "10" },
   maxBodyBytes: { group: "main", value: "2048" },
+  maxAttachmentBytes: { group: "main", value: "4096" },
+  maxAttachmentsPerDocument: { group: "main", value: "2" },
+  maxAttachmentBytesPerDocument: { group: "main", value: "3000" },
+  attachmentUrlSecret: { group: "main", value: LINK_SECRET },
+  attachmentUrlSeconds: { group: "main", value: "120" },
+  attachmentGraceMs: { group: "main", value: "7200000" },
   versionIntervalMs: { group: "main", value: "1000" },
   maxAutoVersions: { group: "main", value: "1" },
   webhookUrls: { group: "main", value: (run) => run.webhookUrl },
@@ -337,6 +345,32 @@ describe("every setting takes effect", () => {
         body: "x".repeat(3000),
       });
       expect(big.status).toBe(413);
+      // MAX_ATTACHMENT_BYTES=4096, MAX_ATTACHMENT_BYTES_PER_DOCUMENT=3000,
+      // MAX_ATTACHMENTS_PER_DOCUMENT=2: each limit answers 413.
+      const attach = (name: string, bytes: Uint8Array<ArrayBuffer>) =>
+        api(`/documents/${name}/attachments`, { method: "POST", body: bytes });
+      expect((await attach("files", new Uint8Array(5000))).status).toBe(413);
+      expect((await attach("files", new Uint8Array(2000).fill(1))).status).toBe(201);
+      expect((await attach("files", new Uint8Array(1500).fill(2))).status).toBe(413);
+      expect((await attach("files", new Uint8Array(10).fill(3))).status).toBe(201);
+      expect((await attach("files", new Uint8Array(10).fill(4))).status).toBe(413);
+      // ATTACHMENT_URL_SECRET, ATTACHMENT_URL_SECONDS=120: links are signed with that key and
+      // live 2 to 4 minutes.
+      const listed = (await (await api("/documents/files/attachments")).json()) as {
+        attachments: Array<{ url: string }>;
+      };
+      const signedLink = (await (
+        await api("/documents/files/attachments/links", { method: "POST" })
+      ).json()) as { expires: string };
+      const lifetime = Date.parse(signedLink.expires) - Date.now();
+      expect(lifetime).toBeGreaterThan(119_000);
+      expect(lifetime).toBeLessThanOrEqual(240_000);
+      const mine = new LinkSigner(Buffer.from(LINK_SECRET), 120).sign("files");
+      const viaLink = await fetch(
+        `${http}${listed.attachments[0]?.url}?expires=${mine.expires}&signature=${mine.signature}`,
+      );
+      expect(viaLink.status).toBe(200);
+
       // TRASH_RETENTION_DAYS=3: a deleted document leaves the trash in 3 days.
       const deleted = (await (await api("/documents/probe", { method: "DELETE" })).json()) as {
         trash: { deleted: string; purgeAt: string };
@@ -405,7 +439,11 @@ describe("every setting takes effect", () => {
         WEBHOOK_SECRET: "(set)",
         WEBHOOK_URL: "(set)",
         METRICS_TOKEN: "(set)",
+        ATTACHMENT_URL_SECRET: "(set)",
+        // Collection runs hourly: what it keeps is checked in test/integration/attachments.test.ts.
+        ATTACHMENT_GRACE_MS: 7_200_000,
       });
+      expect(JSON.stringify(server.lines)).not.toContain(LINK_SECRET);
       expect(JSON.stringify(server.lines)).not.toContain(SECRET);
       server.child.kill("SIGTERM");
       expect((await server.exited).code).toBe(0);

@@ -10,6 +10,8 @@
  *   (ALLOW_ANONYMOUS=true): the documents themselves, as over WebSocket,
  *   but not the whole-server operations (listing, deleting), which need
  *   API_SECRET.
+ * - `link`: a signed attachment link (attachments/signing.ts): reading the
+ *   attachments of that one document, nothing else.
  */
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
@@ -20,7 +22,8 @@ import { ApiError } from "./errors.ts";
 export type Caller =
   | { readonly kind: "admin" }
   | { readonly kind: "user"; readonly grant: Grant }
-  | { readonly kind: "anonymous" };
+  | { readonly kind: "anonymous" }
+  | { readonly kind: "link"; readonly name: string };
 
 /** What a route needs. */
 export type Need = "admin" | Permission;
@@ -64,6 +67,11 @@ export function authorize(caller: Caller, need: Need, name?: string): void {
   switch (caller.kind) {
     case "admin":
       return;
+    case "link":
+      if (need !== "read" || name !== caller.name) {
+        throw new ApiError(403, "forbidden", "a signed link opens only its document's attachments");
+      }
+      return;
     case "anonymous":
       if (need === "admin") {
         throw new ApiError(401, "unauthorized", "this endpoint needs the API_SECRET bearer");
@@ -91,6 +99,7 @@ export function authorize(caller: Caller, need: Need, name?: string): void {
 
 /** Whether `caller` may see `name` in a listing. */
 export function canList(caller: Caller, name: string): boolean {
+  if (caller.kind === "link") return false;
   return caller.kind !== "user" || grantAllows(caller.grant, name, "read");
 }
 

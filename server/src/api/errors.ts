@@ -19,6 +19,7 @@ export type ApiErrorCode =
   | "conflict"
   | "precondition_failed"
   | "payload_too_large"
+  | "quota_exceeded"
   | "unsupported_media_type"
   | "unprocessable"
   | "unavailable"
@@ -39,6 +40,9 @@ export class ApiError extends Error {
 const FROM_COLLAB: Partial<Record<ErrorCode, [ApiStatus, ApiErrorCode]>> = {
   CONTENT_INVALID: [400, "invalid_content"],
   CONTENT_TOO_LARGE: [413, "payload_too_large"],
+  ATTACHMENT_TOO_LARGE: [413, "payload_too_large"],
+  ATTACHMENT_LIMIT: [413, "quota_exceeded"],
+  ATTACHMENT_NOT_FOUND: [404, "not_found"],
   DOCUMENT_NAME_INVALID: [400, "invalid_name"],
   TOKEN_MISSING: [401, "unauthorized"],
   TOKEN_INVALID: [401, "unauthorized"],

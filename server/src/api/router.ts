@@ -5,13 +5,15 @@
  * error shape with its status.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AttachmentService } from "../attachments/service.ts";
+import type { LinkSigner } from "../attachments/signing.ts";
 import type { Comments } from "../comments/comments.ts";
 import type { ContentParser } from "../documents/parser.ts";
 import type { DocumentService } from "../documents/service.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { DocumentStore } from "../persistence/store.ts";
 import { checkDocumentName } from "../protocol/names.ts";
-import { authorize, type CallerOptions, identify } from "./caller.ts";
+import { authorize, type Caller, type CallerOptions, identify } from "./caller.ts";
 import { ApiError, toApiError } from "./errors.ts";
 import { buildOpenApi } from "./openapi.ts";
 import { type Reply, ROUTES, type Route } from "./routes.ts";
@@ -26,6 +28,8 @@ export interface ApiOptions extends CallerOptions {
   readonly logger: Logger;
   readonly maxBodyBytes: number;
   readonly parser: ContentParser;
+  readonly attachments: AttachmentService;
+  readonly links: LinkSigner;
 }
 
 interface CompiledRoute {
@@ -81,13 +85,16 @@ export function createApi(
       }
       const { route, names } = found.entry;
       const params = decodeParams(names, found.match ?? []);
-      const caller = await identify(request, options);
+      const caller =
+        route.signed === true && query.has("signature")
+          ? signedCaller(options.links, params.name ?? "", query)
+          : await identify(request, options);
       if (route.need !== "list") authorize(caller, route.need, params.name);
       else if (caller.kind === "anonymous") authorize(caller, "admin");
       const body =
         route.body === undefined || (!route.body.required && hasNoBody(request))
           ? null
-          : await readBody(request, route, options.maxBodyBytes);
+          : await readBody(request, route, bodyLimit(route, options));
       const reply = await route.handle({
         caller,
         params,
@@ -97,9 +104,11 @@ export function createApi(
         service: options.service,
         comments: options.comments,
         store: options.store,
+        attachments: options.attachments,
+        links: options.links,
         parse: (body, format) => options.parser.parse(body, format),
       });
-      send(response, reply, request.method === "HEAD");
+      send(response, reply, request.method === "HEAD", request);
     } catch (error) {
       const failure = toApiError(error);
       if (failure.status === 500) options.logger.error({ err: error, path }, "API request failed");
@@ -161,8 +170,8 @@ async function readBody(
   const accepted = route.body?.types ?? [];
   const type = (request.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
   const declared = Number(request.headers["content-length"] ?? Number.NaN);
-  if (declared > maxBytes) throw tooLarge(maxBytes);
-  if (!accepted.includes(type)) {
+  if (declared > maxBytes) throw tooLarge(maxBytes, route);
+  if (!accepted.includes(type) && !accepted.includes("*/*")) {
     throw new ApiError(
       415,
       "unsupported_media_type",
@@ -173,12 +182,14 @@ async function readBody(
   let size = 0;
   for await (const chunk of request as AsyncIterable<Buffer>) {
     size += chunk.byteLength;
-    if (size > maxBytes) throw tooLarge(maxBytes);
+    if (size > maxBytes) throw tooLarge(maxBytes, route);
     chunks.push(chunk);
   }
   const bytes = Buffer.concat(chunks);
-  // A Word file is bytes: it is read as such, never as text.
-  if (BINARY_CONTENT_TYPES.has(type)) return { text: "", bytes, type };
+  // A Word file or an upload is bytes: it is read as such, never as text.
+  if (BINARY_CONTENT_TYPES.has(type) || route.body?.limit === "attachment") {
+    return { text: "", bytes, type };
+  }
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
@@ -196,7 +207,24 @@ function encodeRfc5987(value: string): string {
   );
 }
 
-function tooLarge(maxBytes: number): ApiError {
+/** Multipart framing allowed on top of an attachment's own bytes. */
+const MULTIPART_OVERHEAD = 64 * 1024;
+
+/** The largest body `route` reads. */
+function bodyLimit(route: Route, options: ApiOptions): number {
+  return route.body?.limit === "attachment"
+    ? options.attachments.limits.maxBytes + MULTIPART_OVERHEAD
+    : options.maxBodyBytes;
+}
+
+function tooLarge(maxBytes: number, route: Route): ApiError {
+  if (route.body?.limit === "attachment") {
+    return new ApiError(
+      413,
+      "payload_too_large",
+      `the file is larger than MAX_ATTACHMENT_BYTES (${maxBytes - MULTIPART_OVERHEAD} bytes)`,
+    );
+  }
   return new ApiError(
     413,
     "payload_too_large",
@@ -204,7 +232,24 @@ function tooLarge(maxBytes: number): ApiError {
   );
 }
 
-function send(response: ServerResponse, reply: Reply, head: boolean): void {
+/** The caller a signed attachment link stands for: a reader of document `name`. */
+function signedCaller(links: LinkSigner, name: string, query: URLSearchParams): Caller {
+  const problem = links.check(name, query.get("expires") ?? "", query.get("signature") ?? "");
+  if (problem !== null) throw new ApiError(403, "forbidden", problem);
+  return { kind: "link", name };
+}
+
+function send(
+  response: ServerResponse,
+  reply: Reply,
+  head: boolean,
+  request: IncomingMessage,
+): void {
+  if ("raw" in reply) {
+    response.writeHead(reply.status, reply.headers);
+    response.end(head || request.method === "HEAD" ? undefined : reply.raw);
+    return;
+  }
   const headers: Record<string, string> = { "cache-control": "no-store" };
   let body: string | Uint8Array | undefined;
   if ("json" in reply) {

@@ -8,12 +8,15 @@ import type { IncomingHttpHeaders } from "node:http";
 import type { JSONContent } from "@tiptap/core";
 import * as Y from "yjs";
 import type { z } from "zod";
+import type { AttachmentService } from "../attachments/service.ts";
+import type { LinkSigner } from "../attachments/signing.ts";
 import type { Comments } from "../comments/comments.ts";
 import type { BodyFormat } from "../documents/parser.ts";
 import type { DocumentService } from "../documents/service.ts";
 import { isTrashId } from "../persistence/log-store.ts";
 import type { DocumentMeta, DocumentStore, TrashEntry, VersionMeta } from "../persistence/store.ts";
 import { checkDocumentName } from "../protocol/names.ts";
+import { ATTACHMENT_ROUTES } from "./attachment-routes.ts";
 import { actorOf, type Caller, canList, type Need } from "./caller.ts";
 import { ApiError } from "./errors.ts";
 import { jsonOf, parse } from "./input.ts";
@@ -62,6 +65,8 @@ export interface RouteContext {
   readonly service: DocumentService;
   readonly comments: Comments;
   readonly store: DocumentStore;
+  readonly attachments: AttachmentService;
+  readonly links: LinkSigner;
   /** Parses a body into a Tiptap document (HTML, Markdown and Word off the event loop). */
   readonly parse: (body: string | Uint8Array, format: BodyFormat) => Promise<JSONContent>;
 }
@@ -76,7 +81,13 @@ export type Reply =
       /** Sent as a download under this name (`Content-Disposition: attachment`). */
       readonly filename?: string;
     }
-  | { readonly status: 204 };
+  | { readonly status: 204 }
+  /** Bytes with headers the route sets itself (attachments: type, disposition, caching, ranges). */
+  | {
+      readonly status: number;
+      readonly raw: Uint8Array | undefined;
+      readonly headers: Readonly<Record<string, string>>;
+    };
 
 export interface Response {
   readonly description: string;
@@ -95,12 +106,19 @@ export interface Route {
   /** What the caller needs; document permissions apply to the `name` parameter. */
   readonly need: Need | "list";
   readonly query?: z.ZodObject;
-  /** Media types the body may have; a JSON schema for application/json. */
+  /**
+   * Media types the body may have (the wildcard type accepts any); a JSON schema for
+   * application/json. `limit: "attachment"`: up to MAX_ATTACHMENT_BYTES and
+   * read as bytes, instead of up to MAX_BODY_BYTES.
+   */
   readonly body?: {
     readonly types: readonly string[];
     readonly schema?: z.ZodType;
     readonly required: boolean;
+    readonly limit?: "attachment";
   };
+  /** A signed link (`?expires=&signature=`) may stand in for credentials: reading attachments. */
+  readonly signed?: boolean;
   /** Success answers; the error answers are added by the router and OpenAPI. */
   readonly responses: Readonly<Record<number, Response>>;
   readonly handle: (context: RouteContext) => Promise<Reply>;
@@ -408,8 +426,12 @@ const DOCUMENT_ROUTES: readonly Route[] = [
   },
 ];
 
-/** Every route: documents, versions and the trash, then threads and comments. */
-export const ROUTES: readonly Route[] = [...DOCUMENT_ROUTES, ...THREAD_ROUTES];
+/** Every route: documents, versions and the trash, attachments, then threads and comments. */
+export const ROUTES: readonly Route[] = [
+  ...DOCUMENT_ROUTES,
+  ...ATTACHMENT_ROUTES,
+  ...THREAD_ROUTES,
+];
 
 /** The body as a Tiptap document, whichever format it came in. */
 function contentOf({ body, parse }: RouteContext): Promise<JSONContent> {

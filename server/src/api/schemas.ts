@@ -265,3 +265,35 @@ export const ThreadAnswer = z
 export const CommentAnswer = z
   .object({ thread: Thread, comment: ThreadComment })
   .register(API_SCHEMAS, { id: "CommentAnswer" });
+
+export const Attachment = z
+  .object({
+    id: z.string().describe("The SHA-256 of the bytes, in hex"),
+    url: z
+      .string()
+      .describe("Its path on this server (with a token, or signed: see attachment links)"),
+    type: z.string().describe("The media type sniffed from the bytes"),
+    size: z.number().int(),
+    filename: z.string().describe("The name the upload gave (empty when none)"),
+    created: z.iso.datetime(),
+  })
+  .register(API_SCHEMAS, { id: "Attachment" });
+
+export const AttachmentList = z
+  .object({ attachments: z.array(Attachment) })
+  .register(API_SCHEMAS, { id: "AttachmentList" });
+
+export const AttachmentLinks = z
+  .object({
+    expires: z.iso.datetime().describe("When links made with this signature stop working"),
+    query: z
+      .string()
+      .describe(
+        "Append to an attachment's url (after `?`) to fetch it without a token, e.g. in <img src>",
+      ),
+  })
+  .register(API_SCHEMAS, { id: "AttachmentLinks" });
+
+export const UploadQuery = z.object({
+  filename: z.string().max(1000).optional().describe("The file's name, for downloads (raw bodies)"),
+});

@@ -211,6 +211,8 @@ function commenter(caller: Caller, author: Person | undefined): Commenter {
       return { person: author ?? { id: "api", name: "API" }, role: "admin" };
     case "anonymous":
       return { person: author ?? ANONYMOUS, role: "write" };
+    case "link":
+      throw new ApiError(403, "forbidden", "a signed link opens only its document's attachments");
     case "user": {
       const { grant } = caller;
       if (author !== undefined && author.id !== grant.userId) {

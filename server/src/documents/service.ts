@@ -56,11 +56,20 @@ export interface DocumentServiceOptions {
   readonly events?: DocumentEvents;
   /** The extension that refuses documents while this service deletes them. */
   readonly deletions: DeletionGuard;
+  /** Moves a document's attachments with it to the trash and back, and deletes them on purge. */
+  readonly attachments?: AttachmentLifecycle;
   /** In a cluster: makes the other instances let go of a document before it is deleted. */
   readonly cluster?: {
     prepare(name: string, purpose: LetGoPurpose): Promise<string>;
     finish(id: string, name: string): Promise<void>;
   };
+}
+
+/** What becomes of a document's attachments as it moves through the trash (attachments/service.ts). */
+export interface AttachmentLifecycle {
+  trashed(name: string, trashId: string): Promise<void>;
+  restored(name: string, trashId: string, to: string): Promise<void>;
+  purged(name: string, trashId: string): Promise<void>;
 }
 
 /**
@@ -243,6 +252,7 @@ export class DocumentService {
             deleted: Date.now(),
             deletedBy: actor.userId,
           });
+          if (entry !== null) await this.options.attachments?.trashed(name, entry.id);
         });
       } finally {
         this.deleting.delete(name);
@@ -305,6 +315,7 @@ export class DocumentService {
             // Anyone with the (empty) document open opens it again once it is restored.
             await this.letGoWithThreads(to, Close.documentRestored);
             found = await store.restoreTrash(name, entry.id, to);
+            if (found) await this.options.attachments?.restored(name, entry.id, to);
           });
           // Another instance purged or restored it meanwhile.
           if (!found) throw missingEntry(name, entry.id);
@@ -392,7 +403,10 @@ export class DocumentService {
   /** Purges one entry; false when it was gone already (restored or purged meanwhile). */
   private async purgeEntry(entry: TrashEntry): Promise<boolean> {
     const found = await this.options.store.purgeTrash(entry.name, entry.id);
-    if (found) this.options.events?.purged?.(entry.name, entry);
+    if (found) {
+      await this.options.attachments?.purged(entry.name, entry.id);
+      this.options.events?.purged?.(entry.name, entry);
+    }
     return found;
   }
 
