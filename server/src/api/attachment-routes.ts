@@ -111,11 +111,8 @@ async function serve(context: RouteContext): Promise<Reply> {
   }
   const meta = await attachments.meta(name, id);
   const common = servingHeaders(meta);
-  const tags = headers["if-none-match"];
-  if (
-    tags !== undefined &&
-    tags.split(",").some((tag) => tag.trim().replace(/^W\//, "") === `"${id}"`)
-  ) {
+  const tags = headers["if-none-match"]?.split(",") ?? [];
+  if (tags.some((tag) => tag.trim().replace(/^W\//, "") === `"${id}"`)) {
     return { status: 304, raw: undefined, headers: common };
   }
   const range = parseRange(headers.range, meta.size);
