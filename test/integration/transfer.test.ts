@@ -4,10 +4,13 @@
  * versions, and so do the trash and the record of deleted clients; running a migration twice changes nothing; a progress bar is
  * shown; a bad backup file is refused with a clear message.
  */
+import { createHash } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as Y from "yjs";
+import { FileAttachmentStore } from "../../server/src/attachments/files.ts";
+import type { AttachmentOwner, AttachmentStore } from "../../server/src/attachments/store.ts";
 import { LevelDbStore } from "../../server/src/persistence/leveldb.ts";
 import { PostgresStore } from "../../server/src/persistence/postgres.ts";
 import type { DocumentStore } from "../../server/src/persistence/store.ts";
@@ -122,6 +125,42 @@ async function levelDb(dir: string): Promise<DocumentStore> {
   return LevelDbStore.open({ dir });
 }
 
+/** Attachments beside a LevelDB directory: one shared by a document and a trash entry, one of its own. */
+async function populateAttachments(dataDir: string): Promise<void> {
+  const store = await FileAttachmentStore.open(join(dataDir, "attachments"));
+  const put = (owner: AttachmentOwner, text: string) => {
+    const bytes = new TextEncoder().encode(text);
+    const id = createHash("sha256").update(bytes).digest("hex");
+    const meta = {
+      id,
+      type: "image/png",
+      size: bytes.byteLength,
+      filename: `${text}.png`,
+      created: 1_700_000_000_000,
+    };
+    return store.put(owner, meta, bytes);
+  };
+  await put({ name: "team/doc 3" }, "shared picture");
+  await put({ name: "doc-1", trashId: "0000000000002-a" }, "shared picture");
+  await put({ name: "doc-1", trashId: "0000000000002-a" }, "trashed file");
+  await store.close();
+}
+
+/** Every attachment of a store, with its bytes in hex. */
+async function attachmentSnapshot(store: AttachmentStore): Promise<unknown[]> {
+  const all: unknown[] = [];
+  for (const owner of await store.owners()) {
+    for (const meta of await store.list(owner)) {
+      all.push({
+        owner,
+        meta,
+        bytes: Buffer.from((await store.read(owner, meta.id)) ?? []).toString("hex"),
+      });
+    }
+  }
+  return all;
+}
+
 /** Runs a transfer command; the stores it names must be closed meanwhile. */
 async function cli(args: string[], env: Record<string, string> = {}) {
   const result = await runCli(env, args);
@@ -143,22 +182,27 @@ describe("migrate", () => {
     await populate(store, 24);
     const expected = await snapshot(store);
     await store.close();
+    await populateAttachments(source);
+    const files = await FileAttachmentStore.open(join(source, "attachments"));
+    const expectedAttachments = await attachmentSnapshot(files);
+    expect(expectedAttachments).toHaveLength(3);
 
     const first = await cli(["migrate", "--from", `leveldb:${source}`, "--to", postgres.url]);
     expect(first.stderr).toContain("21/21 documents");
     expect(first.code).toBe(0);
     expect(first.stdout).toContain(
-      "migrated 21 documents: 21 written, 0 already up to date; 5 versions written; 2 trash entries written",
+      "migrated 21 documents: 21 written, 0 already up to date; 5 versions written; 2 trash entries written; 3 attachments written",
     );
 
     const target = await PostgresStore.open({ url: postgres.url });
     expect(await snapshot(target)).toEqual(expected);
+    expect(await attachmentSnapshot(target.attachments())).toEqual(expectedAttachments);
     await target.close();
 
     const second = await cli(["migrate", "--from", `leveldb:${source}`, "--to", postgres.url]);
     expect(second.code).toBe(0);
     expect(second.stdout).toContain(
-      "migrated 21 documents: 0 written, 21 already up to date; 0 versions written; 0 trash entries written",
+      "migrated 21 documents: 0 written, 21 already up to date; 0 versions written; 0 trash entries written; 0 attachments written",
     );
     const again = await PostgresStore.open({ url: postgres.url });
     expect(await snapshot(again)).toEqual(expected);
@@ -188,11 +232,17 @@ describe("export and import", () => {
       await populate(store, 12);
       const expected = await snapshot(store);
       await store.close();
+      await populateAttachments(source);
+      const expectedAttachments = await attachmentSnapshot(
+        await FileAttachmentStore.open(join(source, "attachments")),
+      );
 
       const file = join(dir, gzip ? "backup.jsonl.gz" : "backup.jsonl");
       const exported = await cli(["export", "--out", file], { STORE: "leveldb", DATA_DIR: source });
       expect(exported.code).toBe(0);
-      expect(exported.stdout).toContain("exported 9 documents, 2 versions and 2 trash entries");
+      expect(exported.stdout).toContain(
+        "exported 9 documents, 2 versions, 2 trash entries and 3 attachments",
+      );
       expect(exported.stderr).toContain("9/9 documents");
 
       const restored = join(dir, "restored");
@@ -202,10 +252,13 @@ describe("export and import", () => {
       const target = await levelDb(restored);
       expect(await snapshot(target)).toEqual(expected);
       await target.close();
+      expect(
+        await attachmentSnapshot(await FileAttachmentStore.open(join(restored, "attachments"))),
+      ).toEqual(expectedAttachments);
 
       const twice = await cli(["import", file, "--to", `leveldb:${restored}`]);
       expect(twice.stdout).toContain(
-        "imported 9 documents: 0 written, 9 already up to date; 0 versions written; 0 trash entries written",
+        "imported 9 documents: 0 written, 9 already up to date; 0 versions written; 0 trash entries written; 0 attachments written",
       );
     });
   }

@@ -4,8 +4,9 @@
  * and close the stores (flushing every write) whatever happens.
  */
 import { SingleBar } from "cli-progress";
-import { openStore } from "../app.ts";
-import { configFromEnv } from "../config.ts";
+import { openAttachments, openStore } from "../app.ts";
+import type { AttachmentStore } from "../attachments/store.ts";
+import { configFromEnv, DEFAULT_CONFIG } from "../config.ts";
 import { CollabError } from "../errors.ts";
 import { LevelDbStore } from "../persistence/leveldb.ts";
 import { PostgresStore } from "../persistence/postgres.ts";
@@ -18,20 +19,37 @@ import {
   type TransferReport,
 } from "../persistence/transfer.ts";
 
+/** A document store and the attachment store beside it. */
+export interface Stores {
+  readonly documents: DocumentStore;
+  readonly attachments: AttachmentStore;
+}
+
 /**
- * Opens the store a spec names: `leveldb:<directory>` or a
+ * Opens the stores a spec names: `leveldb:<directory>` or a
  * `postgres://` / `postgresql://` URL. Without a spec, the store the
  * environment configures (STORE, DATA_DIR, DATABASE_URL).
  */
-export async function openStoreSpec(spec: string | undefined): Promise<DocumentStore> {
-  if (spec === undefined) return openStore(configFromEnv());
+export async function openStoreSpec(spec: string | undefined): Promise<Stores> {
+  if (spec === undefined) {
+    const config = configFromEnv();
+    const documents = await openStore(config);
+    return { documents, attachments: await openAttachments(config, documents) };
+  }
   if (spec.startsWith("leveldb:")) {
     const dir = spec.slice("leveldb:".length);
     if (dir === "")
       throw new CollabError("CONFIG_INVALID", "leveldb: needs a directory, e.g. leveldb:./data");
-    return LevelDbStore.open({ dir });
+    const documents = await LevelDbStore.open({ dir });
+    return {
+      documents,
+      attachments: await openAttachments({ ...DEFAULT_CONFIG, dataDir: dir }, documents),
+    };
   }
-  if (/^postgres(ql)?:\/\//.test(spec)) return PostgresStore.open({ url: spec });
+  if (/^postgres(ql)?:\/\//.test(spec)) {
+    const documents = await PostgresStore.open({ url: spec });
+    return { documents, attachments: documents.attachments() };
+  }
   throw new CollabError(
     "CONFIG_INVALID",
     `unknown store ${JSON.stringify(spec.replace(/\/\/[^@/]*@/, "//***@"))}: use leveldb:<directory> or postgres://...`,
@@ -67,20 +85,23 @@ function progressBar(label: string): { progress: Progress; stop: () => void } {
 
 async function withStores<T>(
   specs: ReadonlyArray<string | undefined>,
-  run: (stores: DocumentStore[]) => Promise<T>,
+  run: (stores: Stores[]) => Promise<T>,
 ): Promise<T> {
-  const stores: DocumentStore[] = [];
+  const stores: Stores[] = [];
   try {
     for (const spec of specs) stores.push(await openStoreSpec(spec));
     return await run(stores);
   } finally {
-    for (const store of stores) await store.close();
+    for (const store of stores) {
+      await store.attachments.close();
+      await store.documents.close();
+    }
   }
 }
 
 function summary(verb: string, report: TransferReport): string {
   const unchanged = report.documents - report.written;
-  return `${verb} ${report.documents} documents: ${report.written} written, ${unchanged} already up to date; ${report.versions} versions written; ${report.trash} trash entries written`;
+  return `${verb} ${report.documents} documents: ${report.written} written, ${unchanged} already up to date; ${report.versions} versions written; ${report.trash} trash entries written; ${report.attachments} attachments written`;
 }
 
 export async function migrate(
@@ -92,7 +113,11 @@ export async function migrate(
     if (source === undefined || target === undefined) return;
     const bar = progressBar("migrate");
     try {
-      print(summary("migrated", await copyStore(source, target, bar.progress)));
+      const report = await copyStore(source.documents, target.documents, bar.progress, {
+        source: source.attachments,
+        target: target.attachments,
+      });
+      print(summary("migrated", report));
     } finally {
       bar.stop();
     }
@@ -108,9 +133,9 @@ export async function exportTo(
     if (store === undefined) return;
     const bar = progressBar("export");
     try {
-      const report = await exportStore(store, file, bar.progress);
+      const report = await exportStore(store.documents, file, bar.progress, store.attachments);
       print(
-        `exported ${report.documents} documents, ${report.versions} versions and ${report.trash} trash entries to ${file}`,
+        `exported ${report.documents} documents, ${report.versions} versions, ${report.trash} trash entries and ${report.attachments} attachments to ${file}`,
       );
     } finally {
       bar.stop();
@@ -127,7 +152,8 @@ export async function importFrom(
     if (store === undefined) return;
     const bar = progressBar("import");
     try {
-      print(summary("imported", await importStore(store, file, bar.progress)));
+      const report = await importStore(store.documents, file, bar.progress, store.attachments);
+      print(summary("imported", report));
     } finally {
       bar.stop();
     }

@@ -17,10 +17,14 @@
  * The backup file is JSON lines: a header, then per document one `document`
  * line and one `version` line per version, then one `trash` line per trash
  * entry followed by its `trashVersion` lines, then one `deletedClients` line
- * per record (binary states in base64). A file name ending in `.gz` is
- * gzip-compressed. Version 1 files (before the trash) are read as well.
+ * per record (binary states in base64), then one `attachment` line per
+ * attachment of a document or trash entry (its meta and bytes in base64,
+ * checked against its SHA-256 on import). A file name ending in `.gz` is
+ * gzip-compressed. Files of versions 1 to 3 (before the trash, threads,
+ * attachments) are read as well.
  */
 
+import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { createReadStream, createWriteStream } from "node:fs";
 import { createInterface } from "node:readline";
@@ -28,6 +32,12 @@ import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
 import { threadsDocumentName } from "../../../editor/src/comments/model.ts";
+import {
+  type AttachmentMeta,
+  type AttachmentOwner,
+  type AttachmentStore,
+  isAttachmentId,
+} from "../attachments/store.ts";
 import { CollabError } from "../errors.ts";
 import { ownerOf } from "../protocol/names.ts";
 import { mergedState } from "./state.ts";
@@ -53,6 +63,8 @@ export interface TransferReport {
   readonly versions: number;
   /** Trash entries (with their versions) written to the target. */
   readonly trash: number;
+  /** Attachments written to the target (or, exporting, to the file). */
+  readonly attachments: number;
 }
 
 const PAGE = 1_000;
@@ -61,9 +73,10 @@ const FORMAT = "collab-docs-export";
  * 3: files may hold threads documents (`<name>\u001fthreads`, SPEC.md PERS24), which a server
  * reading version 2 would refuse partway through; it refuses a version 3 file up front.
  */
-const FORMAT_VERSION = 3;
+/** 4: files may hold `attachment` lines, which a server reading version 3 would refuse partway. */
+const FORMAT_VERSION = 4;
 /** Versions of the backup file this code reads. */
-const READS: ReadonlySet<number> = new Set([1, 2, 3]);
+const READS: ReadonlySet<number> = new Set([1, 2, 3, 4]);
 
 /** Every stored document name, in order, each followed by its threads document's when it has one. */
 export async function allNames(store: DocumentStore): Promise<string[]> {
@@ -214,11 +227,24 @@ async function writeDeletedClients(
   return written;
 }
 
-/** Copies every document, with its times and versions, from `source` to `target`. */
+/** Every attachment of `store`, owner by owner, with its bytes. */
+async function* allAttachments(
+  store: AttachmentStore,
+): AsyncGenerator<{ owner: AttachmentOwner; meta: AttachmentMeta; bytes: Uint8Array }> {
+  for (const owner of await store.owners()) {
+    for (const meta of await store.list(owner)) {
+      const bytes = await store.read(owner, meta.id);
+      if (bytes !== null) yield { owner, meta, bytes };
+    }
+  }
+}
+
+/** Copies every document, with its times and versions, from `source` to `target`, and their attachments. */
 export async function copyStore(
   source: DocumentStore,
   target: DocumentStore,
   onProgress: Progress = () => {},
+  attachments?: { readonly source: AttachmentStore; readonly target: AttachmentStore },
 ): Promise<TransferReport> {
   const names = await allNames(source);
   let written = 0;
@@ -242,7 +268,13 @@ export async function copyStore(
   }
   await writeDeletedClients(target, allDeletedClients(source));
   await target.flush();
-  return { documents: documentsIn(names), written, versions, trash };
+  let copied = 0;
+  if (attachments !== undefined) {
+    for await (const { owner, meta, bytes } of allAttachments(attachments.source)) {
+      if ((await attachments.target.put(owner, meta, bytes)).stored) copied++;
+    }
+  }
+  return { documents: documentsIn(names), written, versions, trash, attachments: copied };
 }
 
 /** How many of `names` are documents: a threads document is part of its document. */
@@ -256,7 +288,8 @@ type Line =
   | { type: "version"; document: string; meta: VersionMeta; state: string }
   | { type: "trash"; entry: TrashEntry; state: string }
   | { type: "trashVersion"; name: string; trash: string; meta: VersionMeta; state: string }
-  | { type: "deletedClients"; name: string; trash: string; clients: number[] };
+  | { type: "deletedClients"; name: string; trash: string; clients: number[] }
+  | { type: "attachment"; owner: AttachmentOwner; meta: AttachmentMeta; bytes: string };
 
 const LINE_TYPES: ReadonlySet<string> = new Set([
   "header",
@@ -265,13 +298,15 @@ const LINE_TYPES: ReadonlySet<string> = new Set([
   "trash",
   "trashVersion",
   "deletedClients",
+  "attachment",
 ]);
 
-/** Writes every document of `store` to `file` (gzip when it ends in .gz). */
+/** Writes every document of `store` to `file` (gzip when it ends in .gz), and their attachments. */
 export async function exportStore(
   store: DocumentStore,
   file: string,
   onProgress: Progress = () => {},
+  attachments?: AttachmentStore,
 ): Promise<TransferReport> {
   const names = await allNames(store);
   const output = createWriteStream(file);
@@ -325,17 +360,29 @@ export async function exportStore(
       clients: [...record.clients],
     });
   }
+  let exportedAttachments = 0;
+  if (attachments !== undefined) {
+    for await (const { owner, meta, bytes } of allAttachments(attachments)) {
+      await write({ type: "attachment", owner, meta, bytes: base64(bytes) });
+      exportedAttachments++;
+    }
+  }
   sink.end();
   await done;
   const documents = documentsIn(names);
-  return { documents, written: documents, versions, trash };
+  return { documents, written: documents, versions, trash, attachments: exportedAttachments };
 }
 
-/** Restores every document of a file written by {@link exportStore} into `store`. */
+/**
+ * Restores every document of a file written by {@link exportStore} into
+ * `store`, and its attachments into `attachments` (without one, a file with
+ * attachments is refused rather than half imported).
+ */
 export async function importStore(
   store: DocumentStore,
   file: string,
   onProgress: Progress = () => {},
+  attachments?: AttachmentStore,
 ): Promise<TransferReport> {
   const input: Readable = file.endsWith(".gz")
     ? createReadStream(file).pipe(createGunzip())
@@ -346,6 +393,7 @@ export async function importStore(
   let written = 0;
   let versions = 0;
   let trash = 0;
+  let importedAttachments = 0;
   let pending: {
     name: string;
     record: DocumentRecord;
@@ -420,12 +468,28 @@ export async function importStore(
         await flushPending();
         deletedClients.push({ name: line.name, id: line.trash, clients: line.clients });
         break;
+      case "attachment": {
+        await flushPending();
+        if (attachments === undefined)
+          throw invalid(number, "an attachment, and no attachment store");
+        const bytes = fromBase64(line.bytes);
+        const id = createHash("sha256").update(bytes).digest("hex");
+        if (
+          !isAttachmentId(line.meta?.id ?? "") ||
+          id !== line.meta.id ||
+          bytes.byteLength !== line.meta.size
+        ) {
+          throw invalid(number, "an attachment whose bytes do not match its id and size");
+        }
+        if ((await attachments.put(line.owner, line.meta, bytes)).stored) importedAttachments++;
+        break;
+      }
     }
   }
   await flushPending();
   await writeDeletedClients(store, deletedClients);
   await store.flush();
-  return { documents, written, versions, trash };
+  return { documents, written, versions, trash, attachments: importedAttachments };
 }
 
 function parseLine(text: string, number: number): Line {
