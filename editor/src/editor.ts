@@ -4,7 +4,7 @@
  * carets, a toolbar, a status line and an offline copy in IndexedDB.
  */
 import { HocuspocusProvider } from "@hocuspocus/provider";
-import { Editor } from "@tiptap/core";
+import { Editor, Extension } from "@tiptap/core";
 import Collaboration from "@tiptap/extension-collaboration";
 import CollaborationCaret from "@tiptap/extension-collaboration-caret";
 import { Placeholder } from "@tiptap/extensions";
@@ -12,6 +12,9 @@ import { ySyncPluginKey } from "@tiptap/y-tiptap";
 import { ObservableV2 } from "lib0/observable";
 import { IndexeddbPersistence } from "y-indexeddb";
 import * as Y from "yjs";
+import { AttachmentClient } from "./attachments/client.ts";
+import { Uploads } from "./attachments/uploads.ts";
+import { attachmentViews } from "./attachments/views.ts";
 import { commentClient } from "./comments/client.ts";
 import { MarkKeeper } from "./comments/keep-marks.ts";
 import { THREADS, threadsDocumentName } from "./comments/model.ts";
@@ -88,6 +91,8 @@ export type CollabEditorEvents = {
   copySaved: (name: string) => void;
   /** The copy on this device was discarded ({@link CollabEditorHandle.discardLocalCopy}). */
   discarded: () => void;
+  /** Something the user should know that is not the connection's or save's state: a file that could not be added. */
+  notice: (message: string) => void;
 };
 
 /** What {@link createCollabEditor} returns. */
@@ -366,6 +371,20 @@ export function createCollabEditor(
       threadsDoc.destroy();
     });
   }
+  // Images and files: uploaded to the server as attachments, the document holds their ids.
+  const attachmentClient = new AttachmentClient({
+    apiUrl: resolved.apiUrl,
+    document: resolved.document,
+    token: async () =>
+      (typeof resolved.token === "function" ? await resolved.token() : resolved.token) ?? null,
+  });
+  const uploads = new Uploads({
+    client: attachmentClient,
+    key: `${resolved.url}:${resolved.document}`,
+    notify: (message) => events.emit("notice", [message]),
+    persist: resolved.offline,
+  });
+  cleanups.push(() => uploads.destroy());
   const surface = element.ownerDocument.createElement("div");
   surface.className = "collab-editor__surface";
   let user = resolved.user;
@@ -375,7 +394,14 @@ export function createCollabEditor(
     injectCSS: false,
     editable: !resolved.readOnly,
     extensions: [
-      ...schemaExtensions({ repairTables: () => repairsTables() }),
+      ...schemaExtensions({
+        repairTables: () => repairsTables(),
+        attachmentViews: attachmentViews(attachmentClient, uploads),
+      }),
+      Extension.create({
+        name: "attachmentUploads",
+        addProseMirrorPlugins: () => [uploads.plugin()],
+      }),
       Placeholder.configure({ placeholder: resolved.placeholder }),
       Collaboration.configure({ document: ydoc, field: FIELD }),
       CollaborationCaret.configure({ provider, user: { ...user } }),
@@ -397,6 +423,21 @@ export function createCollabEditor(
     editorProps: { attributes: { class: "collab-editor__content", "aria-label": "Document" } },
   });
   cleanups.push(() => editor.destroy());
+  uploads.attach(editor);
+  // Files left waiting by an earlier page of this document, and those waiting for the connection.
+  const onUploadsSynced = () => void uploads.resume();
+  const onUploadsStatus = ({ status }: { status: string }) => {
+    if (status === "connected") uploads.retry();
+  };
+  const onBrowserOnlineUploads = () => uploads.retry();
+  provider.on("synced", onUploadsSynced);
+  provider.on("status", onUploadsStatus);
+  view?.addEventListener("online", onBrowserOnlineUploads);
+  cleanups.push(() => {
+    provider.off("synced", onUploadsSynced);
+    provider.off("status", onUploadsStatus);
+    view?.removeEventListener("online", onBrowserOnlineUploads);
+  });
   applyEditable = () => {
     const editable = !readOnly && connection.kind !== "denied";
     // false: becoming read-only is not a change to the document.
@@ -487,6 +528,7 @@ export function createCollabEditor(
         readOnly: () => readOnly,
         commenter: () => access?.perm === "comment",
         save: () => save,
+        attach: (files) => uploads.insert(files),
         deleted: resolved.deletedNotice
           ? {
               document: resolved.document,

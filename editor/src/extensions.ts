@@ -3,7 +3,7 @@
  * (in a later issue) the server's JSON/HTML/Markdown conversion, so both agree
  * on the shape of a document.
  */
-import { Extension, type Extensions } from "@tiptap/core";
+import { Extension, type Extensions, type Node, type NodeViewRenderer } from "@tiptap/core";
 import Code from "@tiptap/extension-code";
 import { TaskItem, TaskList } from "@tiptap/extension-list";
 import {
@@ -40,6 +40,11 @@ export interface SchemaOptions {
    * of those present should (see {@link repairsWhen}). @default always (a lone editor)
    */
   readonly repairTables?: () => boolean;
+  /** How the editor shows images and file cards (attachments/views.ts); none on the server. */
+  readonly attachmentViews?: {
+    readonly image: NodeViewRenderer;
+    readonly file: NodeViewRenderer;
+  };
 }
 
 /** Every node and mark a document may contain. */
@@ -65,11 +70,16 @@ export function schemaExtensions(options: SchemaOptions = {}): Extensions {
     TableHeader,
     TableCell,
     // Images and file cards: the bytes are attachments on the server, the document holds their ids.
-    AttachmentImage,
-    AttachmentFile,
+    withView(AttachmentImage, options.attachmentViews?.image),
+    withView(AttachmentFile, options.attachmentViews?.file),
     CommentMark,
     FillRefusedContent,
   ];
+}
+
+/** `node` shown by `view` in the editor; unchanged without one. */
+function withView(node: Node, view: NodeViewRenderer | undefined): Node {
+  return view === undefined ? node : node.extend({ addNodeView: () => view });
 }
 
 const patched = new WeakSet<Schema>();

@@ -34,6 +34,8 @@ interface ChromeOptions {
   readonly save: () => SaveState;
   /** What the notice for a document refused as deleted offers; null: no such notice. */
   readonly deleted: DeletedNoticeActions | null;
+  /** Inserts and uploads files the user picked (the toolbar's attach button). */
+  readonly attach: (files: File[]) => void;
 }
 
 interface Tool {
@@ -198,6 +200,28 @@ const TOOLS: ReadonlyArray<Tool | "|"> = [
   { label: "↷", title: "Redo (Ctrl+Shift+Z)", run: (e) => e.chain().focus().redo().run() },
 ];
 
+/** A paperclip icon (no emoji: not every system has a font for it). */
+function paperclip(doc: Document): SVGSVGElement {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = doc.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "16");
+  svg.setAttribute("height", "16");
+  svg.setAttribute("aria-hidden", "true");
+  const path = doc.createElementNS(ns, "path");
+  path.setAttribute(
+    "d",
+    "M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48",
+  );
+  path.setAttribute("fill", "none");
+  path.setAttribute("stroke", "currentColor");
+  path.setAttribute("stroke-width", "2");
+  path.setAttribute("stroke-linecap", "round");
+  path.setAttribute("stroke-linejoin", "round");
+  svg.append(path);
+  return svg;
+}
+
 /** Asks for a link's address; an empty answer removes the link. */
 function editLink(editor: Editor): void {
   const current = (editor.getAttributes("link").href as string | undefined) ?? "https://";
@@ -251,6 +275,7 @@ export function mountChrome({
   commenter,
   save,
   deleted,
+  attach,
 }: ChromeOptions): () => void {
   const doc = root.ownerDocument;
   const header = el(doc, "div", "collab-editor__bar");
@@ -273,6 +298,21 @@ export function mountChrome({
   const noticeTitle = el(doc, "strong", "collab-editor__notice-title", "Access denied");
   const noticeText = el(doc, "p", "collab-editor__notice-text");
   notice.append(noticeTitle, noticeText);
+  // Messages that come and go (a file that could not be added): dismissed by the user, or in 10 s.
+  const toasts = el(doc, "div", "collab-editor__toasts");
+  toasts.setAttribute("role", "alert");
+  const toast = (message: string) => {
+    const item = el(doc, "div", "collab-editor__toast");
+    const text = el(doc, "span", "collab-editor__toast-text", message);
+    const close = el(doc, "button", "collab-editor__toast-close", "×");
+    close.type = "button";
+    close.setAttribute("aria-label", "Dismiss");
+    const remove = () => item.remove();
+    close.addEventListener("click", remove);
+    item.append(text, close);
+    toasts.append(item);
+    setTimeout(remove, 10_000);
+  };
 
   const buttons: Array<{ button: HTMLButtonElement; tool: Tool }> = [];
   const toolButton = (tool: Tool) => {
@@ -293,6 +333,28 @@ export function mountChrome({
     for (const tool of TOOLS) {
       toolbar.append(tool === "|" ? el(doc, "span", "collab-editor__separator") : toolButton(tool));
     }
+    // Images and files: a hidden file input behind a button of the toolbar.
+    const picker = el(doc, "input", "collab-editor__file-input");
+    picker.type = "file";
+    picker.multiple = true;
+    picker.hidden = true;
+    picker.addEventListener("change", () => {
+      const files = [...(picker.files ?? [])];
+      picker.value = "";
+      if (files.length > 0) attach(files);
+    });
+    const attachTool: Tool = {
+      label: "Attach",
+      title: "Insert an image or file (or paste, or drop it in the text)",
+      run: () => picker.click(),
+    };
+    const tableTool = toolbar.querySelector('[title^="Insert a table"]');
+    const attachButton = toolButton(attachTool);
+    attachButton.classList.add("collab-editor__tool--icon");
+    attachButton.replaceChildren(paperclip(doc));
+    if (tableTool !== null) tableTool.after(attachButton);
+    else toolbar.append(attachButton);
+    toolbar.append(picker);
     const label = el(doc, "span", "collab-editor__table-label", "Table");
     label.setAttribute("aria-hidden", "true");
     tableTools.append(label, ...TABLE_TOOLS.map(toolButton));
@@ -305,6 +367,7 @@ export function mountChrome({
     notice,
     ...(deletedCopy === null ? [] : [deletedCopy.element]),
     surface,
+    toasts,
     status,
   );
 
@@ -372,6 +435,7 @@ export function mountChrome({
     on("readOnly", renderAccess),
     on("access", renderAccess),
     on("save", renderSave),
+    on("notice", toast),
     () => editor.off("transaction", refreshTools),
   ];
   return () => {
@@ -379,6 +443,7 @@ export function mountChrome({
     header.remove();
     notice.remove();
     deletedCopy?.element.remove();
+    toasts.remove();
     status.remove();
   };
 }
