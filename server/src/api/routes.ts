@@ -11,7 +11,7 @@ import type { z } from "zod";
 import type { Comments } from "../comments/comments.ts";
 import type { BodyFormat } from "../documents/parser.ts";
 import type { DocumentService } from "../documents/service.ts";
-import { isTrashId } from "../persistence/log-store.ts";
+import { isTrashId, isVersionId } from "../persistence/log-store.ts";
 import type { DocumentMeta, DocumentStore, TrashEntry, VersionMeta } from "../persistence/store.ts";
 import { checkDocumentName } from "../protocol/names.ts";
 import { actorOf, type Caller, canList, type Need } from "./caller.ts";
@@ -19,6 +19,9 @@ import { ApiError } from "./errors.ts";
 import { jsonOf, parse } from "./input.ts";
 import {
   CONTENT_TYPES,
+  type ComparedSide,
+  CompareQuery,
+  Comparison,
   type DocumentInfo,
   DocumentList,
   FORMAT_MEDIA_TYPES,
@@ -116,6 +119,8 @@ const CONTENT_MEDIA = Object.values(FORMAT_MEDIA_TYPES);
 
 type Conversion = typeof import("../documents/convert.ts");
 let conversion: Promise<Conversion> | undefined;
+type Comparer = typeof import("../documents/compare.ts");
+let comparer: Promise<Comparer> | undefined;
 
 /**
  * The conversion module, loaded on first use: with Tiptap, ProseMirror and
@@ -125,6 +130,12 @@ let conversion: Promise<Conversion> | undefined;
 function convert(): Promise<Conversion> {
   conversion ??= import("../documents/convert.ts");
   return conversion;
+}
+
+/** The comparison module, loaded on first use, as {@link convert}. */
+function compare(): Promise<Comparer> {
+  comparer ??= import("../documents/compare.ts");
+  return comparer;
 }
 
 /** Store pages one list request reads at most, filtering for a user token. */
@@ -367,6 +378,60 @@ const DOCUMENT_ROUTES: readonly Route[] = [
     },
   },
   {
+    method: "GET",
+    path: "/documents/{name}/versions/{id}/compare",
+    operationId: "compareVersion",
+    summary:
+      "What changed from a version to the current document (`to=current`) or to another version: one document with insertions and deletions marked, as JSON or HTML. Reading it changes nothing",
+    need: "read",
+    query: CompareQuery,
+    responses: {
+      200: {
+        description: "The comparison (HTML: its document only)",
+        schema: Comparison,
+        media: ["text/html"],
+      },
+    },
+    async handle({ params, query, service }) {
+      const { to, format } = parse(CompareQuery, query);
+      if (to !== "current" && !isVersionId(to)) {
+        throw new ApiError(400, "bad_request", "to: must be current or a version id");
+      }
+      const name = params.name ?? "";
+      const [converter, comparison] = await Promise.all([convert(), compare()]);
+      const from = await service.readVersion(name, params.id ?? "");
+      if (from === null) throw versionNotFound(params);
+      let later: { side: z.infer<typeof ComparedSide>; json: JSONContent };
+      if (to === "current") {
+        const doc = await service.current(name);
+        if (doc === null) throw notFound(name);
+        // Synchronously, right after `current`: it may be the live document.
+        const json = converter.documentJSON(doc);
+        const side = { id: "current", name: null, kind: "current", author: null } as const;
+        later = { side: { ...side, created: new Date().toISOString() }, json };
+      } else {
+        const other = await service.readVersion(name, to);
+        if (other === null) throw versionNotFound({ name, id: to });
+        later = { side: versionSide(other.meta), json: converter.documentJSON(other.doc) };
+      }
+      const { doc, changes } = comparison.compareDocuments(
+        converter.documentJSON(from.doc),
+        later.json,
+      );
+      if (format === "html") {
+        return {
+          status: 200,
+          body: comparison.renderComparisonHTML(doc),
+          type: "text/html; charset=utf-8",
+        };
+      }
+      return {
+        status: 200,
+        json: { from: versionSide(from.meta), to: later.side, doc, changes },
+      };
+    },
+  },
+  {
     method: "DELETE",
     path: "/documents/{name}/versions/{id}",
     operationId: "deleteVersion",
@@ -503,6 +568,12 @@ function version(meta: VersionMeta): z.infer<typeof Version> {
     size: meta.bytes,
     author: meta.author,
   };
+}
+
+/** A version as one side of a comparison. */
+function versionSide(meta: VersionMeta): z.infer<typeof ComparedSide> {
+  const { id, name, kind, created, author } = version(meta);
+  return { id, name, kind, created, author };
 }
 
 function notFound(name: string | undefined): ApiError {
