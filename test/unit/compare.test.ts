@@ -12,7 +12,7 @@ import {
   matchEqual,
   renderComparisonHTML,
 } from "../../server/src/documents/compare.ts";
-import { checkedJSON } from "../../server/src/documents/convert.ts";
+import { checkedJSON, parseContent } from "../../server/src/documents/convert.ts";
 import { schema } from "../../server/src/documents/schema.ts";
 import { isCollabError } from "../../server/src/errors.ts";
 import { rng } from "../helpers/prng.ts";
@@ -196,6 +196,22 @@ describe("comparing two documents", () => {
     const result = compareDocuments(before, doc(p("Ship soon")));
     expect(result.changes).toEqual({ insertions: 0, deletions: 0 });
     expect(result.doc).toEqual(normal(doc(p("Ship soon"))));
+  });
+
+  it("[API13] the live document's schema has none of the comparison's marks or attribute: nothing can write them", () => {
+    expect(Object.keys(schema.marks)).not.toContain("insertion");
+    expect(Object.keys(schema.marks)).not.toContain("deletion");
+    expect(Object.values(schema.nodes).some((type) => "change" in (type.spec.attrs ?? {}))).toBe(
+      false,
+    );
+    const shown = compareDocuments(doc(p("a")), doc(p("a b"), hr())).doc;
+    let refused: unknown;
+    try {
+      parseContent(JSON.stringify(shown), "json");
+    } catch (error) {
+      refused = error;
+    }
+    expect(isCollabError(refused, "CONTENT_INVALID")).toBe(true);
   });
 
   it("[API13] invalid input is refused with CONTENT_INVALID", () => {
