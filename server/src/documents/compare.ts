@@ -237,15 +237,21 @@ class Differ {
 
   /** The children of two matched nodes, merged in order. */
   private mergeChildren(as: readonly PMNode[], bs: readonly PMNode[]): PMNode[] {
+    // The ends by walking both nodes (no allocation); the rest by their JSON, made once per node.
     const equal = matchEqual(
-      as.map((node) => this.key(node)),
-      bs.map((node) => this.key(node)),
+      as.length,
+      bs.length,
+      (i, j) => (as[i] as PMNode).eq(bs[j] as PMNode),
+      (i, j) => this.key(as[i] as PMNode) === this.key(bs[j] as PMNode),
     );
     const merged: PMNode[] = [];
     let i = 0;
     let j = 0;
     for (const [matchA, matchB] of [...equal, [as.length, bs.length] as const]) {
-      merged.push(...this.mergeRun(as.slice(i, matchA), bs.slice(j, matchB)));
+      // Not push(...run): a run may have more nodes than a call may have arguments.
+      for (const node of this.mergeRun(as.slice(i, matchA), bs.slice(j, matchB))) {
+        merged.push(node);
+      }
       const same = bs[matchB];
       if (same !== undefined) merged.push(same);
       i = matchA + 1;
@@ -487,39 +493,48 @@ function outerChange(a: Fragment, b: Fragment): Replaced[] {
   return [{ fromA: start, toA: end.a + overlap, fromB: start, toB: end.b + overlap }];
 }
 
+/** Whether item `i` of the first sequence equals item `j` of the second. */
+export type SameItem = (i: number, j: number) => boolean;
+
 /**
- * Index pairs of equal keys, in order, as many as Myers' diff finds (the
- * longest common subsequence), when the two differ in at most
- * {@link MAX_BLOCK_EDITS} places past their common start and end; beyond
- * that only the common start and end are matched.
+ * Index pairs of equal items of two sequences (of lengths `n` and `m`), in
+ * order, as many as Myers' diff finds (a longest common subsequence), when
+ * they differ in at most {@link MAX_BLOCK_EDITS} places past their common
+ * start and end; beyond that only the common start and end are matched.
+ * `sameEnds` compares while the common start and end are trimmed (each pair
+ * once), `same` inside the rest (where pairs are compared again and again:
+ * make it cheap to repeat).
  */
-export function matchEqual(a: readonly string[], b: readonly string[]): Array<[number, number]> {
+export function matchEqual(
+  n: number,
+  m: number,
+  sameEnds: SameItem,
+  same: SameItem,
+): Array<[number, number]> {
   let start = 0;
-  while (start < a.length && start < b.length && a[start] === b[start]) start++;
-  let endA = a.length;
-  let endB = b.length;
-  while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) {
+  while (start < n && start < m && sameEnds(start, start)) start++;
+  let endA = n;
+  let endB = m;
+  while (endA > start && endB > start && sameEnds(endA - 1, endB - 1)) {
     endA--;
     endB--;
   }
   const pairs: Array<[number, number]> = [];
   for (let i = 0; i < start; i++) pairs.push([i, i]);
-  const middle = myers(a.slice(start, endA), b.slice(start, endB), MAX_BLOCK_EDITS);
+  const middle = myers(endA - start, endB - start, (i, j) => same(start + i, start + j));
   for (const [i, j] of middle) pairs.push([start + i, start + j]);
-  for (let k = 0; endA + k < a.length; k++) pairs.push([endA + k, endB + k]);
+  for (let k = 0; endA + k < n; k++) pairs.push([endA + k, endB + k]);
   return pairs;
 }
 
-/** Myers' O((N+M)D) diff: the matched index pairs, or none when more than `maxEdits` edits apart. */
-function myers(
-  a: readonly string[],
-  b: readonly string[],
-  maxEdits: number,
-): Array<[number, number]> {
-  const n = a.length;
-  const m = b.length;
-  if (n === 0 || m === 0) return [];
-  const max = Math.min(n + m, maxEdits);
+/**
+ * Myers' O((N+M)D) diff of two sequences: the matched index pairs, or none
+ * when they are more than {@link MAX_BLOCK_EDITS} edits apart.
+ */
+function myers(n: number, m: number, same: SameItem): Array<[number, number]> {
+  // At least |n - m| edits apart.
+  if (n === 0 || m === 0 || Math.abs(n - m) > MAX_BLOCK_EDITS) return [];
+  const max = Math.min(n + m, MAX_BLOCK_EDITS);
   const offset = max + 1;
   // v[offset + k]: the furthest x reached on diagonal k (y = x - k).
   const v = new Int32Array(2 * max + 3);
@@ -531,7 +546,7 @@ function myers(
         k === -d || (k !== d && (v[offset + k - 1] as number) < (v[offset + k + 1] as number));
       let x = down ? (v[offset + k + 1] as number) : (v[offset + k - 1] as number) + 1;
       let y = x - k;
-      while (x < n && y < m && a[x] === b[y]) {
+      while (x < n && y < m && same(x, y)) {
         x++;
         y++;
       }
