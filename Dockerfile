@@ -86,8 +86,10 @@ COPY --from=deps /app ./
 COPY server/ ./server/
 # The editor app and the standalone embed bundle the server serves at / and /embed/.
 COPY --from=editor /app/editor/dist ./editor/dist
-# The document schema the server converts with is the editor's own extension list.
-COPY editor/src/extensions.ts ./editor/src/extensions.ts
+# The server imports editor sources by relative path: the document schema it converts with
+# (the editor's own extension list), the comments model, the save protocol and the comparison
+# schema; and those import their neighbours. Copy them all, not a list that goes stale.
+COPY editor/src/ ./editor/src/
 
 # The application files stay owned by root (read-only for the server process); only the
 # data directory belongs to the unprivileged `node` user (uid 1000) of the base image.

@@ -191,6 +191,39 @@ export function versionContent(
   return call(documentUrl(name, `/versions/${encodeURIComponent(id)}?format=json`), { token });
 }
 
+/** One side of a comparison: a version, or the document as it is now (`id: "current"`). */
+export interface ComparedSide {
+  readonly id: string;
+  readonly name: string | null;
+  readonly kind: "named" | "auto" | "current";
+  /** ISO time it was saved; for the current document, when the comparison was made. */
+  readonly created: string;
+  /** Who saved the version (the token's subject), when known. */
+  readonly author: string | null;
+}
+
+/** `GET .../versions/{id}/compare`: both sides in one document, changes marked. */
+export interface Comparison {
+  readonly from: ComparedSide;
+  readonly to: ComparedSide;
+  /** A document of the comparison schema (`comparisonExtensions()`). */
+  readonly doc: JSONContent;
+  readonly changes: { readonly insertions: number; readonly deletions: number };
+}
+
+/** What changed from version `from` to version `to`, or to the current document. */
+export function compareVersions(
+  name: string,
+  from: string,
+  to: string,
+  token: string | null,
+): Promise<ApiResult<Comparison>> {
+  const query = new URLSearchParams({ to, format: "json" });
+  return call(documentUrl(name, `/versions/${encodeURIComponent(from)}/compare?${query}`), {
+    token,
+  });
+}
+
 export function restoreVersion(
   name: string,
   id: string,

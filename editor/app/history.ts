@@ -1,13 +1,20 @@
 /**
  * The version history panel of a document page: save the current content as
  * a named version, list the versions, preview one read-only (rendered from
- * its Tiptap JSON, never from HTML) and restore it. A restore is a change on
- * the server like any other, so the open editor (and everyone else's)
- * receives it over the WebSocket; the panel only asks for it.
+ * its Tiptap JSON, never from HTML), compare one with the current document or
+ * any two with each other, and restore one. A restore is a change on the
+ * server like any other, so the open editor (and everyone else's) receives it
+ * over the WebSocket; the panel only asks for it. Previews and comparisons are
+ * editors of their own, read-only and connected to nothing: looking changes
+ * nothing.
  */
+import { comparisonExtensions } from "../src/comparison.ts";
 import { createDocumentPreview, type DocumentPreview } from "../src/index.ts";
 import {
   type ApiResult,
+  type ComparedSide,
+  type Comparison,
+  compareVersions,
   listVersions,
   restoreVersion,
   saveVersion,
@@ -37,6 +44,8 @@ export interface HistoryPanel {
 }
 
 const TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+/** For the comparison's pickers, where room is short. */
+const SHORT_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "short", timeStyle: "short" });
 
 /** A version's title: its name, or "Automatic" for an unnamed automatic one. */
 export function versionTitle(version: Version): string {
@@ -51,6 +60,24 @@ function versionMeta(version: Version): HTMLElement {
   if (version.kind === "auto" && version.name !== null) meta.append(" · Automatic");
   if (version.author !== null) meta.append(` · ${version.author}`);
   return meta;
+}
+
+/** The value of the "to" side meaning the document as it is now. */
+const CURRENT = "current";
+
+/** "1 insertion, 2 deletions", or "No changes". */
+export function changeSummary(changes: Comparison["changes"]): string {
+  const { insertions, deletions } = changes;
+  if (insertions + deletions === 0) return "No changes";
+  const count = (n: number, one: string) => `${n} ${one}${n === 1 ? "" : "s"}`;
+  return `${count(insertions, "insertion")}, ${count(deletions, "deletion")}`;
+}
+
+/** A side of a comparison for people: “Before launch” (7 Dec 2026, 10:01) by alice. */
+function sideLabel(side: ComparedSide): string {
+  if (side.kind === "current") return "the current document";
+  const by = side.author === null ? "" : ` by ${side.author}`;
+  return `“${side.name ?? "Automatic"}” (${TIME.format(new Date(side.created))}${by})`;
 }
 
 /** A failed request as a sentence for people. */
@@ -134,15 +161,53 @@ export function createHistoryPanel(options: HistoryPanelOptions): HistoryPanel {
   const previewBody = el("div", "app-history__document");
   const restoreButton = el("button", "app-button", "Restore this version");
   restoreButton.type = "button";
-  previewView.append(back, previewTitle, previewMeta, previewBody, restoreButton);
+  const compareCurrent = button("Compare with current", "app-button secondary");
+  const previewActions = el("div", "app-history__actions");
+  previewActions.append(restoreButton, compareCurrent);
+  previewView.append(back, previewTitle, previewMeta, previewBody, previewActions);
 
-  panel.append(head, form, readOnlyNote, notice, error, listView, previewView);
+  // The comparison: two sides to pick, what changed, and the document with the changes marked.
+  const compareView = el("section", "app-history__compare");
+  compareView.hidden = true;
+  compareView.setAttribute("aria-labelledby", "compare-title");
+  const compareBack = button("← All versions", "app-link-button");
+  const compareTitle = el("h3", "", "Compare versions");
+  compareTitle.id = "compare-title";
+  compareTitle.tabIndex = -1;
+  const sides = el("div", "app-history__sides");
+  /** A labelled picker of one side (the label names it alone, not its options too). */
+  const side = (id: string, text: string): HTMLSelectElement => {
+    const field = el("div", "app-history__side");
+    const label = el("label", "", text);
+    label.htmlFor = id;
+    const select = el("select", "");
+    select.id = id;
+    field.append(label, select);
+    sides.append(field);
+    return select;
+  };
+  const fromSelect = side("compare-from", "From");
+  const toSelect = side("compare-to", "To");
+  const outcome = el("div", "app-history__outcome");
+  const summary = el("p", "app-history__summary");
+  summary.setAttribute("role", "status");
+  const legend = el("p", "app-history__legend");
+  legend.append(el("ins", "collab-insertion", "Added"), el("del", "collab-deletion", "Removed"));
+  outcome.append(summary, legend);
+  const compareMeta = el("p", "app-history__meta");
+  const compareBody = el("div", "app-history__document app-history__comparison");
+  compareView.append(compareBack, compareTitle, sides, outcome, compareMeta, compareBody);
+
+  panel.append(head, form, readOnlyNote, notice, error, listView, previewView, compareView);
 
   let readOnly = false;
+  let versions: readonly Version[] = [];
   let previewed: { version: Version; preview: DocumentPreview | null } | null = null;
+  let compared: { from: string; to: string; preview: DocumentPreview | null } | null = null;
   // Answers to superseded requests (the user has clicked on since) are dropped.
   let listAsked = 0;
   let previewAsked = 0;
+  let compareAsked = 0;
 
   const say = (text: string) => {
     notice.textContent = text;
@@ -153,19 +218,28 @@ export function createHistoryPanel(options: HistoryPanelOptions): HistoryPanel {
     notice.textContent = "";
   };
 
-  const renderList = (versions: readonly Version[]) => {
+  const renderList = (listed: readonly Version[]) => {
+    versions = listed;
     list.replaceChildren(
-      ...versions.map((version) => {
+      ...listed.map((version) => {
         const item = el("li", "app-history__item");
         const open = button("", "app-version");
         open.dataset.id = version.id;
         open.append(el("span", "app-version__name", versionTitle(version)), versionMeta(version));
         open.addEventListener("click", () => void showPreview(version));
-        item.append(open);
+        const compare = button("Compare", "app-button secondary app-version__compare");
+        compare.dataset.id = version.id;
+        compare.setAttribute(
+          "aria-label",
+          `Compare “${versionTitle(version)}” with the current document`,
+        );
+        compare.title = "Show what changed since this version";
+        compare.addEventListener("click", () => void showComparison(version.id, CURRENT));
+        item.append(open, compare);
         return item;
       }),
     );
-    empty.hidden = versions.length > 0;
+    empty.hidden = listed.length > 0;
   };
 
   const refresh = async (): Promise<void> => {
@@ -183,7 +257,71 @@ export function createHistoryPanel(options: HistoryPanelOptions): HistoryPanel {
     previewed = null;
     previewBody.replaceChildren();
     previewView.hidden = true;
+    compared?.preview?.destroy();
+    compared = null;
+    compareBody.replaceChildren();
+    compareView.hidden = true;
+    panel.classList.remove("is-comparing");
     listView.hidden = false;
+  };
+
+  /** Fills a side's picker: every version, and on the "to" side the current document first. */
+  const fillSide = (select: HTMLSelectElement, selected: string, withCurrent: boolean) => {
+    const options = versions.map((version) => {
+      const option = el(
+        "option",
+        "",
+        `${versionTitle(version)} · ${SHORT_TIME.format(new Date(version.created))}`,
+      );
+      option.value = version.id;
+      return option;
+    });
+    if (withCurrent) {
+      const current = el("option", "", "Current document");
+      current.value = CURRENT;
+      options.unshift(current);
+    }
+    select.replaceChildren(...options);
+    select.value = selected;
+  };
+
+  /** Shows what changed from version `from` to version `to` or to the current document. */
+  const showComparison = async (from: string, to: string): Promise<void> => {
+    const focusTitle = compareView.hidden;
+    if (compared === null) closePreview();
+    compared?.preview?.destroy();
+    compared = { from, to, preview: null };
+    const asked = ++compareAsked;
+    listView.hidden = true;
+    previewView.hidden = true;
+    compareView.hidden = false;
+    panel.classList.add("is-comparing");
+    fillSide(fromSelect, from, false);
+    fillSide(toSelect, to, true);
+    notice.textContent = "";
+    error.textContent = "";
+    summary.textContent = "Comparing…";
+    compareMeta.textContent = "";
+    compareBody.replaceChildren();
+    if (focusTitle) compareTitle.focus();
+    const result = await compareVersions(name, from, to, token());
+    if (asked !== compareAsked || compared?.from !== from || compared.to !== to) return;
+    if (!result.ok) {
+      summary.textContent = "";
+      fail(failure(result, "compare these versions"));
+      return;
+    }
+    const comparison = result.value;
+    summary.textContent = changeSummary(comparison.changes);
+    compareMeta.textContent = `From ${sideLabel(comparison.from)} to ${sideLabel(comparison.to)}.`;
+    try {
+      compared.preview = createDocumentPreview(compareBody, comparison.doc, {
+        label: "Changes",
+        extensions: comparisonExtensions(),
+      });
+    } catch {
+      fail("Could not show the comparison: its content does not fit this editor.");
+    }
   };
 
   const showPreview = async (version: Version): Promise<void> => {
@@ -214,9 +352,11 @@ export function createHistoryPanel(options: HistoryPanelOptions): HistoryPanel {
   };
 
   const backToList = () => {
-    const id = previewed?.version.id;
+    // Back to where the view was opened from: the version, or its Compare button.
+    const selector = compared === null ? ".app-version" : ".app-version__compare";
+    const id = previewed?.version.id ?? compared?.from;
     closePreview();
-    const item = [...list.querySelectorAll<HTMLButtonElement>(".app-version")].find(
+    const item = [...list.querySelectorAll<HTMLButtonElement>(selector)].find(
       (b) => b.dataset.id === id,
     );
     (item ?? title).focus();
@@ -268,7 +408,17 @@ export function createHistoryPanel(options: HistoryPanelOptions): HistoryPanel {
     }
   });
   back.addEventListener("click", backToList);
+  compareBack.addEventListener("click", backToList);
   restoreButton.addEventListener("click", () => void restore());
+  compareCurrent.addEventListener("click", () => {
+    const version = previewed?.version;
+    if (version !== undefined) void showComparison(version.id, CURRENT);
+  });
+  fromSelect.addEventListener(
+    "change",
+    () => void showComparison(fromSelect.value, toSelect.value),
+  );
+  toSelect.addEventListener("change", () => void showComparison(fromSelect.value, toSelect.value));
   close.addEventListener("click", () => {
     handle.close();
     options.onClose();
@@ -276,7 +426,7 @@ export function createHistoryPanel(options: HistoryPanelOptions): HistoryPanel {
   panel.addEventListener("keydown", (event) => {
     if (event.key !== "Escape") return;
     event.preventDefault();
-    if (previewed !== null) backToList();
+    if (previewed !== null || compared !== null) backToList();
     else {
       handle.close();
       options.onClose();

@@ -3,7 +3,7 @@
  * version, a document fetched from the REST API) with the editor's schema and
  * look, and no connection to anything.
  */
-import { Editor, type JSONContent } from "@tiptap/core";
+import { Editor, type Extensions, type JSONContent } from "@tiptap/core";
 import { schemaExtensions } from "./extensions.ts";
 
 /** What {@link createDocumentPreview} returns. */
@@ -26,7 +26,15 @@ export interface DocumentPreview {
 export function createDocumentPreview(
   element: HTMLElement,
   content: JSONContent,
-  options: { readonly label?: string } = {},
+  options: {
+    /** The accessible name of the shown document. @default "Document preview" */
+    readonly label?: string;
+    /**
+     * The schema to show it with, as Tiptap extensions: one that holds at least every node
+     * and mark of `content`. @default schemaExtensions(), the editor's own
+     */
+    readonly extensions?: Extensions;
+  } = {},
 ): DocumentPreview {
   const root = element.ownerDocument.createElement("div");
   root.className = "collab-editor collab-editor--preview";
@@ -35,7 +43,7 @@ export function createDocumentPreview(
     element: root,
     editable: false,
     injectCSS: false,
-    extensions: schemaExtensions(),
+    extensions: options.extensions ?? schemaExtensions(),
     content,
     editorProps: {
       attributes: {

@@ -447,6 +447,131 @@ describe("versions", () => {
   });
 });
 
+describe("comparing versions", () => {
+  const para = (text: string) => ({ type: "paragraph", content: [{ type: "text", text }] });
+  const doc = (...content: unknown[]) => ({ type: "doc", content });
+  const marked = (text: string, mark: string) => ({ type: "text", marks: [{ type: mark }], text });
+
+  it("[API13] a version compares with the current document and with another version, as JSON and HTML, and reading changes nothing", async () => {
+    const { api: a, address } = await server();
+    await a.call("PUT", "/documents/cmp", json(doc(para("Hello brave world"), para("Second"))));
+    const v1 = (await a.call("POST", "/documents/cmp/versions", json({ name: "v1" }))).body as {
+      id: string;
+    };
+    // A connected editor: the comparison reads the live document, and must not change it.
+    const provider = connect({ url: address.wsUrl, name: "cmp" });
+    await synced(provider);
+    const later = doc(para("Hello world again"), para("Second <script>alert(1)</script> & more"));
+    await a.call("PUT", "/documents/cmp", json(later));
+    await vi.waitFor(
+      () => expect(provider.document.getXmlFragment("default").toString()).toContain("again"),
+      SOON,
+    );
+    const stateBefore = await (await fetch(`${a.url}/api/v1/documents/cmp?format=yjs`)).bytes();
+    const versionsBefore = (await a.call("GET", "/documents/cmp/versions")).body;
+    const updates: Uint8Array[] = [];
+    provider.document.on("update", (update: Uint8Array) => updates.push(update));
+
+    const compared = await a.call("GET", `/documents/cmp/versions/${v1.id}/compare?to=current`);
+    expect(compared.status).toBe(200);
+    expect(compared.body).toMatchObject({
+      from: { id: v1.id, name: "v1", kind: "named" },
+      to: { id: "current", name: null, kind: "current", author: null },
+      changes: { insertions: 2, deletions: 1 },
+    });
+    const { doc: both } = compared.body as { doc: { content: unknown[] } };
+    expect(both.content[0]).toEqual({
+      type: "paragraph",
+      content: [
+        { type: "text", text: "Hello " },
+        marked("brave ", "deletion"),
+        { type: "text", text: "world" },
+        marked(" again", "insertion"),
+      ],
+    });
+    // `to` defaults to the current document.
+    expect((await a.call("GET", `/documents/cmp/versions/${v1.id}/compare`)).body).toMatchObject({
+      changes: { insertions: 2, deletions: 1 },
+    });
+
+    const html = await a.call("GET", `/documents/cmp/versions/${v1.id}/compare?format=html`);
+    expect(html.status).toBe(200);
+    expect(html.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    expect(html.text).toContain(
+      '<p>Hello <del class="collab-deletion">brave </del>world<ins class="collab-insertion"> again</ins></p>',
+    );
+    expect(html.text).toContain("&lt;script&gt;alert(1)&lt;/script&gt; &amp; more");
+    expect(html.text).not.toContain("<script");
+
+    // Two versions: the same changes; a version with itself, or with equal content: none.
+    const v2 = (await a.call("POST", "/documents/cmp/versions", json({ name: "v2" }))).body as {
+      id: string;
+    };
+    expect(
+      (await a.call("GET", `/documents/cmp/versions/${v1.id}/compare?to=${v2.id}`)).body,
+    ).toMatchObject({
+      from: { id: v1.id, name: "v1" },
+      to: { id: v2.id, name: "v2", kind: "named" },
+      changes: { insertions: 2, deletions: 1 },
+    });
+    // The other way round, the insertions are deletions.
+    expect(
+      (await a.call("GET", `/documents/cmp/versions/${v2.id}/compare?to=${v1.id}`)).body,
+    ).toMatchObject({ changes: { insertions: 1, deletions: 2 } });
+    expect(
+      (await a.call("GET", `/documents/cmp/versions/${v2.id}/compare?to=current`)).body,
+    ).toMatchObject({ changes: { insertions: 0, deletions: 0 }, doc: later });
+
+    // Reading changed nothing: the same state, no update to the editor, no version added.
+    expect(await (await fetch(`${a.url}/api/v1/documents/cmp?format=yjs`)).bytes()).toEqual(
+      stateBefore,
+    );
+    expect(updates).toEqual([]);
+    const versionsAfter = (await a.call("GET", "/documents/cmp/versions")).body as {
+      versions: Array<{ id: string }>;
+    };
+    expect(versionsAfter.versions.filter((v) => v.id !== v2.id)).toEqual(
+      (versionsBefore as { versions: unknown[] }).versions,
+    );
+    provider.destroy();
+  });
+
+  it("[API13] unknown documents and versions are 404, a bad `to` or format 400, and access is as for reading versions", async () => {
+    const { api: a } = await server();
+    await a.call("PUT", "/documents/cmp", json(doc(para("text"))));
+    const { id } = (await a.call("POST", "/documents/cmp/versions", json({ name: "v" }))).body as {
+      id: string;
+    };
+    const status = async (path: string) => (await a.call("GET", path)).status;
+    expect(await status("/documents/cmp/versions/no-such-version/compare")).toBe(404);
+    expect(await status(`/documents/cmp/versions/${id}/compare?to=no-such-version`)).toBe(404);
+    expect(await status(`/documents/missing/versions/${id}/compare`)).toBe(404);
+    expect(await status(`/documents/cmp/versions/${id}/compare?to=`)).toBe(400);
+    expect(await status(`/documents/cmp/versions/${id}/compare?to=%00`)).toBe(400);
+    expect(await status(`/documents/cmp/versions/${id}/compare?format=markdown`)).toBe(400);
+    const bad = await a.call("GET", `/documents/cmp/versions/${id}/compare?to=%00`);
+    expect(bad.body).toMatchObject({ error: { code: "bad_request" } });
+
+    const { address } = await startServer({ config: { authSecret: SECRET } });
+    const token = (docs: string[], perm: "read" | "write") =>
+      mintToken({ secret: SECRET, userId: "u", docs, perm, ttl: "1h" });
+    const writer = checkedApi(address.url, { token: await token(["team/*"], "write") });
+    await writer.call("PUT", "/documents/team%2Fa", json(doc(para("one"))));
+    const saved = (await writer.call("POST", "/documents/team%2Fa/versions", json({ name: "v" })))
+      .body as { id: string; author: string };
+    expect(saved.author).toBe("u");
+    const path = `/documents/team%2Fa/versions/${saved.id}/compare`;
+    const reader = checkedApi(address.url, { token: await token(["team/*"], "read") });
+    expect(await reader.call("GET", path)).toMatchObject({
+      status: 200,
+      body: { from: { author: "u" }, to: { id: "current" } },
+    });
+    const stranger = checkedApi(address.url, { token: await token(["other/*"], "read") });
+    expect((await stranger.call("GET", path)).status).toBe(403);
+    expect((await checkedApi(address.url).call("GET", path)).status).toBe(401);
+  });
+});
+
 describe("credentials", () => {
   it("[API8] with API_SECRET the API needs it; user tokens reach only what they grant", async () => {
     const { address } = await startServer({

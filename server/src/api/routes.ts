@@ -13,7 +13,7 @@ import type { LinkSigner } from "../attachments/signing.ts";
 import type { Comments } from "../comments/comments.ts";
 import type { BodyFormat } from "../documents/parser.ts";
 import type { DocumentService } from "../documents/service.ts";
-import { isTrashId } from "../persistence/log-store.ts";
+import { isTrashId, isVersionId } from "../persistence/log-store.ts";
 import type { DocumentMeta, DocumentStore, TrashEntry, VersionMeta } from "../persistence/store.ts";
 import { checkDocumentName } from "../protocol/names.ts";
 import { ATTACHMENT_ROUTES } from "./attachment-routes.ts";
@@ -22,6 +22,9 @@ import { ApiError } from "./errors.ts";
 import { jsonOf, parse } from "./input.ts";
 import {
   CONTENT_TYPES,
+  type ComparedSide,
+  CompareQuery,
+  Comparison,
   type DocumentInfo,
   DocumentList,
   FORMAT_MEDIA_TYPES,
@@ -134,6 +137,8 @@ const CONTENT_MEDIA = Object.values(FORMAT_MEDIA_TYPES);
 
 type Conversion = typeof import("../documents/convert.ts");
 let conversion: Promise<Conversion> | undefined;
+type Comparer = typeof import("../documents/compare.ts");
+let comparer: Promise<Comparer> | undefined;
 
 /**
  * The conversion module, loaded on first use: with Tiptap, ProseMirror and
@@ -143,6 +148,12 @@ let conversion: Promise<Conversion> | undefined;
 function convert(): Promise<Conversion> {
   conversion ??= import("../documents/convert.ts");
   return conversion;
+}
+
+/** The comparison module, loaded on first use, as {@link convert}. */
+function compare(): Promise<Comparer> {
+  comparer ??= import("../documents/compare.ts");
+  return comparer;
 }
 
 /** Store pages one list request reads at most, filtering for a user token. */
@@ -385,6 +396,60 @@ const DOCUMENT_ROUTES: readonly Route[] = [
     },
   },
   {
+    method: "GET",
+    path: "/documents/{name}/versions/{id}/compare",
+    operationId: "compareVersion",
+    summary:
+      "What changed from a version to the current document (`to=current`) or to another version: one document with insertions and deletions marked, as JSON or HTML. Reading it changes nothing",
+    need: "read",
+    query: CompareQuery,
+    responses: {
+      200: {
+        description: "The comparison (HTML: its document only)",
+        schema: Comparison,
+        media: ["text/html"],
+      },
+    },
+    async handle({ params, query, service }) {
+      const { to, format } = parse(CompareQuery, query);
+      if (to !== "current" && !isVersionId(to)) {
+        throw new ApiError(400, "bad_request", "to: must be current or a version id");
+      }
+      const name = params.name ?? "";
+      const [converter, comparison] = await Promise.all([convert(), compare()]);
+      const from = await service.readVersion(name, params.id ?? "");
+      if (from === null) throw versionNotFound(params);
+      let later: { side: z.infer<typeof ComparedSide>; json: JSONContent };
+      if (to === "current") {
+        const doc = await service.current(name);
+        if (doc === null) throw notFound(name);
+        // Synchronously, right after `current`: it may be the live document.
+        const json = converter.documentJSON(doc);
+        const side = { id: "current", name: null, kind: "current", author: null } as const;
+        later = { side: { ...side, created: new Date().toISOString() }, json };
+      } else {
+        const other = await service.readVersion(name, to);
+        if (other === null) throw versionNotFound({ name, id: to });
+        later = { side: versionSide(other.meta), json: converter.documentJSON(other.doc) };
+      }
+      const { doc, changes } = comparison.compareDocuments(
+        converter.documentJSON(from.doc),
+        later.json,
+      );
+      if (format === "html") {
+        return {
+          status: 200,
+          body: comparison.renderComparisonHTML(doc),
+          type: "text/html; charset=utf-8",
+        };
+      }
+      return {
+        status: 200,
+        json: { from: versionSide(from.meta), to: later.side, doc, changes },
+      };
+    },
+  },
+  {
     method: "DELETE",
     path: "/documents/{name}/versions/{id}",
     operationId: "deleteVersion",
@@ -525,6 +590,12 @@ function version(meta: VersionMeta): z.infer<typeof Version> {
     size: meta.bytes,
     author: meta.author,
   };
+}
+
+/** A version as one side of a comparison. */
+function versionSide(meta: VersionMeta): z.infer<typeof ComparedSide> {
+  const { id, name, kind, created, author } = version(meta);
+  return { id, name, kind, created, author };
 }
 
 function notFound(name: string | undefined): ApiError {

@@ -132,6 +132,54 @@ export const TiptapDocument = z
   })
   .register(API_SCHEMAS, { id: "TiptapDocument" });
 
+export const ComparedSide = z
+  .object({
+    id: z.string().describe("The version's id, or `current` for the document as it is now"),
+    name: z
+      .string()
+      .nullable()
+      .describe("The version's name; null for automatic ones and `current`"),
+    kind: z.enum(["named", "auto", "current"]),
+    created: z.iso
+      .datetime()
+      .describe("When the version was saved; for `current`, when this answer was made"),
+    author: z
+      .string()
+      .nullable()
+      .describe("The token subject that saved the version, when known; null for `current`"),
+  })
+  .register(API_SCHEMAS, { id: "ComparedSide" });
+
+export const Comparison = z
+  .object({
+    from: ComparedSide.describe("The earlier side: what was there before"),
+    to: ComparedSide.describe("The later side: what is there after"),
+    doc: TiptapDocument.describe(
+      "Both sides in one document: text only `to` has carries an `insertion` mark, text only `from` has a `deletion` mark, and blocks added or removed whole have `attrs.change` (`inserted`, `deleted`)",
+    ),
+    changes: z
+      .object({
+        insertions: z.number().int().min(0).describe("Runs of inserted content"),
+        deletions: z.number().int().min(0).describe("Runs of deleted content"),
+      })
+      .describe("How many changes `doc` shows; content changed next to each other counts once"),
+  })
+  .register(API_SCHEMAS, { id: "Comparison" });
+
+export const CompareQuery = z.object({
+  to: z
+    .string()
+    .min(1)
+    .default("current")
+    .describe(
+      "What to compare the version with: `current` (the document now) or another version's id",
+    ),
+  format: z
+    .enum(["json", "html"])
+    .default("json")
+    .describe("`json`: the Comparison; `html`: its document as HTML with `<ins>` and `<del>`"),
+});
+
 export const OUTPUT_FORMATS = ["json", "html", "markdown", "text", "yjs", "docx"] as const;
 export type OutputFormatParam = (typeof OUTPUT_FORMATS)[number];
 

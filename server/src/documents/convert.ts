@@ -546,10 +546,19 @@ const htmlSerializer = DOMSerializer.fromSchema(schema);
 const textSerializers = getTextSerializersFromSchema(schema);
 
 function renderHTML(node: PMNode): string {
+  return serializeHTML(node, htmlSerializer);
+}
+
+/**
+ * The HTML of `doc`'s content as `serializer` renders it, built as DOM nodes in the sandboxed
+ * window and read back as markup, so text and attribute values are always escaped. For
+ * documents of other schemas built on this one (the comparison schema).
+ */
+export function serializeHTML(doc: PMNode, serializer: DOMSerializer): string {
   return withWindow((window) => {
     const document = window.document as unknown as Document;
     const wrap = document.createElement("div");
-    htmlSerializer.serializeFragment(node.content, { document }, wrap);
+    serializer.serializeFragment(doc.content, { document }, wrap);
     return wrap.innerHTML;
   });
 }
