@@ -37,8 +37,37 @@ const attachmentAttribute = {
   pending: { default: null, rendered: false, parseHTML: () => null },
 };
 
-/** A block image: alt text, width (resizing keeps it), and its attachment. */
+/**
+ * A block image: alt text, width (resizing keeps it), and its attachment.
+ * Only attachments: an `<img>` or Markdown image that is not one of this
+ * server's attachments is left out when parsed (it would make every reader
+ * fetch from a third party), as an unsafe link is.
+ */
 export const AttachmentImage = Image.extend({
+  parseHTML() {
+    return [
+      {
+        tag: "img[src]",
+        getAttrs: (element: HTMLElement) =>
+          (element.getAttribute("data-attachment") ?? attachmentIdOf(element.getAttribute("src"))) ===
+          null
+            ? false
+            : null,
+      },
+    ];
+  },
+
+  parseMarkdown: (token, helpers) => {
+    const attachment = attachmentIdOf(token.href);
+    if (attachment === null) return [];
+    return helpers.createNode("image", {
+      src: token.href,
+      title: token.title,
+      alt: token.text,
+      attachment,
+    });
+  },
+
   addAttributes() {
     return {
       ...this.parent?.(),
@@ -91,7 +120,8 @@ export const AttachmentFile = Node.create({
   },
 
   parseHTML() {
-    return [{ tag: "a[data-file]" }];
+    // Before the link mark's rule, which would take the card for a link.
+    return [{ tag: "a[data-file]", priority: 100 }];
   },
 
   renderHTML({ node, HTMLAttributes }) {

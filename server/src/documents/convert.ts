@@ -398,6 +398,28 @@ function buildMarks(raw: unknown, path: string): Mark[] {
  */
 const MAX_CELL_SPAN = 1_000;
 
+/**
+ * Refuses an image or file that is not an attachment (an `attachment` id,
+ * or a `pending` upload's local id), or whose `src` is not a path or an
+ * http(s) address: documents show only their own attachments.
+ */
+function checkAttachment(node: PMNode, path: string): void {
+  if (node.type.name !== "image" && node.type.name !== "file") return;
+  const { attachment, pending, src } = node.attrs as Record<string, unknown>;
+  const ok =
+    (typeof attachment === "string" && /^[0-9a-f]{64}$/.test(attachment)) ||
+    (attachment === null && typeof pending === "string" && /^[\w-]{1,64}$/.test(pending));
+  if (!ok) {
+    throw invalidAt(
+      join(path, "attrs.attachment"),
+      `an ${node.type.name} needs the id of an attachment of this document (upload the file to .../attachments first), got ${describeValue(attachment)}`,
+    );
+  }
+  if (src !== null && (typeof src !== "string" || !/^(\/|https?:\/\/)/i.test(src))) {
+    throw invalidAt(join(path, "attrs.src"), `must be a path or an http(s) address, got ${describeValue(src)}`);
+  }
+}
+
 /** Refuses a table cell whose spans or widths no table could have. */
 function checkCell(node: PMNode, path: string): void {
   const role = node.type.spec.tableRole;
@@ -432,6 +454,7 @@ function checkCell(node: PMNode, path: string): void {
 
 function validate(node: PMNode, path: string): void {
   checkCell(node, path);
+  checkAttachment(node, path);
   const match = node.type.contentMatch.matchFragment(node.content);
   if (match === null || !match.validEnd) {
     const expected = node.type.spec.content ?? "no content";
