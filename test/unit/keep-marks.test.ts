@@ -128,7 +128,7 @@ describe("[COM2] text an editor moved keeps its thread's mark", () => {
     for (const r of replicas) expect(marked(r.text()).marked).toBe("");
   });
 
-  it("its own end marker bounds the mark put back, when the range's end marker is deleted at once too", () => {
+  it("marks again text written at the range's end when both the range's markers are deleted at once", () => {
     // "XY" is written at the range's end (before its end marker); B deletes the range, and Yjs
     // deletes both markers there. Marked again, "XY" has markers of its own on both sides.
     const server = origin("abcdefgh");
@@ -145,6 +145,32 @@ describe("[COM2] text an editor moved keeps its thread's mark", () => {
     syncAll([server.doc, a.doc, b.doc]);
     for (const r of [server, a, b]) {
       expect(marked(r.text())).toEqual({ marked: "XY", unmarked: "abQefgh" });
+    }
+  });
+
+  it("its own end marker bounds the mark put back: right after the text, not past the deleted text after it (where Yjs' format puts it)", () => {
+    // "xy" is written at the end of t1's range "fg"; B deletes "efghij", to the paragraph's end,
+    // and C types "q" after "h" at the same time. When A marks "xy" again, Yjs' `format` would
+    // put the end marker after the deleted "hij": C's "q", which lands there, would be marked
+    // (this test fails with a Y.Text.format-based repair: checked). The keeper's own end
+    // marker, right after "xy", leaves "q" unmarked.
+    const server = origin("abcdefghij");
+    server.text().format(5, 2, { [KEY]: MARK });
+    const a = replica();
+    const b = replica();
+    const c = replica();
+    for (const r of [a, b, c]) sync(server.doc, r.doc);
+    new MarkKeeper(a.doc, { isWrite: (t) => t.origin === WRITE, threadExists: () => true });
+    a.doc.transact(() => a.text().insert(7, "xy"), WRITE);
+    expect(marked(a.text()).marked).toBe("fgxy");
+    b.text().delete(4, 6);
+    c.text().insert(8, "q");
+    // A marks "xy" again on receiving B's deletion, before C's "q" arrives.
+    sync(b.doc, a.doc);
+    expect(marked(a.text())).toEqual({ marked: "xy", unmarked: "abcd" });
+    syncAll([server.doc, a.doc, b.doc, c.doc]);
+    for (const r of [server, a, b, c]) {
+      expect(marked(r.text())).toEqual({ marked: "xy", unmarked: "abcdq" });
     }
   });
 
