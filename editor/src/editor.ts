@@ -346,6 +346,8 @@ export function createCollabEditor(
       isWrite: (transaction) => transaction.origin === ySyncPluginKey,
       threadExists: (id) => threadsProvider.synced && threadsDoc.getMap(THREADS).has(id),
     });
+    // check() never throws (a fault is reported, as for every keeper call): the provider's
+    // `synced` handling goes on.
     const onThreadsSynced = () => keeper.check();
     threadsProvider.on("synced", onThreadsSynced);
     if (provider.isSynced) openThreads();

@@ -123,6 +123,32 @@ describe("[COM2] text an editor moved keeps its thread's mark", () => {
     expect(errors).toHaveLength(1);
   });
 
+  it("check() reports a fault instead of throwing it (it runs in the threads provider's `synced`)", () => {
+    const server = origin("abcdefgh");
+    server.text().format(2, 3, { [KEY]: MARK });
+    const a = replica();
+    const b = replica();
+    sync(server.doc, a.doc);
+    sync(server.doc, b.doc);
+    let synced = false;
+    const errors: unknown[] = [];
+    const keeper = new MarkKeeper(a.doc, {
+      isWrite: (t) => t.origin === WRITE,
+      threadExists: () => {
+        if (!synced) return false;
+        throw new Error("threads unavailable");
+      },
+      onError: (error) => errors.push(error),
+    });
+    a.doc.transact(() => a.text().insert(3, "XY"), WRITE);
+    b.text().delete(2, 3);
+    sync(b.doc, a.doc);
+    expect(errors).toEqual([]);
+    synced = true;
+    expect(() => keeper.check()).not.toThrow();
+    expect(errors).toHaveLength(1);
+  });
+
   it("never puts back the mark of a thread that no longer exists", () => {
     const { replicas } = race({ keep: true, threadExists: false });
     for (const r of replicas) expect(marked(r.text()).marked).toBe("");

@@ -83,11 +83,7 @@ export class MarkKeeper {
   private order: Written[] = [];
   private remembered = 0;
   private readonly onTransaction = (transaction: Y.Transaction): void => {
-    try {
-      this.observe(transaction);
-    } catch (error) {
-      (this.options.onError ?? console.error)(error);
-    }
+    this.guarded(() => this.observe(transaction));
   };
 
   private readonly doc: Y.Doc;
@@ -121,10 +117,23 @@ export class MarkKeeper {
 
   /**
    * Marks again whatever kept text lost a mark, in every paragraph: for when
-   * `threadExists` may answer differently (the threads have synced).
+   * `threadExists` may answer differently (the threads have synced). Never
+   * throws: a fault is reported to `onError`, so a caller's event (a provider's
+   * `synced`) goes on.
    */
   check(): void {
-    if (this.kept.size > 0) this.repair([...this.kept.keys()]);
+    this.guarded(() => {
+      if (this.kept.size > 0) this.repair([...this.kept.keys()]);
+    });
+  }
+
+  /** Runs `f`, reporting what it throws to `onError` instead (a fault here never stops syncing). */
+  private guarded(f: () => void): void {
+    try {
+      f();
+    } catch (error) {
+      (this.options.onError ?? console.error)(error);
+    }
   }
 
   /** How many characters are kept marked (for tests). */
