@@ -254,6 +254,104 @@ describe("[COM2] text an editor moved keeps its thread's mark", () => {
   });
 });
 
+describe("[COM2] what a keeper remembers, and its work", () => {
+  /** A replica with paragraphs "abc" and "def", all under t1's mark, and a keeper of A's writes. */
+  function twoParagraphs() {
+    const a = new Y.Doc();
+    const fragment = a.getXmlFragment(FIELD);
+    for (const content of ["abc", "def"]) {
+      const paragraph = new Y.XmlElement("paragraph");
+      const text = new Y.XmlText(content);
+      paragraph.insert(0, [text]);
+      fragment.push([paragraph]);
+      text.format(0, 3, { [KEY]: MARK });
+    }
+    const keeper = new MarkKeeper(a, {
+      isWrite: (t) => t.origin === WRITE,
+      threadExists: () => true,
+    });
+    const text = (i: number) => (fragment.get(i) as Y.XmlElement).get(0) as Y.XmlText;
+    return { a, fragment, keeper, text };
+  }
+
+  it("forgets a deleted paragraph's text at once, deleted by another replica or here", () => {
+    const { a, fragment, keeper, text } = twoParagraphs();
+    a.transact(() => text(0).insert(1, "XY"), WRITE);
+    a.transact(() => text(1).insert(1, "ZW"), WRITE);
+    expect(keeper.size).toBe(4);
+    // Another replica deletes the second paragraph (Yjs leaves a deleted type out of a
+    // transaction's changes, and its text with it): forgotten when the change arrives.
+    const b = new Y.Doc();
+    sync(a, b);
+    b.getXmlFragment(FIELD).delete(1, 1);
+    sync(b, a);
+    expect(keeper.size).toBe(2);
+    // Deleted here, by a write or not.
+    fragment.delete(0, 1);
+    expect(keeper.size).toBe(0);
+  });
+
+  it("forgets the text of a paragraph deleted with the element around it (a list item)", () => {
+    const server = new Y.Doc();
+    const item = new Y.XmlElement("listItem");
+    const paragraph = new Y.XmlElement("paragraph");
+    const text = new Y.XmlText("abcdef");
+    paragraph.insert(0, [text]);
+    item.insert(0, [paragraph]);
+    server.getXmlFragment(FIELD).insert(0, [item]);
+    text.format(1, 3, { [KEY]: MARK });
+    const threads = new Y.Doc();
+    threads.getMap(THREADS).set("t1", new Y.Map());
+    const keeper = keepThreadMark(server, "t1", () => threads);
+    expect(keeper.size).toBe(3);
+    const b = new Y.Doc();
+    sync(server, b);
+    b.getXmlFragment(FIELD).delete(0, 1);
+    sync(b, server);
+    expect(keeper.size).toBe(0);
+  });
+
+  it("typing into a long marked paragraph costs each keystroke a bounded number of visits", () => {
+    // A paragraph of 2,000 separate items (each typed at the start), all under t1's mark.
+    const server = origin("");
+    for (let i = 0; i < 2_000; i++) server.text().insert(0, "x");
+    server.text().format(0, 2_000, { [KEY]: MARK });
+    const a = replica();
+    const b = replica();
+    sync(server.doc, a.doc);
+    sync(server.doc, b.doc);
+    const keeper = new MarkKeeper(a.doc, {
+      isWrite: (t) => t.origin === WRITE,
+      threadExists: () => true,
+    });
+    // A types at 200 places all over it: 200 entries.
+    for (let i = 0; i < 200; i++) a.doc.transact(() => a.text().insert(i * 10 + 5, "y"), WRITE);
+    expect(keeper.size).toBe(200);
+    // Then 300 characters in a row, in the middle of the paragraph.
+    a.doc.transact(() => a.text().insert(1_000, "z"), WRITE);
+    const perKeystroke: number[] = [];
+    for (let i = 1; i < 300; i++) {
+      const before = keeper.visits;
+      a.doc.transact(() => a.text().insert(1_000 + i, "z"), WRITE);
+      perKeystroke.push(keeper.visits - before);
+    }
+    expect(keeper.size).toBe(500);
+    expect(Math.max(...perKeystroke)).toBeLessThanOrEqual(4);
+    // B's keystrokes and deletions there (no marker changes): as few visits each.
+    sync(a.doc, b.doc);
+    const remote: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      b.text().insert(700 + i, "w");
+      if (i % 2 === 1) b.text().delete(b.text().length - 1, 1); // the server's "x"
+      const before = keeper.visits;
+      sync(b.doc, a.doc);
+      remote.push(keeper.visits - before);
+    }
+    expect(Math.max(...remote)).toBeLessThanOrEqual(4);
+    expect(keeper.size).toBe(500);
+  });
+});
+
 describe("[COM2] the server keeps the text it marked", () => {
   it("marks again text an editor deleted the rest of the range around without having seen it", () => {
     const server = origin("abcdef");

@@ -20,9 +20,10 @@ const keepers = new WeakMap<Y.Doc, MarkKeeper>();
 /**
  * Keeps thread `id`'s mark on the text it covers now in `text`, for as long
  * as `threads()` (the live threads document, or null when it is not loaded:
- * then nothing is put back) has the thread.
+ * then nothing is put back) has the thread. Returns the keeper of `text` (its
+ * `size`, `visits`: for tests and metrics).
  */
-export function keepThreadMark(text: Y.Doc, id: string, threads: () => Y.Doc | null): void {
+export function keepThreadMark(text: Y.Doc, id: string, threads: () => Y.Doc | null): MarkKeeper {
   let keeper = keepers.get(text);
   if (keeper === undefined) {
     keeper = new MarkKeeper(text, {
@@ -32,4 +33,5 @@ export function keepThreadMark(text: Y.Doc, id: string, threads: () => Y.Doc | n
     text.once("destroy", () => keepers.get(text)?.destroy());
   }
   keeper.keepMark(text.getXmlFragment(FIELD), commentMarkKey(id));
+  return keeper;
 }
