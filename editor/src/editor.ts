@@ -351,6 +351,15 @@ export function createCollabEditor(
     // `synced` handling goes on.
     const onThreadsSynced = () => keeper.check();
     threadsProvider.on("synced", onThreadsSynced);
+    // A deleted thread's text is forgotten, and a mark put back on it before the deletion
+    // arrived here (the text's unmarking came first) is taken off again.
+    const threadsMap = threadsDoc.getMap<unknown>(THREADS);
+    const onThreadsChanged = (event: Y.YMapEvent<unknown>) => {
+      for (const [id, change] of event.changes.keys) {
+        if (change.action === "delete") keeper.threadDeleted(id);
+      }
+    };
+    threadsMap.observe(onThreadsChanged);
     if (provider.isSynced) openThreads();
     provider.on("synced", onTextSynced);
     provider.on("authenticated", onTextAuthenticated);
@@ -363,6 +372,7 @@ export function createCollabEditor(
       threadsProvider.off("authenticationFailed", onThreadsRefused);
       threadsProvider.off("close", onThreadsClosed);
       threadsProvider.off("synced", onThreadsSynced);
+      threadsMap.unobserve(onThreadsChanged);
       keeper.destroy();
       threadsProvider.destroy();
       void cache?.destroy();

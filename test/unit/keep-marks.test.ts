@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import * as Y from "yjs";
 import { MAX_REMEMBERED, MarkKeeper } from "../../editor/src/comments/keep-marks.ts";
 import { commentMarkKey, THREADS } from "../../editor/src/comments/model.ts";
-import { keepThreadMark } from "../../server/src/comments/keep.ts";
+import { keepThreadMark, watchThreads } from "../../server/src/comments/keep.ts";
+import { applyThreadOp, type Commenter, type ThreadOp } from "../../server/src/comments/threads.ts";
 import { FIELD } from "../../server/src/documents/schema.ts";
 
 /** The origin of an "editor write" here, standing for y-tiptap's. */
@@ -378,5 +379,72 @@ describe("[COM2] the server keeps the text it marked", () => {
     syncAll([server.doc, c.doc, b.doc]);
     for (const r of [server, c, b])
       expect(marked(r.text())).toEqual({ marked: "Z", unmarked: "abef" });
+  });
+});
+
+describe("[COM2] a thread deleted on another server instance", () => {
+  const ANN: Commenter = { person: { id: "ann", name: "Ann" }, role: "write" };
+
+  /** One instance's copies of the document and its threads document, changed as Comments.apply does. */
+  function instance(text: { doc: Y.Doc; text: () => Y.XmlText }) {
+    const threads = new Y.Doc();
+    /** Applies `op`; returns the text's keeper when it made one (a thread created). */
+    const apply = (op: ThreadOp): MarkKeeper | null => {
+      let keeper: MarkKeeper | null = null;
+      text.doc.transact(() =>
+        threads.transact(() => {
+          watchThreads(text.doc, threads);
+          applyThreadOp({ text: text.doc, threads }, op, ANN, 1_000);
+          if (op.op === "create") keeper = keepThreadMark(text.doc, op.thread, () => threads);
+        }),
+      );
+      return keeper;
+    };
+    return { ...text, threads, apply };
+  }
+
+  /** B makes thread t1 on "cdef" (its keeper keeps it), and A, which has it all, deletes it. */
+  function deletedOnA() {
+    const a = instance(origin("abcdefgh"));
+    const b = instance(replica());
+    sync(a.doc, b.doc);
+    const keeper = b.apply({
+      op: "create",
+      thread: "t1",
+      comment: "c1",
+      anchor: { kind: "quote", quote: "cdef" },
+      body: "why?",
+      mentions: [],
+    });
+    if (keeper === null) throw new Error("no keeper");
+    expect(keeper.size).toBe(4);
+    sync(b.doc, a.doc);
+    sync(b.threads, a.threads);
+    expect(marked(a.text()).marked).toBe("cdef");
+    a.apply({ op: "delete-thread", thread: "t1" });
+    expect(marked(a.text()).marked).toBe("");
+    return { a, b, keeper };
+  }
+
+  it("is forgotten on the instance that made it once the deletion reaches its threads document", () => {
+    const { a, b, keeper } = deletedOnA();
+    sync(a.threads, b.threads);
+    expect(keeper.size).toBe(0);
+    sync(a.doc, b.doc);
+    syncAll([a.doc, b.doc]);
+    for (const r of [a, b]) expect(marked(r.text()).marked).toBe("");
+  });
+
+  it("has its mark taken off again when the text's unmarking arrived first and the mark was put back", () => {
+    const { a, b, keeper } = deletedOnA();
+    // The unmarking reaches B's document before the deletion reaches B's threads document (they
+    // travel separately between instances): for B the thread still exists, and the mark comes back.
+    sync(a.doc, b.doc);
+    expect(marked(b.text()).marked).toBe("cdef");
+    sync(a.threads, b.threads);
+    expect(keeper.size).toBe(0);
+    expect(marked(b.text()).marked).toBe("");
+    syncAll([a.doc, b.doc]);
+    for (const r of [a, b]) expect(marked(r.text())).toEqual({ marked: "", unmarked: "abcdefgh" });
   });
 });

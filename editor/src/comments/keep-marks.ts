@@ -22,9 +22,10 @@
  * deletes a thread's marker there (the only way a mark comes off), whatever
  * of it is still there and lost the mark of a thread that still exists is
  * marked again, with markers of its own on both sides. Text is forgotten once
- * deleted (its characters, or the paragraph holding them), and the oldest
- * first beyond {@link MAX_REMEMBERED} characters; nothing is remembered across
- * reloads or restarts. A copy that a third editor moves (re-creates) while it is
+ * deleted (its characters, or the paragraph holding them), once its thread is
+ * deleted ({@link MarkKeeper.threadDeleted}), and the oldest first beyond
+ * {@link MAX_REMEMBERED} characters; nothing is remembered across reloads or
+ * restarts. A copy that a third editor moves (re-creates) while it is
  * unmarked, before the repair reaches it, is not followed: its writer never
  * saw it marked.
  *
@@ -49,7 +50,7 @@
 import * as Y from "yjs";
 import { isThreadMarkKey, threadOfAttribute } from "./model.ts";
 
-/** The origin of the transactions that mark text again. */
+/** The origin of the transactions that mark text again (and that take a deleted thread's mark off). */
 export const markRepairOrigin: unique symbol = Symbol("comment mark repair");
 
 /** How many characters a replica remembers per document at most (the oldest are forgotten first). */
@@ -85,6 +86,8 @@ interface Paragraph {
   readonly byClient: Map<number, Set<Written>>;
   /** The entry remembered last here: the next characters right after it extend it. */
   last: Written | null;
+  /** Threads whose mark this keeper put back here ({@link MarkKeeper.threadDeleted} takes it off). */
+  readonly putBack: Set<string>;
 }
 
 export interface KeepMarksOptions {
@@ -118,6 +121,8 @@ export class MarkKeeper {
   private readonly kept = new Map<Y.XmlText, Paragraph>();
   /** Every entry, oldest (least recently written) first: the order they are forgotten in. */
   private readonly order = new Set<Written>();
+  /** The entries holding each thread's mark. */
+  private readonly byThread = new Map<string, Set<Written>>();
   /**
    * Per paragraph this replica writes to, the thread marks known to be in effect at some of
    * its items (key -> value): valid until a thread's marker in the paragraph is inserted or
@@ -147,6 +152,7 @@ export class MarkKeeper {
     this.doc.off("afterTransaction", this.onTransaction);
     this.kept.clear();
     this.order.clear();
+    this.byThread.clear();
     this.marksAtItem.clear();
     this.remembered = 0;
   }
@@ -175,6 +181,42 @@ export class MarkKeeper {
   check(): void {
     this.guarded(() => {
       if (this.kept.size > 0) this.repair([...this.kept.values()]);
+    });
+  }
+
+  /**
+   * Thread `id` is deleted: forgets its text, and takes its mark off again in the paragraphs
+   * where this keeper put it back (origin {@link markRepairOrigin}). A replica that learns of
+   * the deletion (its threads document) after the text's unmarking may have put the mark back
+   * meanwhile, as the thread still existed for it; this undoes that. (Text forgotten for the
+   * cap before, with such a mark, keeps it.) Never throws (faults go to `onError`).
+   */
+  threadDeleted(id: string): void {
+    this.guarded(() => {
+      const entries = this.byThread.get(id);
+      if (entries === undefined) return;
+      const takeBack = new Map<Paragraph, Set<string>>();
+      for (const w of [...entries]) {
+        this.visited++;
+        for (const [key, value] of [...w.marks]) {
+          if (threadOfAttribute(key, value) !== id) continue;
+          w.marks.delete(key);
+          if (w.paragraph.putBack.has(id)) {
+            const keys = takeBack.get(w.paragraph) ?? new Set<string>();
+            keys.add(key);
+            takeBack.set(w.paragraph, keys);
+          }
+        }
+        if (w.marks.size === 0) this.forget(w);
+      }
+      this.byThread.delete(id);
+      if (takeBack.size === 0) return;
+      this.doc.transact(() => {
+        for (const [paragraph, keys] of takeBack) {
+          paragraph.putBack.delete(id);
+          if (paragraph.text._item?.deleted !== true) unmark(paragraph.text, keys);
+        }
+      }, markRepairOrigin);
     });
   }
 
@@ -372,7 +414,7 @@ export class MarkKeeper {
   private remember(text: Y.XmlText, item: Y.Item, marks: ReadonlyMap<string, unknown>): void {
     let paragraph = this.kept.get(text);
     if (paragraph === undefined) {
-      paragraph = { text, byClient: new Map(), last: null };
+      paragraph = { text, byClient: new Map(), last: null, putBack: new Set() };
       this.kept.set(text, paragraph);
     }
     const { client, clock } = item.id;
@@ -398,6 +440,13 @@ export class MarkKeeper {
     paragraph.byClient.set(client, own);
     paragraph.last = w;
     this.order.add(w);
+    for (const [key, value] of marks) {
+      const thread = threadOfAttribute(key, value);
+      if (thread === null) continue;
+      const entries = this.byThread.get(thread) ?? new Set<Written>();
+      entries.add(w);
+      this.byThread.set(thread, entries);
+    }
     this.remembered += w.length;
   }
 
@@ -409,7 +458,7 @@ export class MarkKeeper {
     }
   }
 
-  /** Forgets entry `w` (O(1)); forgets its paragraph with its last entry. */
+  /** Forgets entry `w` (O(its marks)); forgets its paragraph with its last entry. */
   private forget(w: Written): void {
     if (!this.order.delete(w)) return;
     this.remembered -= w.length;
@@ -419,6 +468,13 @@ export class MarkKeeper {
     if (own?.size === 0) paragraph.byClient.delete(w.client);
     if (paragraph.last === w) paragraph.last = null;
     if (paragraph.byClient.size === 0) this.kept.delete(paragraph.text);
+    for (const [key, value] of w.marks) {
+      const thread = threadOfAttribute(key, value);
+      if (thread === null) continue;
+      const entries = this.byThread.get(thread);
+      entries?.delete(w);
+      if (entries?.size === 0) this.byThread.delete(thread);
+    }
   }
 
   /** Forgets all that is remembered of deleted paragraph `text`, at once. */
@@ -489,7 +545,7 @@ export class MarkKeeper {
               if (attributes.get(key) != null) continue;
               const thread = threadOfAttribute(key, value);
               if (thread === null || !this.options.threadExists(thread)) continue;
-              fixes.push({ paragraph, client: w.client, from, to, key, value });
+              fixes.push({ paragraph, client: w.client, from, to, key, value, thread });
             }
             return true;
           });
@@ -500,7 +556,10 @@ export class MarkKeeper {
     }
     if (fixes.length === 0) return;
     this.doc.transact((transaction) => {
-      for (const fix of fixes) markAgain(transaction, fix);
+      for (const fix of fixes) {
+        markAgain(transaction, fix);
+        fix.paragraph.putBack.add(fix.thread);
+      }
     }, markRepairOrigin);
   }
 }
@@ -576,7 +635,24 @@ function forEachInserted(transaction: Y.Transaction, f: (item: Y.Item) => void):
   }
 }
 
-/** Characters `from` to `to - 1` of `client`, in `paragraph`, that lost mark `key` (with `value`). */
+/** Takes the marks `keys` off all text of `text` that has them (in the caller's transaction). */
+function unmark(text: Y.XmlText, keys: ReadonlySet<string>): void {
+  const runs: Array<{ index: number; length: number; key: string }> = [];
+  let index = 0;
+  for (const op of text.toDelta() as Array<{
+    insert: unknown;
+    attributes?: Record<string, unknown>;
+  }>) {
+    const length = typeof op.insert === "string" ? op.insert.length : 1;
+    for (const key of keys) {
+      if (op.attributes?.[key] != null) runs.push({ index, length, key });
+    }
+    index += length;
+  }
+  for (const run of runs) text.format(run.index, run.length, { [run.key]: null });
+}
+
+/** Characters `from` to `to - 1` of `client`, in `paragraph`, that lost mark `key` (with `value`) of `thread`. */
 interface Fix {
   readonly paragraph: Paragraph;
   readonly client: number;
@@ -584,6 +660,7 @@ interface Fix {
   readonly to: number;
   readonly key: string;
   readonly value: unknown;
+  readonly thread: string;
 }
 
 /**
