@@ -21,11 +21,12 @@ import { THREADS, threadsDocumentName } from "./comments/model.ts";
 import { keepPending } from "./comments/pending.ts";
 import { type AccessInfo, type CommentOperation, parseAccess } from "./comments/protocol.ts";
 import { download, fileNameFor, htmlFile, type SaveCopyResult, saveCopy } from "./copy.ts";
-import { FIELD, schemaExtensions } from "./extensions.ts";
+import { FIELD, repairTablesNow, schemaExtensions } from "./extensions.ts";
 import { type CollabEditorOptions, type CollabUser, resolveOptions } from "./options.ts";
 import { RECONNECT } from "./reconnect.ts";
 import { trackSaves } from "./saves.ts";
 import type { ConnectionState, SaveState } from "./status.ts";
+import { EDITING_FIELD, isRepairer, watchRepairer } from "./table-repairer.ts";
 import { mountChrome } from "./ui/chrome.ts";
 import { activeThreadExtension, mountComments } from "./ui/comments.ts";
 
@@ -351,8 +352,19 @@ export function createCollabEditor(
       isWrite: (transaction) => transaction.origin === ySyncPluginKey,
       threadExists: (id) => threadsProvider.synced && threadsDoc.getMap(THREADS).has(id),
     });
+    // check() never throws (a fault is reported, as for every keeper call): the provider's
+    // `synced` handling goes on.
     const onThreadsSynced = () => keeper.check();
     threadsProvider.on("synced", onThreadsSynced);
+    // A deleted thread's text is forgotten, and a mark put back on it before the deletion
+    // arrived here (the text's unmarking came first) is taken off again.
+    const threadsMap = threadsDoc.getMap<unknown>(THREADS);
+    const onThreadsChanged = (event: Y.YMapEvent<unknown>) => {
+      for (const [id, change] of event.changes.keys) {
+        if (change.action === "delete") keeper.threadDeleted(id);
+      }
+    };
+    threadsMap.observe(onThreadsChanged);
     if (provider.isSynced) openThreads();
     provider.on("synced", onTextSynced);
     provider.on("authenticated", onTextAuthenticated);
@@ -365,6 +377,7 @@ export function createCollabEditor(
       threadsProvider.off("authenticationFailed", onThreadsRefused);
       threadsProvider.off("close", onThreadsClosed);
       threadsProvider.off("synced", onThreadsSynced);
+      threadsMap.unobserve(onThreadsChanged);
       keeper.destroy();
       threadsProvider.destroy();
       void cache?.destroy();
@@ -443,24 +456,36 @@ export function createCollabEditor(
     // false: becoming read-only is not a change to the document.
     if (editor.isEditable !== editable) editor.setEditable(editable, false);
     // Who may edit, for the others choosing who repairs tables (below).
-    if (provider.awareness?.getLocalState()?.editing !== editable) {
-      provider.awareness?.setLocalStateField("editing", editable);
+    if (provider.awareness?.getLocalState()?.[EDITING_FIELD] !== editable) {
+      provider.awareness?.setLocalStateField(EDITING_FIELD, editable);
     }
     root.dataset.readonly = String(readOnly);
   };
   applyEditable();
   /**
    * Tables concurrent edits left malformed are repaired by one editor (extensions.ts,
-   * `repairsWhen`): of those present who may edit, the one with the lowest client id.
-   * Alone (offline too), this editor repairs; read-only, never (the server would refuse it).
+   * `repairsWhen`; table-repairer.ts): of those present who may edit, the one with the lowest
+   * awareness client id. Alone (offline too), this editor repairs; read-only, never (the
+   * server would refuse it). Decided again on every awareness change: when the editor that
+   * repaired leaves, the next one repairs at once.
    */
   repairsTables = () => {
-    if (!editor.isEditable) return false;
-    for (const [client, state] of provider.awareness?.getStates() ?? []) {
-      if (client < ydoc.clientID && state.editing === true) return false;
-    }
-    return true;
+    const awareness = provider.awareness;
+    if (awareness === null) return editor.isEditable;
+    return isRepairer(awareness.getStates(), awareness.clientID, editor.isEditable);
   };
+  if (provider.awareness !== null) {
+    // After the awareness event, not inside it: a repair is an edit of its own.
+    let repairTimer: ReturnType<typeof setTimeout> | undefined;
+    const repairSoon = () => {
+      clearTimeout(repairTimer);
+      repairTimer = setTimeout(() => {
+        if (repairsTables()) repairTablesNow(editor.view);
+      }, 0);
+    };
+    cleanups.push(watchRepairer(provider.awareness, () => repairsTables(), repairSoon));
+    cleanups.push(() => clearTimeout(repairTimer));
+  }
   const onChange = () => events.emit("change", []);
   editor.on("update", onChange);
   cleanups.push(() => editor.off("update", onChange));
@@ -475,7 +500,7 @@ export function createCollabEditor(
         clientId,
         name: u.name,
         color: u.color ?? "#888",
-        self: clientId === ydoc.clientID,
+        self: clientId === provider.awareness?.clientID,
       });
     }
     return list.sort((a, b) => Number(b.self) - Number(a.self) || a.name.localeCompare(b.name));

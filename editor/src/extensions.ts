@@ -140,8 +140,10 @@ export function fillRefusedContent(schema: Schema): Schema {
  * - y-tiptap never writes to Yjs what is appended to a change it rendered (its mutex is
  *   held), so a repair made there shows in one editor only.
  * Here only the editor `repairs()` names repairs (the editor gives that to one of those
- * present, editor.ts): after its own edits in the same step, as before, and after a
- * rendered remote change in a transaction of its own, dispatched right after.
+ * present, table-repairer.ts): after its own edits in the same step, as before, and after a
+ * rendered remote change in a transaction of its own, dispatched right after. An editor
+ * that becomes the one that repairs (the one before it left) repairs at once
+ * ({@link repairTablesNow}, called by the editor).
  */
 export function repairsWhen(plugin: Plugin, repairs: () => boolean): Plugin {
   const append = plugin.spec.appendTransaction;
@@ -155,9 +157,7 @@ export function repairsWhen(plugin: Plugin, repairs: () => boolean): Plugin {
     scheduled = true;
     setTimeout(() => {
       scheduled = false;
-      if (view === null || view.isDestroyed || !repairs()) return;
-      const tr = fixTables(view.state);
-      if (tr !== undefined) view.dispatch(tr);
+      if (view !== null && repairs()) repairTablesNow(view);
     }, 0);
   };
   return new Plugin({
@@ -179,6 +179,21 @@ export function repairsWhen(plugin: Plugin, repairs: () => boolean): Plugin {
       return null;
     },
   });
+}
+
+/**
+ * Repairs every malformed table of `view`'s document now, in a transaction of its own (a
+ * local edit, which the binding writes to Yjs): for the editor that repairs (see
+ * {@link repairsWhen}), after a rendered remote change or when it has just become the one
+ * that repairs. Must not be called while a transaction is being applied to `view`. Returns
+ * whether there was anything to repair; does nothing to a destroyed view.
+ */
+export function repairTablesNow(view: EditorView): boolean {
+  if (view.isDestroyed) return false;
+  const tr = fixTables(view.state);
+  if (tr === undefined) return false;
+  view.dispatch(tr);
+  return true;
 }
 
 interface CollabTableOptions extends TableOptions {

@@ -18,37 +18,76 @@
  * So the replica that wrote the mark remembers that text (which characters,
  * with which marks): an editor, what its own writes put under thread marks;
  * the server, what a thread covers when it makes it ({@link MarkKeeper.keepMark}).
- * After each remote change to a paragraph holding such text, whatever of it
- * is still there and lost the mark of a thread that still exists is marked
- * again, with markers of its own on both sides. Text is forgotten once
- * deleted, and the oldest first beyond {@link MAX_REMEMBERED} characters;
- * nothing is remembered across reloads or restarts. A copy that a third
- * editor moves (re-creates) while it is unmarked, before the repair reaches
- * it, is not followed: its writer never saw it marked.
+ * After each remote change to a paragraph holding such text that inserts or
+ * deletes a thread's marker there (the only way a mark comes off), whatever
+ * of it is still there and lost the mark of a thread that still exists is
+ * marked again, with markers of its own on both sides. Text is forgotten once
+ * deleted (its characters, or the paragraph holding them), once its thread is
+ * deleted ({@link MarkKeeper.threadDeleted}), and the oldest first beyond
+ * {@link MAX_REMEMBERED} characters; nothing is remembered across reloads or
+ * restarts. A copy that a third editor moves (re-creates) while it is
+ * unmarked, before the repair reaches it, is not followed: its writer never
+ * saw it marked.
+ *
+ * Work: what a transaction inserted and deleted is found from Yjs' own
+ * records of it (the client's new items, the delete set), never by walking
+ * the document; what is remembered is kept per paragraph. So a keystroke
+ * costs the keeper a few item visits (the thread marks in effect where it
+ * typed come from a cache per paragraph, valid until a thread's marker there
+ * changes), deleting text costs a look at the changed paragraph's entries of
+ * that writer, a deleted paragraph is forgotten at once, and forgetting the
+ * oldest is O(1). Only a remote change to a thread's markers, and
+ * {@link MarkKeeper.check}, walk a paragraph ({@link MarkKeeper.visits} counts it all).
  *
  * Relies on Yjs internals (docs/patches.md): the item list of a text
- * (`_start`, `right`), and inserting a marker item where Yjs' own
- * formatting would (`Item`, `integrate`, `getItemCleanStart`).
+ * (`_start`, `left`, `right`), a client's items in the store
+ * (`doc.store.clients`, `findIndexSS`) and a transaction's delete set, and
+ * inserting a marker item where Yjs' own formatting would (`Item`,
+ * `integrate`, `getItemCleanStart`).
  *
  * Transport-free: works on a Y.Doc, with no ProseMirror or DOM.
  */
 import * as Y from "yjs";
-import { threadOfAttribute } from "./model.ts";
+import { isThreadMarkKey, threadOfAttribute } from "./model.ts";
 
-/** The origin of the transactions that mark text again. */
+/** The origin of the transactions that mark text again (and that take a deleted thread's mark off). */
 export const markRepairOrigin: unique symbol = Symbol("comment mark repair");
 
 /** How many characters a replica remembers per document at most (the oldest are forgotten first). */
 export const MAX_REMEMBERED = 20_000;
 
-/** Characters `clock` to `clock + length - 1` of `client`, written into `parent` with `marks`. */
+/**
+ * How long an entry grows at most while its writer goes on typing after it: what is forgotten
+ * for the cap goes in steps of at most this many characters.
+ */
+const MAX_ENTRY = 1_000;
+
+/**
+ * How many paragraphs the cache of thread marks in effect covers at most; beyond, it starts
+ * afresh (it is only a cache).
+ */
+const MAX_CACHED_PARAGRAPHS = 1_000;
+
+/** Characters `clock` to `clock + length - 1` of `client`, written into `paragraph.text` with `marks`. */
 interface Written {
-  readonly parent: Y.XmlText;
+  readonly paragraph: Paragraph;
   readonly client: number;
   readonly clock: number;
-  readonly length: number;
+  /** Grows while one writer goes on writing right after it, with the same marks (typing). */
+  length: number;
   /** Formatting key -> value of each thread mark the text was written with. */
-  readonly marks: ReadonlyMap<string, unknown>;
+  readonly marks: Map<string, unknown>;
+}
+
+/** What is remembered of one paragraph (a Y.XmlText). */
+interface Paragraph {
+  readonly text: Y.XmlText;
+  /** Its entries, per client that wrote their characters. */
+  readonly byClient: Map<number, Set<Written>>;
+  /** The entry remembered last here: the next characters right after it extend it. */
+  last: Written | null;
+  /** Threads whose mark this keeper put back here ({@link MarkKeeper.threadDeleted} takes it off). */
+  readonly putBack: Set<string>;
 }
 
 export interface KeepMarksOptions {
@@ -72,22 +111,31 @@ export interface KeepMarksOptions {
  * {@link destroy}: the text its own writes put under thread marks (per
  * `options.isWrite`: an editor's moved text), and the text a thread covered
  * when this replica made it ({@link keepMark}: the server). After a remote
- * change to a paragraph holding such text, any of it still present that lost
- * a mark of a thread that still exists is marked again (origin
- * {@link markRepairOrigin}).
+ * change to a thread's markers in a paragraph holding such text, any of it
+ * still present that lost a mark of a thread that still exists is marked
+ * again (origin {@link markRepairOrigin}). No method throws: faults go to
+ * `options.onError`.
  */
 export class MarkKeeper {
-  /** What is kept marked, per paragraph, oldest first. */
-  private readonly kept = new Map<Y.XmlText, Written[]>();
-  /** Every entry of {@link kept}, oldest first: the order they are forgotten in. */
-  private order: Written[] = [];
+  /** What is kept marked, per paragraph. */
+  private readonly kept = new Map<Y.XmlText, Paragraph>();
+  /** Every entry, oldest (least recently written) first: the order they are forgotten in. */
+  private readonly order = new Set<Written>();
+  /** The entries holding each thread's mark. */
+  private readonly byThread = new Map<string, Set<Written>>();
+  /**
+   * Per paragraph this replica writes to, the thread marks known to be in effect at some of
+   * its items (key -> value): valid until a thread's marker in the paragraph is inserted or
+   * deleted, when the paragraph's cache is dropped.
+   */
+  private readonly marksAtItem = new Map<
+    Y.XmlText,
+    WeakMap<Y.Item, ReadonlyMap<string, unknown>>
+  >();
   private remembered = 0;
+  private visited = 0;
   private readonly onTransaction = (transaction: Y.Transaction): void => {
-    try {
-      this.observe(transaction);
-    } catch (error) {
-      (this.options.onError ?? console.error)(error);
-    }
+    this.guarded(() => this.observe(transaction));
   };
 
   private readonly doc: Y.Doc;
@@ -103,84 +151,184 @@ export class MarkKeeper {
   destroy(): void {
     this.doc.off("afterTransaction", this.onTransaction);
     this.kept.clear();
-    this.order = [];
+    this.order.clear();
+    this.byThread.clear();
+    this.marksAtItem.clear();
     this.remembered = 0;
   }
 
   /** Keeps the text under formatting attribute `key` (a thread's mark) marked, as it is now. */
   keepMark(root: Y.XmlFragment, key: string): void {
-    forEachText(root, (text) => {
-      forEachLiveString(text, (item, attributes) => {
-        const value = attributes.get(key);
-        if (value == null) return;
-        this.remember(text, item, new Map([[key, value]]));
+    this.guarded(() => {
+      forEachText(root, (text) => {
+        forEachLiveString(text, (item, attributes) => {
+          this.visited++;
+          const value = attributes.get(key);
+          if (value == null) return;
+          this.remember(text, item, new Map([[key, value]]));
+        });
       });
+      this.forgetOldest();
     });
-    this.forgetOldest();
   }
 
   /**
    * Marks again whatever kept text lost a mark, in every paragraph: for when
-   * `threadExists` may answer differently (the threads have synced).
+   * `threadExists` may answer differently (the threads have synced). Never
+   * throws: a fault is reported to `onError`, so a caller's event (a provider's
+   * `synced`) goes on.
    */
   check(): void {
-    if (this.kept.size > 0) this.repair([...this.kept.keys()]);
+    this.guarded(() => {
+      if (this.kept.size > 0) this.repair([...this.kept.values()]);
+    });
   }
 
-  /** How many characters are kept marked (for tests). */
+  /**
+   * Thread `id` is deleted: forgets its text, and takes its mark off again in the paragraphs
+   * where this keeper put it back (origin {@link markRepairOrigin}). A replica that learns of
+   * the deletion (its threads document) after the text's unmarking may have put the mark back
+   * meanwhile, as the thread still existed for it; this undoes that. (Text forgotten for the
+   * cap before, with such a mark, keeps it.) Never throws (faults go to `onError`).
+   */
+  threadDeleted(id: string): void {
+    this.guarded(() => {
+      const entries = this.byThread.get(id);
+      if (entries === undefined) return;
+      const takeBack = new Map<Paragraph, Set<string>>();
+      for (const w of [...entries]) {
+        this.visited++;
+        for (const [key, value] of [...w.marks]) {
+          if (threadOfAttribute(key, value) !== id) continue;
+          w.marks.delete(key);
+          if (w.paragraph.putBack.has(id)) {
+            const keys = takeBack.get(w.paragraph) ?? new Set<string>();
+            keys.add(key);
+            takeBack.set(w.paragraph, keys);
+          }
+        }
+        if (w.marks.size === 0) this.forget(w);
+      }
+      this.byThread.delete(id);
+      if (takeBack.size === 0) return;
+      this.doc.transact(() => {
+        for (const [paragraph, keys] of takeBack) {
+          paragraph.putBack.delete(id);
+          if (paragraph.text._item?.deleted !== true) unmark(paragraph.text, keys);
+        }
+      }, markRepairOrigin);
+    });
+  }
+
+  /** How many characters are kept marked (for tests and metrics). */
   get size(): number {
     return this.remembered;
   }
 
-  private observe(transaction: Y.Transaction): void {
-    if (transaction.origin === markRepairOrigin) return;
-    if (transaction.local) {
-      if (this.options.isWrite?.(transaction)) this.keepWritten(transaction);
-      return;
-    }
-    if (this.kept.size === 0) return;
-    // A remote change can take a mark off text only by changing its paragraph: deleting a
-    // marker, or putting a marker of its own between the text and the one that marked it.
-    const parents: Y.XmlText[] = [];
-    for (const type of transaction.changed.keys()) {
-      if (type instanceof Y.XmlText && this.kept.has(type)) parents.push(type);
-    }
-    if (parents.length > 0) this.repair(parents);
+  /**
+   * How many items and entries this keeper has looked at since it was made: its work, for
+   * tests and metrics (a test bounds the work of a keystroke with it, never with a clock).
+   */
+  get visits(): number {
+    return this.visited;
   }
 
-  /** Keeps marked the text `transaction` wrote (new items of this replica) under thread marks. */
-  private keepWritten(transaction: Y.Transaction): void {
+  /** Runs `f`, reporting what it throws to `onError` instead (a fault here never stops syncing). */
+  private guarded(f: () => void): void {
+    try {
+      f();
+    } catch (error) {
+      (this.options.onError ?? console.error)(error);
+    }
+  }
+
+  private observe(transaction: Y.Transaction): void {
+    const write =
+      transaction.local &&
+      transaction.origin !== markRepairOrigin &&
+      (this.options.isWrite?.(transaction) ?? false);
+    if (!write && this.kept.size === 0 && this.marksAtItem.size === 0) return;
     const client = this.doc.clientID;
-    const since = transaction.beforeState.get(client) ?? 0;
-    if ((transaction.afterState.get(client) ?? 0) === since) return;
-    // The paragraphs written to: those changed, and those made (a split makes one), which a
-    // transaction lists only as a change of their parent.
-    const texts = new Set<Y.XmlText>();
-    for (const type of transaction.changed.keys()) {
-      if (type instanceof Y.XmlText) texts.add(type);
-      else if (type instanceof Y.XmlElement || type instanceof Y.XmlFragment) {
-        for (const child of type.toArray()) {
-          const made =
-            child._item !== null &&
-            child._item.id.client === client &&
-            child._item.id.clock >= since;
-          if (!made) continue;
-          if (child instanceof Y.XmlText) texts.add(child);
-          else if (child instanceof Y.XmlElement) forEachText(child, (text) => texts.add(text));
+    // Paragraphs where a thread's marker was inserted or deleted: the only changes that can
+    // take a mark off text (or put one on).
+    const markersChanged = new Set<Y.XmlText>();
+    // Kept paragraphs where characters were deleted, with the clients that wrote them.
+    const deletedIn = new Map<Paragraph, Set<number>>();
+    forEachDeleted(transaction, (item) => {
+      this.visited++;
+      const content = item.content;
+      if (content instanceof Y.ContentType) {
+        // A deleted paragraph (a deleted element takes its children along, in the same set).
+        if (content.type instanceof Y.XmlText) this.dropParagraph(content.type);
+        return;
+      }
+      const parent = item.parent;
+      if (!(parent instanceof Y.XmlText)) return;
+      if (isThreadMarker(item)) markersChanged.add(parent);
+      else if (item.countable) {
+        const paragraph = this.kept.get(parent);
+        if (paragraph === undefined) return;
+        const clients = deletedIn.get(paragraph) ?? new Set<number>();
+        clients.add(item.id.client);
+        deletedIn.set(paragraph, clients);
+      }
+    });
+    const strings: Y.Item[] = [];
+    const openers: Y.Item[] = [];
+    forEachInserted(transaction, (item) => {
+      this.visited++;
+      if (item.deleted || !(item.parent instanceof Y.XmlText)) return;
+      if (isThreadMarker(item)) {
+        markersChanged.add(item.parent);
+        if (write && item.id.client === client && (item.content as Y.ContentFormat).value != null) {
+          openers.push(item);
+        }
+      } else if (write && item.id.client === client && item.content instanceof Y.ContentString) {
+        strings.push(item);
+      }
+    });
+    for (const text of markersChanged) this.marksAtItem.delete(text);
+    // Deleted characters are forgotten once none of an entry's is left.
+    for (const [paragraph, clients] of deletedIn) {
+      for (const writer of clients) {
+        for (const w of [...(paragraph.byClient.get(writer) ?? [])]) {
+          this.visited++;
+          if (!this.isAlive(w)) this.forget(w);
         }
       }
     }
-    const ends: Y.Item[] = [];
-    for (const text of texts) {
+    if (write) this.keepWritten(strings, openers, transaction.beforeState.get(client) ?? 0);
+    else if (!transaction.local) {
+      // A remote change can take a mark off text only by changing a thread's markers in its
+      // paragraph: deleting one, or putting one of its own between the text and the one that
+      // marked it.
+      const changed: Paragraph[] = [];
+      for (const text of markersChanged) {
+        const paragraph = this.kept.get(text);
+        if (paragraph !== undefined) changed.push(paragraph);
+      }
+      if (changed.length > 0) this.repair(changed);
+    }
+  }
+
+  /**
+   * Keeps marked the text a write made (`strings`: this replica's new string items) under
+   * thread marks, and bounds the ranges it reopened (`openers`: its new thread markers that
+   * open a range). The write's items are this replica's from clock `since` on.
+   */
+  private keepWritten(strings: Y.Item[], openers: Y.Item[], since: number): void {
+    for (const item of strings) {
+      const text = item.parent as Y.XmlText;
       if (!text._hasFormatting) continue; // no marks at all
-      forEachLiveString(text, (item, attributes) => {
-        if (item.id.client !== client || item.id.clock < since) return;
-        const marks = threadMarks(attributes);
-        if (marks.size > 0) this.remember(text, item, marks);
-      });
-      for (const end of borrowedEnds(text, client, since)) ends.push(end);
+      const marks = this.threadMarksAt(text, item);
+      if (marks.size > 0) this.remember(text, item, marks);
     }
     this.forgetOldest();
+    const ends: Y.Item[] = [];
+    for (const opener of openers) {
+      const end = this.borrowedEnd(opener, since);
+      if (end !== null && !ends.includes(end)) ends.push(end);
+    }
     if (ends.length > 0) {
       this.doc.transact((t) => {
         for (const end of ends) {
@@ -191,93 +339,328 @@ export class MarkKeeper {
     }
   }
 
-  private remember(parent: Y.XmlText, item: Y.Item, marks: ReadonlyMap<string, unknown>): void {
-    const w: Written = {
-      parent,
-      client: item.id.client,
-      clock: item.id.clock,
-      length: item.length,
-      marks,
-    };
-    const list = this.kept.get(parent) ?? [];
-    list.push(w);
-    this.kept.set(parent, list);
-    this.order.push(w);
-    this.remembered += item.length;
+  /**
+   * The thread marks in effect at live item `item` of `text`: walking left, the nearest
+   * marker of each thread's key decides it, back to an item whose marks are cached (or the
+   * paragraph's start). Cached for `item` in turn, so typing on costs a step or two.
+   */
+  private threadMarksAt(text: Y.XmlText, item: Y.Item): ReadonlyMap<string, unknown> {
+    let cache = this.marksAtItem.get(text);
+    if (cache === undefined) {
+      if (this.marksAtItem.size >= MAX_CACHED_PARAGRAPHS) this.marksAtItem.clear();
+      cache = new WeakMap();
+      this.marksAtItem.set(text, cache);
+    }
+    const nearest = new Map<string, unknown>();
+    let base: ReadonlyMap<string, unknown> = NO_MARKS;
+    for (let left = item.left; left !== null; left = left.left) {
+      this.visited++;
+      if (left.deleted) continue;
+      if (left.content instanceof Y.ContentFormat) {
+        const { key, value } = left.content;
+        if (isThreadMarkKey(key) && !nearest.has(key)) nearest.set(key, value);
+        continue;
+      }
+      const known = cache.get(left);
+      if (known !== undefined) {
+        base = known;
+        break;
+      }
+    }
+    let marks = base;
+    if (nearest.size > 0) {
+      const out = new Map(base);
+      for (const [key, value] of nearest) {
+        if (value != null && threadOfAttribute(key, value) !== null) out.set(key, value);
+        else out.delete(key);
+      }
+      marks = out;
+    }
+    cache.set(item, marks);
+    return marks;
+  }
+
+  /**
+   * The end marker that thread marker `opener` (a range this write reopened) relies on, when
+   * another replica wrote it: y-tiptap writes text it leaves unmarked inside a range with a
+   * marker reopening the range after it, which the range's existing end marker closes. When
+   * a concurrent deletion of the range deletes that end marker (Yjs' cleanup), the reopened
+   * mark would run on over the text after it, to the end of the paragraph. The writer puts an
+   * end marker of its own right after it: the later of two markers in a gap is the one
+   * cleanup keeps. Null when there is none to bound, or the write made it (a marker of this
+   * replica from clock `since` on).
+   */
+  private borrowedEnd(opener: Y.Item, since: number): Y.Item | null {
+    const key = (opener.content as Y.ContentFormat).key;
+    // The end of the range this marker opens: the next live marker ending `key`.
+    let end: Y.Item | null = opener.right;
+    while (end !== null) {
+      this.visited++;
+      if (
+        !end.deleted &&
+        end.content instanceof Y.ContentFormat &&
+        end.content.key === key &&
+        end.content.value === null
+      ) {
+        break;
+      }
+      end = end.right;
+    }
+    if (end === null || (end.id.client === opener.id.client && end.id.clock >= since)) return null;
+    return end;
+  }
+
+  /** Remembers `item` (a string item of `text`) as written with thread marks `marks`. */
+  private remember(text: Y.XmlText, item: Y.Item, marks: ReadonlyMap<string, unknown>): void {
+    let paragraph = this.kept.get(text);
+    if (paragraph === undefined) {
+      paragraph = { text, byClient: new Map(), last: null, putBack: new Set() };
+      this.kept.set(text, paragraph);
+    }
+    const { client, clock } = item.id;
+    const last = paragraph.last;
+    if (
+      last !== null &&
+      last.client === client &&
+      last.clock + last.length === clock &&
+      last.length + item.length <= MAX_ENTRY &&
+      this.order.has(last) &&
+      sameMarks(last.marks, marks)
+    ) {
+      // The same writer goes on right after it (typing): one entry, now the newest.
+      last.length += item.length;
+      this.remembered += item.length;
+      this.order.delete(last);
+      this.order.add(last);
+      return;
+    }
+    const w: Written = { paragraph, client, clock, length: item.length, marks: new Map(marks) };
+    const own = paragraph.byClient.get(client) ?? new Set<Written>();
+    own.add(w);
+    paragraph.byClient.set(client, own);
+    paragraph.last = w;
+    this.order.add(w);
+    for (const [key, value] of marks) {
+      const thread = threadOfAttribute(key, value);
+      if (thread === null) continue;
+      const entries = this.byThread.get(thread) ?? new Set<Written>();
+      entries.add(w);
+      this.byThread.set(thread, entries);
+    }
+    this.remembered += w.length;
   }
 
   private forgetOldest(): void {
     while (this.remembered > MAX_REMEMBERED) {
-      const oldest = this.order.shift();
-      if (oldest === undefined) break;
-      this.forget(oldest);
+      const oldest = this.order.values().next();
+      if (oldest.done === true) break;
+      this.forget(oldest.value);
     }
   }
 
+  /** Forgets entry `w` (O(its marks)); forgets its paragraph with its last entry. */
   private forget(w: Written): void {
-    const list = this.kept.get(w.parent);
-    const at = list?.indexOf(w) ?? -1;
-    if (list === undefined || at < 0) return;
-    list.splice(at, 1);
-    if (list.length === 0) this.kept.delete(w.parent);
+    if (!this.order.delete(w)) return;
     this.remembered -= w.length;
+    const paragraph = w.paragraph;
+    const own = paragraph.byClient.get(w.client);
+    own?.delete(w);
+    if (own?.size === 0) paragraph.byClient.delete(w.client);
+    if (paragraph.last === w) paragraph.last = null;
+    if (paragraph.byClient.size === 0) this.kept.delete(paragraph.text);
+    for (const [key, value] of w.marks) {
+      const thread = threadOfAttribute(key, value);
+      if (thread === null) continue;
+      const entries = this.byThread.get(thread);
+      entries?.delete(w);
+      if (entries?.size === 0) this.byThread.delete(thread);
+    }
   }
 
-  /** Marks again what is kept in `parents` and lost a mark; forgets what was deleted. */
-  private repair(parents: Y.XmlText[]): void {
+  /** Forgets all that is remembered of deleted paragraph `text`, at once. */
+  private dropParagraph(text: Y.XmlText): void {
+    this.marksAtItem.delete(text);
+    const paragraph = this.kept.get(text);
+    if (paragraph === undefined) return;
+    for (const own of [...paragraph.byClient.values()]) {
+      for (const w of [...own]) {
+        this.visited++;
+        this.forget(w);
+      }
+    }
+    this.kept.delete(text);
+  }
+
+  /** Whether any character of entry `w` is still there (visits its items in the store). */
+  private isAlive(w: Written): boolean {
+    let alive = false;
+    forEachItemOf(this.doc, w, (item) => {
+      this.visited++;
+      if (!item.deleted) alive = true;
+      return !alive;
+    });
+    return alive;
+  }
+
+  /** Marks again what is kept in `paragraphs` and lost a mark; forgets what was deleted. */
+  private repair(paragraphs: readonly Paragraph[]): void {
     const fixes: Fix[] = [];
-    let forgot = false;
-    for (const parent of parents) {
-      const list = this.kept.get(parent) ?? [];
-      const alive = new Set<Written>();
-      if (!parent._item?.deleted) {
-        forEachLiveString(parent, (item, attributes) => {
-          const end = item.id.clock + item.length;
-          for (const w of list) {
-            if (w.client !== item.id.client) continue;
+    for (const paragraph of paragraphs) {
+      const { text } = paragraph;
+      if (text._item?.deleted === true) {
+        this.dropParagraph(text);
+        continue;
+      }
+      // The thread marks in effect at each live string item, in one walk.
+      const marksAt = new Map<Y.Item, ReadonlyMap<string, unknown>>();
+      let current: Map<string, unknown> = new Map();
+      for (let item = text._start; item !== null; item = item.right) {
+        this.visited++;
+        if (item.deleted) continue;
+        if (item.content instanceof Y.ContentFormat) {
+          const { key, value } = item.content;
+          if (!isThreadMarkKey(key)) continue;
+          const on = value != null && threadOfAttribute(key, value) !== null;
+          if (on ? current.get(key) === value : !current.has(key)) continue;
+          current = new Map(current); // copied on change: items before keep theirs
+          if (on) current.set(key, value);
+          else current.delete(key);
+        } else if (item.content instanceof Y.ContentString) {
+          marksAt.set(item, current);
+        }
+      }
+      const gone: Written[] = [];
+      for (const own of paragraph.byClient.values()) {
+        for (const w of own) {
+          this.visited++;
+          let alive = false;
+          forEachItemOf(this.doc, w, (item) => {
+            this.visited++;
+            const attributes = item.deleted ? undefined : marksAt.get(item);
+            if (attributes === undefined) return true;
+            alive = true;
             const from = Math.max(w.clock, item.id.clock);
-            const to = Math.min(w.clock + w.length, end);
-            if (from >= to) continue;
-            alive.add(w);
+            const to = Math.min(w.clock + w.length, item.id.clock + item.length);
             for (const [key, value] of w.marks) {
               if (attributes.get(key) != null) continue;
               const thread = threadOfAttribute(key, value);
               if (thread === null || !this.options.threadExists(thread)) continue;
-              fixes.push({ parent, client: item.id.client, from, to, key, value });
+              fixes.push({ paragraph, client: w.client, from, to, key, value, thread });
             }
-          }
-        });
+            return true;
+          });
+          if (!alive) gone.push(w);
+        }
       }
-      for (const w of list.filter((each) => !alive.has(each))) {
-        this.forget(w);
-        forgot = true;
-      }
+      for (const w of gone) this.forget(w);
     }
-    if (forgot) this.order = this.order.filter((w) => this.kept.get(w.parent)?.includes(w));
     if (fixes.length === 0) return;
     this.doc.transact((transaction) => {
-      for (const fix of fixes) markAgain(transaction, fix);
+      for (const fix of fixes) {
+        markAgain(transaction, fix);
+        fix.paragraph.putBack.add(fix.thread);
+      }
     }, markRepairOrigin);
   }
 }
 
-/** Characters `from` to `to - 1` of `client`, in `parent`, that lost mark `key` (with `value`). */
+const NO_MARKS: ReadonlyMap<string, unknown> = new Map();
+
+/** Whether `item` is a marker of a thread's mark (opening or closing it). */
+function isThreadMarker(item: Y.Item): boolean {
+  return item.content instanceof Y.ContentFormat && isThreadMarkKey(item.content.key);
+}
+
+/** Whether two entries' marks are the same threads' marks. */
+function sameMarks(a: ReadonlyMap<string, unknown>, b: ReadonlyMap<string, unknown>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [key, value] of a) {
+    if (!b.has(key) || threadOfAttribute(key, b.get(key)) !== threadOfAttribute(key, value)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Calls `f` for each item (of the store; not GC'd) holding characters of entry `w`, in clock
+ * order, until `f` returns false.
+ */
+function forEachItemOf(doc: Y.Doc, w: Written, f: (item: Y.Item) => boolean): void {
+  const structs = doc.store.clients.get(w.client);
+  if (structs === undefined) return;
+  const end = w.clock + w.length;
+  for (let i = Y.findIndexSS(structs, w.clock); i < structs.length; i++) {
+    const struct = structs[i];
+    if (struct === undefined || struct.id.clock >= end) break;
+    if (struct instanceof Y.Item && struct.parent === w.paragraph.text && !f(struct)) break;
+  }
+}
+
+/**
+ * Calls `f` for each item `transaction` deleted, from its delete set, before Yjs
+ * garbage-collects them (in `afterTransaction` their content is still there).
+ */
+function forEachDeleted(transaction: Y.Transaction, f: (item: Y.Item) => void): void {
+  const store = transaction.doc.store;
+  for (const [client, ranges] of transaction.deleteSet.clients) {
+    const structs = store.clients.get(client);
+    if (structs === undefined || structs.length === 0) continue;
+    const last = structs[structs.length - 1] as Y.Item | Y.GC;
+    const known = last.id.clock + last.length;
+    for (const range of ranges) {
+      if (range.clock >= known) break;
+      const end = range.clock + range.len;
+      for (let i = Y.findIndexSS(structs, range.clock); i < structs.length; i++) {
+        const struct = structs[i];
+        if (struct === undefined || struct.id.clock >= end) break;
+        if (struct instanceof Y.Item) f(struct);
+      }
+    }
+  }
+}
+
+/** Calls `f` for each item `transaction` added (every client's, from its state before). */
+function forEachInserted(transaction: Y.Transaction, f: (item: Y.Item) => void): void {
+  const store = transaction.doc.store;
+  for (const [client, after] of transaction.afterState) {
+    const before = transaction.beforeState.get(client) ?? 0;
+    if (after === before) continue;
+    const structs = store.clients.get(client);
+    if (structs === undefined) continue;
+    for (let i = Y.findIndexSS(structs, before); i < structs.length; i++) {
+      const struct = structs[i];
+      if (struct instanceof Y.Item) f(struct);
+    }
+  }
+}
+
+/** Takes the marks `keys` off all text of `text` that has them (in the caller's transaction). */
+function unmark(text: Y.XmlText, keys: ReadonlySet<string>): void {
+  const runs: Array<{ index: number; length: number; key: string }> = [];
+  let index = 0;
+  for (const op of text.toDelta() as Array<{
+    insert: unknown;
+    attributes?: Record<string, unknown>;
+  }>) {
+    const length = typeof op.insert === "string" ? op.insert.length : 1;
+    for (const key of keys) {
+      if (op.attributes?.[key] != null) runs.push({ index, length, key });
+    }
+    index += length;
+  }
+  for (const run of runs) text.format(run.index, run.length, { [run.key]: null });
+}
+
+/** Characters `from` to `to - 1` of `client`, in `paragraph`, that lost mark `key` (with `value`) of `thread`. */
 interface Fix {
-  readonly parent: Y.XmlText;
+  readonly paragraph: Paragraph;
   readonly client: number;
   readonly from: number;
   readonly to: number;
   readonly key: string;
   readonly value: unknown;
-}
-
-/** The thread marks among formatting `attributes`. */
-function threadMarks(attributes: ReadonlyMap<string, unknown>): Map<string, unknown> {
-  const out = new Map<string, unknown>();
-  for (const [key, value] of attributes) {
-    if (value != null && threadOfAttribute(key, value) !== null) out.set(key, value);
-  }
-  return out;
+  readonly thread: string;
 }
 
 /**
@@ -314,7 +697,8 @@ function forEachLiveString(
  * of the paragraph.
  */
 function markAgain(transaction: Y.Transaction, fix: Fix): void {
-  const { parent, client, from, to, key, value } = fix;
+  const { client, from, to, key, value } = fix;
+  const parent = fix.paragraph.text;
   // The run as one item of its own: split where it starts and, if the item goes on, where it ends.
   const run = Y.getItemCleanStart(transaction, Y.createID(client, from));
   if (to < run.id.clock + run.length) Y.getItemCleanStart(transaction, Y.createID(client, to));
@@ -355,40 +739,6 @@ function insertMarker(
     new Y.ContentFormat(key, value as object),
   );
   marker.integrate(transaction, 0);
-}
-
-/**
- * The end markers that thread marks (re)opened by this write (markers of
- * `client` from clock `since`) rely on: y-tiptap writes text it leaves
- * unmarked inside a range with a marker reopening the range after it, which
- * the range's existing end marker closes. When a concurrent deletion of the
- * range deletes that end marker (Yjs' cleanup), the reopened mark would run on
- * over the text after it, to the end of the paragraph. The writer puts an end
- * marker of its own right after each: the later of two markers in a gap is the
- * one cleanup keeps.
- */
-function borrowedEnds(text: Y.XmlText, client: number, since: number): Y.Item[] {
-  const out: Y.Item[] = [];
-  for (let item = text._start; item !== null; item = item.right) {
-    if (item.deleted || !(item.content instanceof Y.ContentFormat)) continue;
-    if (item.id.client !== client || item.id.clock < since) continue;
-    const { key, value } = item.content;
-    if (value === null || threadOfAttribute(key, value) === null) continue;
-    // The end of the range this marker opens: the next live marker ending `key`.
-    let end: Y.Item | null = item.right;
-    while (
-      end !== null &&
-      (end.deleted ||
-        !(end.content instanceof Y.ContentFormat) ||
-        end.content.key !== key ||
-        end.content.value !== null)
-    ) {
-      end = end.right;
-    }
-    if (end === null || (end.id.client === client && end.id.clock >= since)) continue;
-    if (!out.includes(end)) out.push(end);
-  }
-  return out;
 }
 
 /** Calls `f` for every text of `root`, in document order. */

@@ -124,9 +124,14 @@ export function commentMarkKey(threadId: string): string {
   return `${COMMENT_MARK}--${buffer.toBase64(folded)}`;
 }
 
+/** Whether formatting attribute `key` is a thread's mark (whatever its value: null ends it). */
+export function isThreadMarkKey(key: string): boolean {
+  return key === COMMENT_MARK || key.startsWith(`${COMMENT_MARK}--`);
+}
+
 /** The thread whose mark a formatting attribute is, or null for any other attribute. */
 export function threadOfAttribute(key: string, value: unknown): string | null {
-  if (key !== COMMENT_MARK && !key.startsWith(`${COMMENT_MARK}--`)) return null;
+  if (!isThreadMarkKey(key)) return null;
   const thread = (value as { thread?: unknown } | null)?.thread;
   return typeof thread === "string" ? thread : null;
 }

@@ -17,7 +17,7 @@ import {
 } from "../../../editor/src/comments/model.ts";
 import type { DocumentService } from "../documents/service.ts";
 import { CollabError } from "../errors.ts";
-import { keepThreadMark } from "./keep.ts";
+import { keepThreadMark, watchThreads } from "./keep.ts";
 import { anchoredTexts } from "./text.ts";
 import {
   applyThreadOp,
@@ -67,6 +67,8 @@ export class Comments {
     let text = "";
     const actor = { userId: by.role === "admin" ? null : by.person.id };
     await documents.editWithThreads(name, actor, (textDoc, threads) => {
+      // A thread this deletes is forgotten by the text's keeper (and a mark it put back taken off).
+      watchThreads(textDoc, threads);
       moveLegacyThreads(textDoc, threads);
       outcome = applyThreadOp(
         { text: textDoc, threads },
