@@ -49,8 +49,8 @@ export const AttachmentImage = Image.extend({
       {
         tag: "img[src]",
         getAttrs: (element: HTMLElement) =>
-          (element.getAttribute("data-attachment") ?? attachmentIdOf(element.getAttribute("src"))) ===
-          null
+          (element.getAttribute("data-attachment") ??
+            attachmentIdOf(element.getAttribute("src"))) === null
             ? false
             : null,
       },

@@ -67,10 +67,9 @@ export function attachmentViews(
     let unwatch = () => {};
     let watching: string | null = null;
     const render = () => {
-      const { attachment, pending, src, width } = node.attrs as {
+      const { attachment, pending, width } = node.attrs as {
         attachment: string | null;
         pending: string | null;
-        src: string | null;
         width: number | null;
       };
       img.alt = String(node.attrs.alt ?? "");
@@ -98,7 +97,9 @@ export function attachmentViews(
             ? `Uploading… ${Math.round(local.progress * 100)}%`
             : pending !== null
               ? "Someone is uploading this image…"
-              : "";
+              : typeof attachment === "string"
+                ? ""
+                : "An image from elsewhere is not shown";
       if (local !== null) {
         show(local.preview);
       } else if (typeof attachment === "string") {
@@ -106,9 +107,9 @@ export function attachmentViews(
         void client.src(wanted).then((url) => {
           if (node.attrs.attachment === wanted) show(url);
         });
-      } else if (typeof src === "string" && src !== "") {
-        show(src);
       }
+      // An image that is not an attachment (only an old document could hold one) is never
+      // fetched: it would tell a third party who reads the document.
     };
     const show = (url: string) => {
       if (shown === url) return;

@@ -416,7 +416,10 @@ function checkAttachment(node: PMNode, path: string): void {
     );
   }
   if (src !== null && (typeof src !== "string" || !/^(\/|https?:\/\/)/i.test(src))) {
-    throw invalidAt(join(path, "attrs.src"), `must be a path or an http(s) address, got ${describeValue(src)}`);
+    throw invalidAt(
+      join(path, "attrs.src"),
+      `must be a path or an http(s) address, got ${describeValue(src)}`,
+    );
   }
 }
 
