@@ -5,9 +5,11 @@
  * bytes that are not a Word file 400.
  */
 import { zipSync } from "fflate";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { DOCX_MEDIA_TYPE } from "../../server/src/api/schemas.ts";
 import { DocxLimits } from "../../server/src/documents/docx.ts";
+import { connect, synced } from "../helpers/clients.ts";
+import { lyingZip } from "../helpers/docx.ts";
 import { startServer } from "../helpers/server.ts";
 
 const MARKDOWN = `# Plan
@@ -90,6 +92,40 @@ describe("Word files over the API", () => {
       body: "still here",
     });
     expect(fine.status).toBe(201);
+  });
+
+  it("[CONV8] a zip bomb whose directory understates its sizes answers 413, and the server goes on", async () => {
+    const { address } = await startServer();
+    const api = `${address.url}/api/v1/documents`;
+    // 65 KiB that inflate to more than 64 MiB, declared as 1 KiB.
+    const bomb = lyingZip(
+      { "word/document.xml": new Uint8Array(DocxLimits.maxUncompressedBytes + 1) },
+      1024,
+    );
+    const refused = await fetch(`${api}/bomb`, {
+      method: "PUT",
+      headers: { "content-type": DOCX_MEDIA_TYPE },
+      body: bomb,
+    });
+    expect(refused.status).toBe(413);
+    expect(await refused.json()).toEqual({
+      error: {
+        code: "payload_too_large",
+        message: expect.stringMatching(/unpacks to more than \d+ bytes/),
+      },
+    });
+    expect((await fetch(`${api}/bomb`)).status).toBe(404);
+    const provider = connect({ url: address.wsUrl, name: "after" });
+    await synced(provider);
+    const fine = await fetch(`${api}/after`, {
+      method: "PUT",
+      headers: { "content-type": "text/markdown" },
+      body: "still here",
+    });
+    expect(fine.status).toBe(201);
+    await vi.waitFor(() =>
+      expect(provider.document.getXmlFragment("default").toString()).toContain("still here"),
+    );
   });
 
   it("[CONV8] the OpenAPI description lists Word as a body and a representation", async () => {

@@ -14,6 +14,7 @@ import {
   restoreTaskLists,
 } from "../../server/src/documents/docx.ts";
 import { isCollabError } from "../../server/src/errors.ts";
+import { lyingZip } from "../helpers/docx.ts";
 
 const SOURCE = `<h1>Launch plan</h1>
 <p>Plain <strong>bold</strong> <em>italic</em> <u>under</u> <s>struck</s> <code>code()</code>
@@ -73,6 +74,28 @@ describe("Word files", () => {
     expect(bomb.byteLength).toBeLessThan(1024 * 1024);
     const error = await docxToHtml(bomb).catch((e: unknown) => e);
     expect(errorCode(error)).toBe("CONTENT_TOO_LARGE");
+  });
+
+  it("[CONV8] a zip bomb whose directory understates its sizes is refused as it unpacks", async () => {
+    const { maxUncompressedBytes, maxEntryBytes } = DocxLimits;
+    // Files within the limit for one file, declared as 1 KiB each, together past the total.
+    const count = Math.floor(maxUncompressedBytes / maxEntryBytes) + 1;
+    const part = new Uint8Array(Math.ceil((maxUncompressedBytes + 1) / count));
+    const parts: Record<string, Uint8Array> = {};
+    for (let i = 0; i < count; i++)
+      parts[i === 0 ? "word/document.xml" : `word/media/${i}.bmp`] = part;
+    const total = await docxToHtml(lyingZip(parts, 1024)).catch((e: unknown) => e);
+    expect(total).toMatchObject({
+      code: "CONTENT_TOO_LARGE",
+      message: `the Word file unpacks to more than ${maxUncompressedBytes} bytes`,
+    });
+    // One file past the limit for one file, declared as 1 KiB.
+    const one = lyingZip({ "word/document.xml": new Uint8Array(maxEntryBytes + 1) }, 1024);
+    expect(one.byteLength).toBeLessThan(64 * 1024);
+    expect(await docxToHtml(one).catch((e: unknown) => e)).toMatchObject({
+      code: "CONTENT_TOO_LARGE",
+      message: `word/document.xml in the Word file unpacks to more than ${maxEntryBytes} bytes`,
+    });
   });
 
   it("[CONV8] an archive of too many files is refused", async () => {
