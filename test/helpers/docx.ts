@@ -1,8 +1,21 @@
 /**
  * Word files made for tests: zip archives whose directory lies about the
- * size of their files (zip bombs that pass a check of the declared sizes).
+ * size of their files (zip bombs that pass a check of the declared sizes),
+ * and small files that take a lot of memory to read.
  */
 import { crc32, deflateRawSync } from "node:zlib";
+import { strToU8, zipSync } from "fflate";
+
+const WORD_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main";
+
+/**
+ * A Word file of `count` empty paragraphs: a few KiB that unpack within the archive limits
+ * (6 bytes a paragraph) but take the reader hundreds of bytes of memory each.
+ */
+export function emptyParagraphs(count: number): Uint8Array {
+  const xml = `<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="${WORD_NS}"><w:body>${"<w:p/>".repeat(count)}</w:body></w:document>`;
+  return zipSync({ "word/document.xml": strToU8(xml) });
+}
 
 /**
  * A zip archive of `files`, deflated, in which every file declares `declared` bytes

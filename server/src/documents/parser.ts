@@ -25,6 +25,14 @@ export interface ContentParserOptions {
   readonly maxQueued?: number;
   /** Largest body per format, in bytes. @default ContentLimits.maxBytes */
   readonly maxBytes?: Partial<Record<BodyFormat, number>>;
+  /**
+   * The worker's heap (V8's old generation), in MiB: a parse that needs more ends the
+   * worker, never the server, and is refused with CONTENT_TOO_LARGE; a fresh worker takes
+   * the next body. The deadline stops most parses long before: a Word file that parses
+   * in 2 s needs about 250 MiB, but 1 MiB of HTML made of short paragraphs needs 900.
+   * @default 1024
+   */
+  readonly maxHeapMiB?: number;
 }
 
 interface Pending {
@@ -37,6 +45,7 @@ export class ContentParser {
   private readonly timeoutMs: number;
   private readonly maxQueued: number;
   private readonly maxBytes: Record<BodyFormat, number>;
+  private readonly maxHeapMiB: number;
   private worker: Worker | null = null;
   /** The worker has loaded its modules (its start-up does not count against a deadline). */
   private workerReady = false;
@@ -49,6 +58,7 @@ export class ContentParser {
     this.timeoutMs = options.timeoutMs ?? 2_000;
     this.maxQueued = options.maxQueued ?? 8;
     this.maxBytes = { ...ContentLimits.maxBytes, ...options.maxBytes };
+    this.maxHeapMiB = options.maxHeapMiB ?? 1024;
   }
 
   /**
@@ -131,7 +141,15 @@ export class ContentParser {
 
   private ensureWorker(): Worker {
     if (this.worker !== null) return this.worker;
-    const worker = new Worker(new URL("./parse-worker.ts", import.meta.url));
+    const worker = new Worker(new URL("./parse-worker.ts", import.meta.url), {
+      resourceLimits: {
+        maxOldGenerationSizeMb: this.maxHeapMiB,
+        // Past its heap limit a worker gets 16 MiB more while it is stopped; objects promoted
+        // from a larger young generation (192 MiB by default) can overrun that, and V8 then
+        // aborts the whole process instead.
+        maxYoungGenerationSizeMb: 32,
+      },
+    });
     worker.unref();
     this.workerReady = false;
     worker.on("message", (answer: ParseAnswer) => {
@@ -155,7 +173,15 @@ export class ContentParser {
       if (running !== null) {
         clearTimeout(running.timer);
         this.running = null;
-        running.pending.reject(error);
+        const { format } = running.pending.job;
+        running.pending.reject(
+          (error as NodeJS.ErrnoException).code === "ERR_WORKER_OUT_OF_MEMORY"
+            ? new CollabError(
+                "CONTENT_TOO_LARGE",
+                `${format} content needs more than ${this.maxHeapMiB} MiB of memory to parse; send it as Tiptap JSON or in smaller parts`,
+              )
+            : error,
+        );
       }
       this.next();
     });
