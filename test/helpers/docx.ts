@@ -1,9 +1,10 @@
 /**
  * Word files made for tests: zip archives whose directory lies about the
  * size of their files (zip bombs that pass a check of the declared sizes),
- * and small files that take a lot of memory to read.
+ * small files that take a lot of memory to read, and files with pictures.
  */
-import { crc32, deflateRawSync } from "node:zlib";
+import { crc32, deflateRawSync, deflateSync } from "node:zlib";
+import { Document, ImageRun, Packer, Paragraph } from "docx";
 import { strToU8, zipSync } from "fflate";
 
 const WORD_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main";
@@ -77,4 +78,65 @@ function header(length: number, name: Uint8Array, write: (view: DataView) => voi
   write(new DataView(bytes.buffer));
   bytes.set(name, length);
   return bytes;
+}
+
+/**
+ * A Word file of a paragraph, a picture of about `bytes` bytes (a PNG of noise, which
+ * does not compress) with alternative text, and another paragraph.
+ */
+export async function withPicture(bytes: number): Promise<Uint8Array<ArrayBuffer>> {
+  const width = 1024;
+  const height = Math.ceil(bytes / (width * 3));
+  const picture = new Document({
+    sections: [
+      {
+        children: [
+          new Paragraph("Before the picture"),
+          new Paragraph({
+            children: [
+              new ImageRun({
+                type: "png",
+                data: noisePng(width, height),
+                transformation: { width: 512, height: Math.ceil(height / 2) },
+                altText: { name: "noise", description: "A square of noise", title: "Noise" },
+              }),
+            ],
+          }),
+          new Paragraph("After the picture"),
+        ],
+      },
+    ],
+  });
+  return new Uint8Array(await Packer.toBuffer(picture));
+}
+
+/** A PNG of `width` by `height` random RGB pixels. */
+function noisePng(width: number, height: number): Uint8Array {
+  const rows = new Uint8Array((width * 3 + 1) * height);
+  let seed = 1;
+  for (let i = 0; i < rows.length; i++) {
+    if (i % (width * 3 + 1) === 0) continue; // filter: none
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    rows[i] = seed >>> 24;
+  }
+  const chunk = (type: string, data: Uint8Array) => {
+    const out = new Uint8Array(12 + data.byteLength);
+    const view = new DataView(out.buffer);
+    view.setUint32(0, data.byteLength);
+    out.set(strToU8(type), 4);
+    out.set(data, 8);
+    view.setUint32(8 + data.byteLength, crc32(out.subarray(4, 8 + data.byteLength)));
+    return out;
+  };
+  const header = new DataView(new ArrayBuffer(13));
+  header.setUint32(0, width);
+  header.setUint32(4, height);
+  header.setUint8(8, 8); // bits per channel
+  header.setUint8(9, 2); // RGB
+  return Buffer.concat([
+    new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", new Uint8Array(header.buffer)),
+    chunk("IDAT", deflateSync(rows)),
+    chunk("IEND", new Uint8Array(0)),
+  ]);
 }

@@ -8,8 +8,9 @@ import { zipSync } from "fflate";
 import { describe, expect, it, vi } from "vitest";
 import { DOCX_MEDIA_TYPE } from "../../server/src/api/schemas.ts";
 import { DocxLimits } from "../../server/src/documents/docx.ts";
+import { ContentLimits } from "../../server/src/documents/limits.ts";
 import { connect, synced } from "../helpers/clients.ts";
-import { lyingZip } from "../helpers/docx.ts";
+import { lyingZip, withPicture } from "../helpers/docx.ts";
 import { startServer } from "../helpers/server.ts";
 
 const MARKDOWN = `# Plan
@@ -62,6 +63,32 @@ describe("Word files over the API", () => {
     expect(appended.status).toBe(200);
     const markdown = await (await fetch(`${api}/copy?format=markdown`)).text();
     expect(markdown.match(/# Plan/g)).toHaveLength(2);
+  });
+
+  it("[CONV8] a Word file with a 6 MiB picture is read within the default limits (MAX_BODY_BYTES is 1 MiB), its text kept", async () => {
+    const { address } = await startServer();
+    const api = `${address.url}/api/v1/documents`;
+    // Inlined as a data URI, the picture alone would make 8 MiB of HTML.
+    const file = await withPicture(6 * 1024 * 1024);
+    const put = await fetch(`${api}/pictured`, {
+      method: "PUT",
+      headers: { "content-type": DOCX_MEDIA_TYPE },
+      body: file,
+    });
+    expect(put.status).toBe(201);
+    const markdown = await (await fetch(`${api}/pictured?format=markdown`)).text();
+    // The picture's paragraph is left empty.
+    expect(markdown).toMatch(/^Before the picture\n+After the picture\n?$/);
+    // A Word file's own limit, not MAX_BODY_BYTES, bounds its body.
+    const tooBig = await fetch(`${api}/huge`, {
+      method: "PUT",
+      headers: { "content-type": DOCX_MEDIA_TYPE },
+      body: new Uint8Array(ContentLimits.maxBytes.docx + 1),
+    });
+    expect(tooBig.status).toBe(413);
+    expect(((await tooBig.json()) as { error: { message: string } }).error.message).toBe(
+      `the body is larger than a Word file may be (${ContentLimits.maxBytes.docx} bytes)`,
+    );
   });
 
   it("[CONV8] a zip bomb answers 413 and bytes that are not a Word file 400, and the server goes on", async () => {

@@ -14,7 +14,7 @@ import {
   restoreTaskLists,
 } from "../../server/src/documents/docx.ts";
 import { isCollabError } from "../../server/src/errors.ts";
-import { lyingZip } from "../helpers/docx.ts";
+import { lyingZip, withPicture } from "../helpers/docx.ts";
 
 const SOURCE = `<h1>Launch plan</h1>
 <p>Plain <strong>bold</strong> <em>italic</em> <u>under</u> <s>struck</s> <code>code()</code>
@@ -65,6 +65,30 @@ describe("Word files", () => {
   it("[CONV8] an empty document writes and reads back empty", async () => {
     const empty = parseContent("", "html");
     expect(await roundTrip(empty)).toEqual(empty);
+  });
+
+  it("[CONV8] pictures are left out and the text around them is kept", async () => {
+    const file = await withPicture(2 * 1024 * 1024);
+    expect(file.byteLength).toBeGreaterThan(2 * 1024 * 1024);
+    const html = await docxToHtml(file);
+    expect(html).not.toContain("data:");
+    expect(html.length).toBeLessThan(1024);
+    expect(restoreTaskLists(parseContent(html, "html"))).toEqual(
+      parseContent("<p>Before the picture</p><p></p><p>After the picture</p>", "html"),
+    );
+  });
+
+  it("[CONV8] a caller can say what pictures become (the hook attachments will use)", async () => {
+    const seen: Array<{ type: string; bytes: number }> = [];
+    const html = await docxToHtml(await withPicture(64 * 1024), {
+      images: async (image) => {
+        seen.push({ type: image.contentType, bytes: (await image.read()).byteLength });
+        return "/attachments/1";
+      },
+    });
+    expect(seen).toEqual([{ type: "image/png", bytes: expect.any(Number) }]);
+    expect(seen[0]?.bytes).toBeGreaterThan(64 * 1024);
+    expect(html).toContain('<img alt="A square of noise" src="/attachments/1" />');
   });
 
   it("[CONV8] a zip bomb is refused from its directory, before anything is unpacked", async () => {

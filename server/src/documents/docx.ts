@@ -20,7 +20,8 @@
  *
  * What Word cannot carry back: a numbered list's first number, a code
  * block's language, column widths, and anything but paragraphs inside a
- * quote (README, "Word files"). Images wait for attachments (issue 13).
+ * quote (README, "Word files"). Pictures are left out when a file is read, unread
+ * ({@link DocxReadOptions.images}), until attachments hold them (issue 13).
  *
  * Reading is for untrusted files, in the parser's worker with its deadline
  * (parser.ts). The archive is unpacked here, never by mammoth's own unzipper:
@@ -132,17 +133,60 @@ export async function renderDocx(json: JSONContent): Promise<Uint8Array> {
   return new Uint8Array(await Packer.toBuffer(document));
 }
 
+/** A picture in a Word file, as the reader meets it. */
+export interface DocxImage {
+  /** Its media type, as the file declares it (`image/png`, ...). */
+  readonly contentType: string;
+  /** Its bytes: unpacked, and counted against {@link DocxLimits}, with the rest of the file. */
+  read(): Promise<Uint8Array>;
+}
+
+/**
+ * What each picture in a Word file becomes, asked once per picture in document order:
+ * the `src` of its `<img>` in the HTML (which carries the picture's alternative text as
+ * `alt`), or null to leave the picture out.
+ */
+export type DocxImages = (image: DocxImage) => Promise<string | null>;
+
+/**
+ * Leaves every picture out without reading it: the document has no images yet. Inlined
+ * as data URIs (mammoth's default), a few MiB of pictures made the HTML many MiB and its
+ * parse run past the deadline, only for the pictures to be dropped.
+ */
+export const leaveImagesOut: DocxImages = async () => null;
+
+export interface DocxReadOptions {
+  /**
+   * What pictures become. Attachments (issue 13) will pass one that stores the bytes and
+   * answers the attachment's address. @default {@link leaveImagesOut}
+   */
+  readonly images?: DocxImages;
+}
+
 /**
  * The HTML a Word file reads as: CONTENT_INVALID when it is not one, CONTENT_TOO_LARGE when
  * it unpacks past {@link DocxLimits} (refused as soon as its inflated bytes pass them).
  */
-export async function docxToHtml(bytes: Uint8Array): Promise<string> {
+export async function docxToHtml(
+  bytes: Uint8Array,
+  { images = leaveImagesOut }: DocxReadOptions = {},
+): Promise<string> {
   const archive = repack(bytes);
   let result: { value: string };
   try {
     result = await mammoth.convertToHtml(
       { buffer: Buffer.from(archive.buffer, archive.byteOffset, archive.byteLength) },
-      { styleMap: STYLE_MAP },
+      {
+        styleMap: STYLE_MAP,
+        // A picture left out is an <img> with no source, which the HTML reader drops.
+        convertImage: mammoth.images.imgElement(async (image) => ({
+          src:
+            (await images({
+              contentType: image.contentType,
+              read: async () => new Uint8Array(await image.readAsArrayBuffer()),
+            })) ?? "",
+        })),
+      },
     );
   } catch (error) {
     throw new CollabError(

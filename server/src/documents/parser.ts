@@ -106,6 +106,11 @@ export class ContentParser {
     });
   }
 
+  /** The largest body this parser takes in `format`, in bytes. */
+  maxBytesOf(format: BodyFormat): number {
+    return this.maxBytes[format];
+  }
+
   /** Stops the worker; queued parses are refused. */
   async close(): Promise<void> {
     this.closed = true;
