@@ -1,17 +1,21 @@
 /**
  * Word files through the REST API ([CONV8] in SPEC.md): a document is read as
  * a .docx download and written from one (PUT and POST .../content), the same
- * document coming back apart from what Word cannot carry; a zip bomb is 413,
- * bytes that are not a Word file 400.
+ * document coming back apart from what Word cannot carry; a file is bounded
+ * by its own 8 MiB, its pictures left out; a zip bomb is 413 even when its
+ * directory lies, bytes that are not a Word file 400; the first file a fresh
+ * server reads does not pay for loading the reader.
  */
+import { join } from "node:path";
 import { zipSync } from "fflate";
 import { describe, expect, it, vi } from "vitest";
 import { DOCX_MEDIA_TYPE } from "../../server/src/api/schemas.ts";
-import { DocxLimits } from "../../server/src/documents/docx.ts";
+import { parseContent } from "../../server/src/documents/convert.ts";
+import { DocxLimits, renderDocx } from "../../server/src/documents/docx.ts";
 import { ContentLimits } from "../../server/src/documents/limits.ts";
 import { connect, synced } from "../helpers/clients.ts";
 import { lyingZip, withPicture } from "../helpers/docx.ts";
-import { startServer } from "../helpers/server.ts";
+import { ROOT, spawnServer, startServer, tempDir } from "../helpers/server.ts";
 
 const MARKDOWN = `# Plan
 
@@ -153,6 +157,27 @@ describe("Word files over the API", () => {
     await vi.waitFor(() =>
       expect(provider.document.getXmlFragment("default").toString()).toContain("still here"),
     );
+  });
+
+  it("[CONV8] the first Word file a fresh server reads is not refused for the time its reader takes to load; the server itself never loads it", async () => {
+    // Loading mammoth takes longer than the 2 s parse deadline.
+    const { address, stderr } = await spawnServer({
+      DATA_DIR: await tempDir(),
+      NODE_OPTIONS: `--import ${join(ROOT, "test/helpers/slow-import.ts")}`,
+      SLOW_IMPORT: "/node_modules/mammoth/lib/index.js",
+      SLOW_IMPORT_MS: "2500",
+    });
+    const api = `${address.url}/api/v1/documents`;
+    const put = await fetch(`${api}/first`, {
+      method: "PUT",
+      headers: { "content-type": DOCX_MEDIA_TYPE },
+      body: (await renderDocx(parseContent(MARKDOWN, "markdown"))).slice(),
+    });
+    expect(put.status, await put.clone().text()).toBe(201);
+    expect(await (await fetch(`${api}/first?format=markdown`)).text()).toContain("# Plan");
+    const loads = stderr.join("").match(/^slow-import \w+/gm) ?? [];
+    expect(loads.length).toBeGreaterThan(0);
+    expect(new Set(loads)).toEqual(new Set(["slow-import worker"]));
   });
 
   it("[CONV8] the OpenAPI description lists Word as a body and a representation", async () => {
