@@ -5,6 +5,8 @@
  * one such request would stall every connection. In the worker it stalls
  * only itself, and a parse that runs past its deadline is stopped by
  * terminating the worker (a fresh one takes the next job) and refused.
+ * Word files are read there too (mammoth), and so is one that needs more
+ * memory than the worker's heap: the worker ends, the server goes on.
  * JSON is parsed on the event loop: it is linear and fast.
  */
 import { Worker } from "node:worker_threads";
