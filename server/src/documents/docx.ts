@@ -20,8 +20,8 @@
  *
  * What Word cannot carry back: a numbered list's first number, a code
  * block's language, column widths, and anything but paragraphs inside a
- * quote (README, "Word files"). Pictures are left out when a file is read, unread
- * ({@link DocxReadOptions.images}), until attachments hold them (issue 13).
+ * quote (README, "Word files"). Reading leaves pictures out, without reading
+ * them ({@link DocxReadOptions.images}), until attachments hold them (issue 13).
  *
  * Reading is for untrusted files, in the parser's worker with its deadline
  * (parser.ts). The archive is unpacked here, never by mammoth's own unzipper:
@@ -30,7 +30,6 @@
  * declares, so a zip bomb is refused before it fills memory. mammoth reads an
  * archive rebuilt from the checked bytes, stored without compression.
  */
-
 import { inflateRawSync } from "node:zlib";
 import type { JSONContent } from "@tiptap/core";
 import {
