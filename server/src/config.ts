@@ -525,7 +525,7 @@ export const SETTINGS = [
     argument: "<n>",
     default: 1 * MiB,
     description:
-      "largest REST request body; a larger one is refused with 413 (a replace costs about 1 s of CPU per MiB)",
+      "largest REST request body but a Word file's (8 MiB); a larger one is refused with 413 (a replace costs about 1 s of CPU per MiB)",
     allowed: "an integer 1024-1073741824",
     schema: integer(1024, 1024 * MiB),
   }),

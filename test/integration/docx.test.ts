@@ -1,14 +1,21 @@
 /**
  * Word files through the REST API ([CONV8] in SPEC.md): a document is read as
  * a .docx download and written from one (PUT and POST .../content), the same
- * document coming back apart from what Word cannot carry; a zip bomb is 413,
- * bytes that are not a Word file 400.
+ * document coming back apart from what Word cannot carry; a file is bounded
+ * by its own 8 MiB, its pictures left out; a zip bomb is 413 even when its
+ * directory lies, bytes that are not a Word file 400; the first file a fresh
+ * server reads does not pay for loading the reader.
  */
+import { join } from "node:path";
 import { zipSync } from "fflate";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { DOCX_MEDIA_TYPE } from "../../server/src/api/schemas.ts";
-import { DocxLimits } from "../../server/src/documents/docx.ts";
-import { startServer } from "../helpers/server.ts";
+import { parseContent } from "../../server/src/documents/convert.ts";
+import { DocxLimits, renderDocx } from "../../server/src/documents/docx.ts";
+import { ContentLimits } from "../../server/src/documents/limits.ts";
+import { connect, synced } from "../helpers/clients.ts";
+import { lyingZip, withPicture } from "../helpers/docx.ts";
+import { ROOT, spawnServer, startServer, tempDir } from "../helpers/server.ts";
 
 const MARKDOWN = `# Plan
 
@@ -62,6 +69,32 @@ describe("Word files over the API", () => {
     expect(markdown.match(/# Plan/g)).toHaveLength(2);
   });
 
+  it("[CONV8] a Word file with a 6 MiB picture is read within the default limits (MAX_BODY_BYTES is 1 MiB), its text kept", async () => {
+    const { address } = await startServer();
+    const api = `${address.url}/api/v1/documents`;
+    // Inlined as a data URI, the picture alone would make 8 MiB of HTML.
+    const file = await withPicture(6 * 1024 * 1024);
+    const put = await fetch(`${api}/pictured`, {
+      method: "PUT",
+      headers: { "content-type": DOCX_MEDIA_TYPE },
+      body: file,
+    });
+    expect(put.status).toBe(201);
+    const markdown = await (await fetch(`${api}/pictured?format=markdown`)).text();
+    // The picture's paragraph is left empty.
+    expect(markdown).toMatch(/^Before the picture\n+After the picture\n?$/);
+    // A Word file's own limit, not MAX_BODY_BYTES, bounds its body.
+    const tooBig = await fetch(`${api}/huge`, {
+      method: "PUT",
+      headers: { "content-type": DOCX_MEDIA_TYPE },
+      body: new Uint8Array(ContentLimits.maxBytes.docx + 1),
+    });
+    expect(tooBig.status).toBe(413);
+    expect(((await tooBig.json()) as { error: { message: string } }).error.message).toBe(
+      `the body is larger than a Word file may be (${ContentLimits.maxBytes.docx} bytes)`,
+    );
+  });
+
   it("[CONV8] a zip bomb answers 413 and bytes that are not a Word file 400, and the server goes on", async () => {
     const { address } = await startServer();
     const api = `${address.url}/api/v1/documents`;
@@ -90,6 +123,61 @@ describe("Word files over the API", () => {
       body: "still here",
     });
     expect(fine.status).toBe(201);
+  });
+
+  it("[CONV8] a zip bomb whose directory understates its sizes answers 413, and the server goes on", async () => {
+    const { address } = await startServer();
+    const api = `${address.url}/api/v1/documents`;
+    // 65 KiB that inflate to more than 64 MiB, declared as 1 KiB.
+    const bomb = lyingZip(
+      { "word/document.xml": new Uint8Array(DocxLimits.maxUncompressedBytes + 1) },
+      1024,
+    );
+    const refused = await fetch(`${api}/bomb`, {
+      method: "PUT",
+      headers: { "content-type": DOCX_MEDIA_TYPE },
+      body: bomb,
+    });
+    expect(refused.status).toBe(413);
+    expect(await refused.json()).toEqual({
+      error: {
+        code: "payload_too_large",
+        message: expect.stringMatching(/unpacks to more than \d+ bytes/),
+      },
+    });
+    expect((await fetch(`${api}/bomb`)).status).toBe(404);
+    const provider = connect({ url: address.wsUrl, name: "after" });
+    await synced(provider);
+    const fine = await fetch(`${api}/after`, {
+      method: "PUT",
+      headers: { "content-type": "text/markdown" },
+      body: "still here",
+    });
+    expect(fine.status).toBe(201);
+    await vi.waitFor(() =>
+      expect(provider.document.getXmlFragment("default").toString()).toContain("still here"),
+    );
+  });
+
+  it("[CONV8] the first Word file a fresh server reads is not refused for the time its reader takes to load; the server itself never loads it", async () => {
+    // Loading mammoth takes longer than the 2 s parse deadline.
+    const { address, stderr } = await spawnServer({
+      DATA_DIR: await tempDir(),
+      NODE_OPTIONS: `--import ${join(ROOT, "test/helpers/slow-import.ts")}`,
+      SLOW_IMPORT: "/node_modules/mammoth/lib/index.js",
+      SLOW_IMPORT_MS: "2500",
+    });
+    const api = `${address.url}/api/v1/documents`;
+    const put = await fetch(`${api}/first`, {
+      method: "PUT",
+      headers: { "content-type": DOCX_MEDIA_TYPE },
+      body: (await renderDocx(parseContent(MARKDOWN, "markdown"))).slice(),
+    });
+    expect(put.status, await put.clone().text()).toBe(201);
+    expect(await (await fetch(`${api}/first?format=markdown`)).text()).toContain("# Plan");
+    const loads = stderr.join("").match(/^slow-import \w+/gm) ?? [];
+    expect(loads.length).toBeGreaterThan(0);
+    expect(new Set(loads)).toEqual(new Set(["slow-import worker"]));
   });
 
   it("[CONV8] the OpenAPI description lists Word as a body and a representation", async () => {

@@ -14,6 +14,7 @@ import {
   restoreTaskLists,
 } from "../../server/src/documents/docx.ts";
 import { isCollabError } from "../../server/src/errors.ts";
+import { lyingZip, withPicture } from "../helpers/docx.ts";
 
 const SOURCE = `<h1>Launch plan</h1>
 <p>Plain <strong>bold</strong> <em>italic</em> <u>under</u> <s>struck</s> <code>code()</code>
@@ -66,6 +67,30 @@ describe("Word files", () => {
     expect(await roundTrip(empty)).toEqual(empty);
   });
 
+  it("[CONV8] pictures are left out and the text around them is kept", async () => {
+    const file = await withPicture(2 * 1024 * 1024);
+    expect(file.byteLength).toBeGreaterThan(2 * 1024 * 1024);
+    const html = await docxToHtml(file);
+    expect(html).not.toContain("data:");
+    expect(html.length).toBeLessThan(1024);
+    expect(restoreTaskLists(parseContent(html, "html"))).toEqual(
+      parseContent("<p>Before the picture</p><p></p><p>After the picture</p>", "html"),
+    );
+  });
+
+  it("[CONV8] a caller can say what pictures become (the hook attachments will use)", async () => {
+    const seen: Array<{ type: string; bytes: number }> = [];
+    const html = await docxToHtml(await withPicture(64 * 1024), {
+      images: async (image) => {
+        seen.push({ type: image.contentType, bytes: (await image.read()).byteLength });
+        return "/attachments/1";
+      },
+    });
+    expect(seen).toEqual([{ type: "image/png", bytes: expect.any(Number) }]);
+    expect(seen[0]?.bytes).toBeGreaterThan(64 * 1024);
+    expect(html).toContain('<img alt="A square of noise" src="/attachments/1" />');
+  });
+
   it("[CONV8] a zip bomb is refused from its directory, before anything is unpacked", async () => {
     const bomb = zipSync({
       "word/document.xml": new Uint8Array(DocxLimits.maxUncompressedBytes + 1),
@@ -73,6 +98,28 @@ describe("Word files", () => {
     expect(bomb.byteLength).toBeLessThan(1024 * 1024);
     const error = await docxToHtml(bomb).catch((e: unknown) => e);
     expect(errorCode(error)).toBe("CONTENT_TOO_LARGE");
+  });
+
+  it("[CONV8] a zip bomb whose directory understates its sizes is refused as it unpacks", async () => {
+    const { maxUncompressedBytes, maxEntryBytes } = DocxLimits;
+    // Files within the limit for one file, declared as 1 KiB each, together past the total.
+    const count = Math.floor(maxUncompressedBytes / maxEntryBytes) + 1;
+    const part = new Uint8Array(Math.ceil((maxUncompressedBytes + 1) / count));
+    const parts: Record<string, Uint8Array> = {};
+    for (let i = 0; i < count; i++)
+      parts[i === 0 ? "word/document.xml" : `word/media/${i}.bmp`] = part;
+    const total = await docxToHtml(lyingZip(parts, 1024)).catch((e: unknown) => e);
+    expect(total).toMatchObject({
+      code: "CONTENT_TOO_LARGE",
+      message: `the Word file unpacks to more than ${maxUncompressedBytes} bytes`,
+    });
+    // One file past the limit for one file, declared as 1 KiB.
+    const one = lyingZip({ "word/document.xml": new Uint8Array(maxEntryBytes + 1) }, 1024);
+    expect(one.byteLength).toBeLessThan(64 * 1024);
+    expect(await docxToHtml(one).catch((e: unknown) => e)).toMatchObject({
+      code: "CONTENT_TOO_LARGE",
+      message: `word/document.xml in the Word file unpacks to more than ${maxEntryBytes} bytes`,
+    });
   });
 
   it("[CONV8] an archive of too many files is refused", async () => {

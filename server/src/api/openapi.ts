@@ -25,7 +25,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   404: "No such document, version, thread, comment or route",
   409: "Conflict: a version with that name exists, the document has the most named versions it may keep, it is being deleted, a restore's name has a document, or a quote matches several places",
   412: "If-None-Match: * was sent and the document exists",
-  413: "The body is larger than MAX_BODY_BYTES",
+  413: "The body is larger than MAX_BODY_BYTES (a Word file: 8 MiB), or its content unpacks or expands too large",
   415: "The Content-Type is not accepted",
   422: "The quote matches no text of the document",
   500: "Internal error",

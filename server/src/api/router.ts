@@ -17,7 +17,7 @@ import { authorize, type Caller, type CallerOptions, identify } from "./caller.t
 import { ApiError, toApiError } from "./errors.ts";
 import { buildOpenApi } from "./openapi.ts";
 import { type Reply, ROUTES, type Route } from "./routes.ts";
-import { BINARY_CONTENT_TYPES } from "./schemas.ts";
+import { BINARY_CONTENT_TYPES, CONTENT_TYPES, type ContentType } from "./schemas.ts";
 
 export const API_PREFIX = "/api/v1";
 
@@ -26,10 +26,21 @@ export interface ApiOptions extends CallerOptions {
   readonly comments: Comments;
   readonly store: DocumentStore;
   readonly logger: Logger;
+  /** The largest body, except a file (a Word file), whose limit is its format's in `parser`. */
   readonly maxBodyBytes: number;
   readonly parser: ContentParser;
   readonly attachments: AttachmentService;
   readonly links: LinkSigner;
+}
+
+/** The most bytes a body may have, and what the refusal names as the limit. */
+interface BodyLimit {
+  readonly bytes: number;
+  readonly name: string;
+  /** The limit as the refusal states it, when not `bytes` (a file's, without the multipart framing). */
+  readonly shown?: number;
+  /** What is too large. @default "body" */
+  readonly what?: string;
 }
 
 interface CompiledRoute {
@@ -94,7 +105,7 @@ export function createApi(
       const body =
         route.body === undefined || (!route.body.required && hasNoBody(request))
           ? null
-          : await readBody(request, route, bodyLimit(route, options));
+          : await readBody(request, route, (type) => bodyLimit(route, type, options));
       const reply = await route.handle({
         caller,
         params,
@@ -161,16 +172,38 @@ function hasNoBody(request: IncomingMessage): boolean {
   );
 }
 
-/** Reads the body up to `maxBytes`, after checking its media type. */
+/**
+ * The limit on a body of media type `type`: a file (a Word file) is parsed in the worker
+ * and has its format's own limit (ContentLimits.maxBytes), whatever MAX_BODY_BYTES is;
+ * every other body has MAX_BODY_BYTES.
+ */
+function bodyLimit(route: Route, type: string, options: ApiOptions): BodyLimit {
+  if (route.body?.limit === "attachment") {
+    const file = options.attachments.limits.maxBytes;
+    return {
+      bytes: file + MULTIPART_OVERHEAD,
+      shown: file,
+      name: "MAX_ATTACHMENT_BYTES",
+      what: "file",
+    };
+  }
+  const format = BINARY_CONTENT_TYPES.has(type) ? CONTENT_TYPES[type as ContentType] : null;
+  return format === "docx"
+    ? { bytes: options.parser.maxBytesOf(format), name: "a Word file may be" }
+    : { bytes: options.maxBodyBytes, name: "MAX_BODY_BYTES" };
+}
+
+/** Reads the body up to its limit, after checking its media type. */
 async function readBody(
   request: IncomingMessage,
   route: Route,
-  maxBytes: number,
+  limitOf: (type: string) => BodyLimit,
 ): Promise<{ text: string; bytes: Uint8Array; type: string }> {
   const accepted = route.body?.types ?? [];
   const type = (request.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+  const limit = limitOf(accepted.includes(type) ? type : "");
   const declared = Number(request.headers["content-length"] ?? Number.NaN);
-  if (declared > maxBytes) throw tooLarge(maxBytes, route);
+  if (declared > limit.bytes) throw tooLarge(limit);
   if (!accepted.includes(type) && !accepted.includes("*/*")) {
     throw new ApiError(
       415,
@@ -182,7 +215,7 @@ async function readBody(
   let size = 0;
   for await (const chunk of request as AsyncIterable<Buffer>) {
     size += chunk.byteLength;
-    if (size > maxBytes) throw tooLarge(maxBytes, route);
+    if (size > limit.bytes) throw tooLarge(limit);
     chunks.push(chunk);
   }
   const bytes = Buffer.concat(chunks);
@@ -210,25 +243,11 @@ function encodeRfc5987(value: string): string {
 /** Multipart framing allowed on top of an attachment's own bytes. */
 const MULTIPART_OVERHEAD = 64 * 1024;
 
-/** The largest body `route` reads. */
-function bodyLimit(route: Route, options: ApiOptions): number {
-  return route.body?.limit === "attachment"
-    ? options.attachments.limits.maxBytes + MULTIPART_OVERHEAD
-    : options.maxBodyBytes;
-}
-
-function tooLarge(maxBytes: number, route: Route): ApiError {
-  if (route.body?.limit === "attachment") {
-    return new ApiError(
-      413,
-      "payload_too_large",
-      `the file is larger than MAX_ATTACHMENT_BYTES (${maxBytes - MULTIPART_OVERHEAD} bytes)`,
-    );
-  }
+function tooLarge(limit: BodyLimit): ApiError {
   return new ApiError(
     413,
     "payload_too_large",
-    `the body is larger than MAX_BODY_BYTES (${maxBytes} bytes)`,
+    `the ${limit.what ?? "body"} is larger than ${limit.name} (${limit.shown ?? limit.bytes} bytes)`,
   );
 }
 

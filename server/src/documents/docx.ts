@@ -20,12 +20,17 @@
  *
  * What Word cannot carry back: a numbered list's first number, a code
  * block's language, column widths, and anything but paragraphs inside a
- * quote (README, "Word files"). Images wait for attachments (issue 13).
+ * quote (README, "Word files"). Reading leaves pictures out, without reading
+ * them ({@link DocxReadOptions.images}), until attachments hold them (issue 13).
  *
- * Reading is for untrusted files: the archive is checked before anything is
- * decompressed (entries, total size: a zip bomb is refused), and it runs in
- * the parser's worker with its deadline (parser.ts).
+ * Reading is for untrusted files, in the parser's worker with its deadline
+ * (parser.ts). The archive is unpacked here, never by mammoth's own unzipper:
+ * its directory is checked first (files, declared sizes), then each file is
+ * inflated with its output counted as it comes, whatever size the directory
+ * declares, so a zip bomb is refused before it fills memory. mammoth reads an
+ * archive rebuilt from the checked bytes, stored without compression.
  */
+import { inflateRawSync } from "node:zlib";
 import type { JSONContent } from "@tiptap/core";
 import {
   AlignmentType,
@@ -42,7 +47,7 @@ import {
   TextRun,
   WidthType,
 } from "docx";
-import { unzipSync } from "fflate";
+import { zipSync } from "fflate";
 import mammoth from "mammoth";
 import { CollabError } from "../errors.ts";
 
@@ -50,8 +55,16 @@ import { CollabError } from "../errors.ts";
 export const DocxLimits = {
   /** Files in the archive. @default 2_000 */
   maxEntries: 2_000,
-  /** Bytes of all its files once decompressed: a zip bomb is refused before any is. @default 64 MiB */
+  /**
+   * Bytes of all its files once decompressed, counted as they are inflated (a zip
+   * bomb's directory understates them). @default 64 MiB
+   */
   maxUncompressedBytes: 64 * 1024 * 1024,
+  /**
+   * Bytes of any one file once decompressed: more than any part Word writes or any
+   * picture in an 8 MiB file plausibly is (a 4K screenshot as a bitmap). @default 32 MiB
+   */
+  maxEntryBytes: 32 * 1024 * 1024,
 } as const;
 
 const CODE_STYLE = "Code";
@@ -119,12 +132,61 @@ export async function renderDocx(json: JSONContent): Promise<Uint8Array> {
   return new Uint8Array(await Packer.toBuffer(document));
 }
 
-/** The HTML a Word file reads as; CONTENT_INVALID when it is not one, or too big unpacked. */
-export async function docxToHtml(bytes: Uint8Array): Promise<string> {
-  checkArchive(bytes);
+/** A picture in a Word file, as the reader meets it. */
+export interface DocxImage {
+  /** Its media type, as the file declares it (`image/png`, ...). */
+  readonly contentType: string;
+  /** Its bytes: unpacked, and counted against {@link DocxLimits}, with the rest of the file. */
+  read(): Promise<Uint8Array>;
+}
+
+/**
+ * What each picture in a Word file becomes, asked once per picture in document order:
+ * the `src` of its `<img>` in the HTML (which carries the picture's alternative text as
+ * `alt`), or null to leave the picture out.
+ */
+export type DocxImages = (image: DocxImage) => Promise<string | null>;
+
+/**
+ * Leaves every picture out without reading it: the document has no images yet. Inlined
+ * as data URIs (mammoth's default), a few MiB of pictures made the HTML many MiB and its
+ * parse run past the deadline, only for the pictures to be dropped.
+ */
+export const leaveImagesOut: DocxImages = async () => null;
+
+export interface DocxReadOptions {
+  /**
+   * What pictures become. Attachments (issue 13) will pass one that stores the bytes and
+   * answers the attachment's address. @default {@link leaveImagesOut}
+   */
+  readonly images?: DocxImages;
+}
+
+/**
+ * The HTML a Word file reads as: CONTENT_INVALID when it is not one, CONTENT_TOO_LARGE when
+ * it unpacks past {@link DocxLimits} (refused as soon as its inflated bytes pass them).
+ */
+export async function docxToHtml(
+  bytes: Uint8Array,
+  { images = leaveImagesOut }: DocxReadOptions = {},
+): Promise<string> {
+  const archive = repack(bytes);
   let result: { value: string };
   try {
-    result = await mammoth.convertToHtml({ buffer: Buffer.from(bytes) }, { styleMap: STYLE_MAP });
+    result = await mammoth.convertToHtml(
+      { buffer: Buffer.from(archive.buffer, archive.byteOffset, archive.byteLength) },
+      {
+        styleMap: STYLE_MAP,
+        // A picture left out is an <img> with no source, which the HTML reader drops.
+        convertImage: mammoth.images.imgElement(async (image) => ({
+          src:
+            (await images({
+              contentType: image.contentType,
+              read: async () => new Uint8Array(await image.readAsArrayBuffer()),
+            })) ?? "",
+        })),
+      },
+    );
   } catch (error) {
     throw new CollabError(
       "CONTENT_INVALID",
@@ -172,33 +234,160 @@ function taskOf(item: JSONContent): JSONContent | null {
   return { type: "taskItem", attrs: { checked: box === TASK_DONE }, content: [paragraph, ...rest] };
 }
 
-/** Refuses an archive with too many files or too many bytes once unpacked, before unpacking it. */
-function checkArchive(bytes: Uint8Array): void {
-  let entries = 0;
-  let total = 0;
+/**
+ * The Word file's archive rebuilt from its checked contents, every file stored (not
+ * compressed), so that mammoth's unzipper only copies bytes already counted.
+ */
+function repack(bytes: Uint8Array): Uint8Array {
+  const files = unpack(bytes);
   try {
-    unzipSync(bytes, {
-      filter(file) {
-        entries++;
-        total += file.originalSize;
-        return false; // read the directory only
-      },
-    });
-  } catch {
-    throw new CollabError("CONTENT_INVALID", "not a Word (.docx) file: not a zip archive");
+    return zipSync(files, { level: 0 });
+  } catch (error) {
+    throw invalid(error instanceof Error ? error.message : String(error));
   }
-  if (entries > DocxLimits.maxEntries) {
+}
+
+/** A file in a zip archive's central directory: where its data is and how it is stored. */
+interface ZipEntry {
+  readonly name: string;
+  /** 0 stored, 8 deflated. */
+  readonly method: number;
+  readonly flags: number;
+  readonly compressedSize: number;
+  /** As the archive declares it: for a first check only, never trusted. */
+  readonly declaredSize: number;
+  readonly localHeader: number;
+}
+
+/**
+ * The archive's files, inflated and counted here: more than {@link DocxLimits} allow is
+ * CONTENT_TOO_LARGE, refused from the directory's declared sizes when they say so, and
+ * otherwise as soon as the inflated bytes pass a limit, whatever the directory declares.
+ * CONTENT_INVALID when the bytes are not a zip archive this reads.
+ */
+function unpack(bytes: Uint8Array): Record<string, Uint8Array> {
+  const entries = centralDirectory(bytes);
+  const declared = entries.reduce((sum, entry) => sum + entry.declaredSize, 0);
+  if (declared > DocxLimits.maxUncompressedBytes) {
     throw new CollabError(
       "CONTENT_TOO_LARGE",
-      `the Word file holds ${entries} files, more than ${DocxLimits.maxEntries}`,
+      `the Word file unpacks to ${declared} bytes, more than ${DocxLimits.maxUncompressedBytes}`,
     );
   }
-  if (total > DocxLimits.maxUncompressedBytes) {
+  // No prototype: a file may be named "__proto__".
+  const files: Record<string, Uint8Array> = Object.create(null);
+  let total = 0;
+  for (const entry of entries) {
+    const left = DocxLimits.maxUncompressedBytes - total;
+    const limit = Math.min(DocxLimits.maxEntryBytes, left);
+    const data = inflate(bytes, entry, limit);
+    if (data === null) {
+      throw new CollabError(
+        "CONTENT_TOO_LARGE",
+        left < DocxLimits.maxEntryBytes
+          ? `the Word file unpacks to more than ${DocxLimits.maxUncompressedBytes} bytes`
+          : `${entry.name} in the Word file unpacks to more than ${DocxLimits.maxEntryBytes} bytes`,
+      );
+    }
+    total += data.byteLength;
+    files[entry.name] = data;
+  }
+  return files;
+}
+
+/** The entry's data, or null when it is more than `limit` bytes inflated (inflating stops there). */
+function inflate(bytes: Uint8Array, entry: ZipEntry, limit: number): Uint8Array | null {
+  const view = viewOf(bytes);
+  const at = entry.localHeader;
+  if (at + 30 > bytes.byteLength || view.getUint32(at, true) !== LOCAL_HEADER) {
+    throw invalid(`no local header for ${entry.name}`);
+  }
+  const start = at + 30 + view.getUint16(at + 26, true) + view.getUint16(at + 28, true);
+  const end = start + entry.compressedSize;
+  if (end > bytes.byteLength) throw invalid(`${entry.name} is cut short`);
+  if (entry.flags & 1) throw invalid(`${entry.name} is encrypted`);
+  const data = bytes.subarray(start, end);
+  if (entry.method === 0) return data.byteLength > limit ? null : data;
+  if (entry.method !== 8) throw invalid(`${entry.name} is compressed with method ${entry.method}`);
+  try {
+    // zlib stops once its output would pass maxOutputLength (at least 1).
+    const out = inflateRawSync(data, { maxOutputLength: Math.max(1, limit) });
+    return out.byteLength > limit ? null : new Uint8Array(out.buffer, out.byteOffset, out.length);
+  } catch (error) {
+    if (error instanceof RangeError && (error as NodeJS.ErrnoException).code === TOO_LARGE) {
+      return null;
+    }
+    throw invalid(`${entry.name} does not inflate`);
+  }
+}
+
+/** What zlib throws when its output would pass maxOutputLength. */
+const TOO_LARGE = "ERR_BUFFER_TOO_LARGE";
+const LOCAL_HEADER = 0x04034b50;
+const CENTRAL_HEADER = 0x02014b50;
+const END_OF_DIRECTORY = 0x06054b50;
+const ZIP64_LOCATOR = 0x07064b50;
+
+/**
+ * The entries of the archive's central directory (as JSZip, fflate and Word read it);
+ * CONTENT_TOO_LARGE when it lists more than {@link DocxLimits.maxEntries}. ZIP64 archives
+ * are refused: a Word file within its byte limit never needs one.
+ */
+function centralDirectory(bytes: Uint8Array): ZipEntry[] {
+  const view = viewOf(bytes);
+  let end = bytes.byteLength - 22;
+  const stop = Math.max(0, end - 0xffff);
+  while (end >= stop && view.getUint32(end, true) !== END_OF_DIRECTORY) end--;
+  if (end < stop) throw invalid("not a zip archive");
+  const count = view.getUint16(end + 10, true);
+  let at = view.getUint32(end + 16, true);
+  if (
+    count === 0xffff ||
+    at === 0xffffffff ||
+    (end >= 20 && view.getUint32(end - 20, true) === ZIP64_LOCATOR)
+  ) {
+    throw invalid("a ZIP64 archive");
+  }
+  if (count > DocxLimits.maxEntries) {
     throw new CollabError(
       "CONTENT_TOO_LARGE",
-      `the Word file unpacks to ${total} bytes, more than ${DocxLimits.maxUncompressedBytes}`,
+      `the Word file holds ${count} files, more than ${DocxLimits.maxEntries}`,
     );
   }
+  const entries: ZipEntry[] = [];
+  const names = new TextDecoder();
+  for (let i = 0; i < count; i++) {
+    if (at + 46 > bytes.byteLength || view.getUint32(at, true) !== CENTRAL_HEADER) {
+      throw invalid("its directory is damaged");
+    }
+    const nameLength = view.getUint16(at + 28, true);
+    const entry: ZipEntry = {
+      name: names.decode(bytes.subarray(at + 46, at + 46 + nameLength)),
+      flags: view.getUint16(at + 8, true),
+      method: view.getUint16(at + 10, true),
+      compressedSize: view.getUint32(at + 20, true),
+      declaredSize: view.getUint32(at + 24, true),
+      localHeader: view.getUint32(at + 42, true),
+    };
+    if (
+      entry.compressedSize === 0xffffffff ||
+      entry.declaredSize === 0xffffffff ||
+      entry.localHeader === 0xffffffff
+    ) {
+      throw invalid("a ZIP64 archive");
+    }
+    entries.push(entry);
+    at += 46 + nameLength + view.getUint16(at + 30, true) + view.getUint16(at + 32, true);
+  }
+  return entries;
+}
+
+function viewOf(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function invalid(why: string): CollabError {
+  return new CollabError("CONTENT_INVALID", `not a Word (.docx) file: ${why}`);
 }
 
 interface Context {

@@ -1,10 +1,16 @@
 /**
  * Worker thread entry for {@link ContentParser}: parses request bodies off the
  * event loop, one at a time, and answers with the document or the error.
+ *
+ * Every parser it uses is loaded before it says it is ready, the Word reader
+ * too (docx.ts: mammoth, docx, fflate; about 200 ms, 8 MiB): loaded on first
+ * use, that time counted against the first Word file's deadline. They load
+ * here only, never on the server's own thread, and only once a body is parsed.
  */
 import { parentPort } from "node:worker_threads";
 import { CollabError } from "../errors.ts";
 import { type InputFormat, parseContent } from "./convert.ts";
+import { docxToHtml, restoreTaskLists } from "./docx.ts";
 import { ContentLimits } from "./limits.ts";
 
 /** A text body in one of the text formats, or a Word file's bytes. */
@@ -28,10 +34,9 @@ export type ParseAnswer =
   | { readonly id: number; readonly ok: true; readonly json: unknown }
   | { readonly id: number; readonly ok: false; readonly code: string; readonly message: string };
 
-/** The job's document. A Word file is read as HTML first (docx.ts, loaded on first use). */
+/** The job's document. A Word file is read as HTML first. */
 async function parse(job: ParseJob): Promise<unknown> {
   if (job.format !== "docx") return parseContent(job.body, job.format, { maxBytes: job.maxBytes });
-  const { docxToHtml, restoreTaskLists } = await import("./docx.ts");
   const html = await docxToHtml(job.body);
   // The HTML a Word file reads as is ours, not the sender's: it may be larger than a sent body.
   return restoreTaskLists(parseContent(html, "html", { maxBytes: ContentLimits.maxBytes.json }));

@@ -5,6 +5,8 @@
  * one such request would stall every connection. In the worker it stalls
  * only itself, and a parse that runs past its deadline is stopped by
  * terminating the worker (a fresh one takes the next job) and refused.
+ * Word files are read there too (mammoth), and so is one that needs more
+ * memory than the worker's heap: the worker ends, the server goes on.
  * JSON is parsed on the event loop: it is linear and fast.
  */
 import { Worker } from "node:worker_threads";
@@ -25,6 +27,14 @@ export interface ContentParserOptions {
   readonly maxQueued?: number;
   /** Largest body per format, in bytes. @default ContentLimits.maxBytes */
   readonly maxBytes?: Partial<Record<BodyFormat, number>>;
+  /**
+   * The worker's heap (V8's old generation), in MiB: a parse that needs more ends the
+   * worker, never the server, and is refused with CONTENT_TOO_LARGE; a fresh worker takes
+   * the next body. The deadline stops most parses long before: a Word file that parses
+   * in 2 s needs about 250 MiB, but 1 MiB of HTML made of short paragraphs needs 900.
+   * @default 1024
+   */
+  readonly maxHeapMiB?: number;
 }
 
 interface Pending {
@@ -37,6 +47,7 @@ export class ContentParser {
   private readonly timeoutMs: number;
   private readonly maxQueued: number;
   private readonly maxBytes: Record<BodyFormat, number>;
+  private readonly maxHeapMiB: number;
   private worker: Worker | null = null;
   /** The worker has loaded its modules (its start-up does not count against a deadline). */
   private workerReady = false;
@@ -49,6 +60,7 @@ export class ContentParser {
     this.timeoutMs = options.timeoutMs ?? 2_000;
     this.maxQueued = options.maxQueued ?? 8;
     this.maxBytes = { ...ContentLimits.maxBytes, ...options.maxBytes };
+    this.maxHeapMiB = options.maxHeapMiB ?? 1024;
   }
 
   /**
@@ -96,6 +108,11 @@ export class ContentParser {
     });
   }
 
+  /** The largest body this parser takes in `format`, in bytes. */
+  maxBytesOf(format: BodyFormat): number {
+    return this.maxBytes[format];
+  }
+
   /** Stops the worker; queued parses are refused. */
   async close(): Promise<void> {
     this.closed = true;
@@ -131,7 +148,15 @@ export class ContentParser {
 
   private ensureWorker(): Worker {
     if (this.worker !== null) return this.worker;
-    const worker = new Worker(new URL("./parse-worker.ts", import.meta.url));
+    const worker = new Worker(new URL("./parse-worker.ts", import.meta.url), {
+      resourceLimits: {
+        maxOldGenerationSizeMb: this.maxHeapMiB,
+        // Past its heap limit a worker gets 16 MiB more while it is stopped; objects promoted
+        // from a larger young generation (192 MiB by default) can overrun that, and V8 then
+        // aborts the whole process instead.
+        maxYoungGenerationSizeMb: 32,
+      },
+    });
     worker.unref();
     this.workerReady = false;
     worker.on("message", (answer: ParseAnswer) => {
@@ -155,7 +180,15 @@ export class ContentParser {
       if (running !== null) {
         clearTimeout(running.timer);
         this.running = null;
-        running.pending.reject(error);
+        const { format } = running.pending.job;
+        running.pending.reject(
+          (error as NodeJS.ErrnoException).code === "ERR_WORKER_OUT_OF_MEMORY"
+            ? new CollabError(
+                "CONTENT_TOO_LARGE",
+                `${format} content needs more than ${this.maxHeapMiB} MiB of memory to parse; send it as Tiptap JSON or in smaller parts`,
+              )
+            : error,
+        );
       }
       this.next();
     });
