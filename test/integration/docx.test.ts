@@ -7,7 +7,7 @@
  * server reads does not pay for loading the reader.
  */
 import { join } from "node:path";
-import { zipSync } from "fflate";
+import { unzipSync, zipSync } from "fflate";
 import { describe, expect, it, vi } from "vitest";
 import { DOCX_MEDIA_TYPE } from "../../server/src/api/schemas.ts";
 import { parseContent } from "../../server/src/documents/convert.ts";
@@ -15,6 +15,7 @@ import { DocxLimits, renderDocx } from "../../server/src/documents/docx.ts";
 import { ContentLimits } from "../../server/src/documents/limits.ts";
 import { connect, synced } from "../helpers/clients.ts";
 import { lyingZip, withPicture } from "../helpers/docx.ts";
+import { png } from "../helpers/png.ts";
 import { ROOT, spawnServer, startServer, tempDir } from "../helpers/server.ts";
 
 const MARKDOWN = `# Plan
@@ -69,7 +70,7 @@ describe("Word files over the API", () => {
     expect(markdown.match(/# Plan/g)).toHaveLength(2);
   });
 
-  it("[CONV8] a Word file with a 6 MiB picture is read within the default limits (MAX_BODY_BYTES is 1 MiB), its text kept", async () => {
+  it("[CONV8] a Word file with a 6 MiB picture is read within the default limits (MAX_BODY_BYTES is 1 MiB); the picture becomes an attachment", async () => {
     const { address } = await startServer();
     const api = `${address.url}/api/v1/documents`;
     // Inlined as a data URI, the picture alone would make 8 MiB of HTML.
@@ -81,8 +82,16 @@ describe("Word files over the API", () => {
     });
     expect(put.status).toBe(201);
     const markdown = await (await fetch(`${api}/pictured?format=markdown`)).text();
-    // The picture's paragraph is left empty.
-    expect(markdown).toMatch(/^Before the picture\n+After the picture\n?$/);
+    const listed = (await (await fetch(`${api}/pictured/attachments`)).json()) as {
+      attachments: Array<{ id: string; type: string; size: number }>;
+    };
+    expect(listed.attachments).toHaveLength(1);
+    const [picture] = listed.attachments;
+    expect(picture?.type).toBe("image/png");
+    expect(picture?.size).toBeGreaterThan(6 * 1024 * 1024);
+    expect(markdown).toBe(
+      `Before the picture\n\n![A square of noise](/api/v1/documents/pictured/attachments/${picture?.id})\n\nAfter the picture`,
+    );
     // A Word file's own limit, not MAX_BODY_BYTES, bounds its body.
     const tooBig = await fetch(`${api}/huge`, {
       method: "PUT",
@@ -93,6 +102,57 @@ describe("Word files over the API", () => {
     expect(((await tooBig.json()) as { error: { message: string } }).error.message).toBe(
       `the body is larger than a Word file may be (${ContentLimits.maxBytes.docx} bytes)`,
     );
+  });
+
+  it("[CONV8] images survive a Word round trip: the picture is written into the file and read back as the same attachment, with its alt text", async () => {
+    const { address } = await startServer();
+    const api = `${address.url}/api/v1/documents`;
+    const bytes = new Uint8Array(png(240, 120, [22, 163, 74], 30));
+    const upload = await fetch(`${api}/illustrated/attachments?filename=chart.png`, {
+      method: "POST",
+      body: bytes,
+    });
+    const { id } = (await upload.json()) as { id: string };
+    const doc = {
+      type: "doc",
+      content: [
+        { type: "heading", attrs: { level: 1 }, content: [{ type: "text", text: "Report" }] },
+        { type: "image", attrs: { attachment: id, alt: "Sales by month", width: 200 } },
+        { type: "paragraph", content: [{ type: "text", text: "Up and to the right." }] },
+      ],
+    };
+    const put = await fetch(`${api}/illustrated`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(doc),
+    });
+    expect(put.status).toBe(201);
+    const word = new Uint8Array(
+      await (await fetch(`${api}/illustrated?format=docx`)).arrayBuffer(),
+    );
+    // The picture is in the file, as a PNG of its own bytes.
+    const media = Object.entries(unzipSync(word)).filter(([path]) =>
+      path.startsWith("word/media/"),
+    );
+    expect(media.map(([, data]) => Buffer.from(data).equals(Buffer.from(bytes)))).toEqual([true]);
+
+    const copy = await fetch(`${api}/copy`, {
+      method: "PUT",
+      headers: { "content-type": DOCX_MEDIA_TYPE },
+      body: word,
+    });
+    expect(copy.status).toBe(201);
+    const json = (await (await fetch(`${api}/copy`)).json()) as {
+      content: Array<{ type: string; attrs?: Record<string, unknown> }>;
+    };
+    expect(json.content.map((node) => node.type)).toEqual(["heading", "image", "paragraph"]);
+    expect(json.content[1]?.attrs).toMatchObject({
+      attachment: id,
+      alt: "Sales by month",
+      src: `/api/v1/documents/copy/attachments/${id}`,
+    });
+    const served = await fetch(`${api}/copy/attachments/${id}`);
+    expect(Buffer.from(await served.arrayBuffer()).equals(Buffer.from(bytes))).toBe(true);
   });
 
   it("[CONV8] a zip bomb answers 413 and bytes that are not a Word file 400, and the server goes on", async () => {

@@ -117,7 +117,7 @@ export function createApi(
         store: options.store,
         attachments: options.attachments,
         links: options.links,
-        parse: (body, format) => options.parser.parse(body, format),
+        parse: (body, format) => options.parser.parseWithPictures(body, format),
       });
       send(response, reply, request.method === "HEAD", request);
     } catch (error) {

@@ -11,12 +11,13 @@ import type { z } from "zod";
 import type { AttachmentService } from "../attachments/service.ts";
 import type { LinkSigner } from "../attachments/signing.ts";
 import type { Comments } from "../comments/comments.ts";
-import type { BodyFormat } from "../documents/parser.ts";
+import type { DocxPicture } from "../documents/docx.ts";
+import type { BodyFormat, Parsed } from "../documents/parser.ts";
 import type { DocumentService } from "../documents/service.ts";
 import { isTrashId, isVersionId } from "../persistence/log-store.ts";
 import type { DocumentMeta, DocumentStore, TrashEntry, VersionMeta } from "../persistence/store.ts";
 import { checkDocumentName } from "../protocol/names.ts";
-import { ATTACHMENT_ROUTES } from "./attachment-routes.ts";
+import { ATTACHMENT_ROUTES, attachmentPath } from "./attachment-routes.ts";
 import { actorOf, type Caller, canList, type Need } from "./caller.ts";
 import { ApiError } from "./errors.ts";
 import { jsonOf, parse } from "./input.ts";
@@ -71,7 +72,7 @@ export interface RouteContext {
   readonly attachments: AttachmentService;
   readonly links: LinkSigner;
   /** Parses a body into a Tiptap document (HTML, Markdown and Word off the event loop). */
-  readonly parse: (body: string | Uint8Array, format: BodyFormat) => Promise<JSONContent>;
+  readonly parse: (body: string | Uint8Array, format: BodyFormat) => Promise<Parsed>;
 }
 
 /** A handler's answer: JSON, or a body with a media type. */
@@ -208,13 +209,13 @@ const DOCUMENT_ROUTES: readonly Route[] = [
         media: CONTENT_MEDIA,
       },
     },
-    async handle({ params, query, service }) {
+    async handle({ params, query, service, attachments }) {
       const { format } = parse(FormatQuery, query);
       const converter = await convert();
       const doc = await service.current(params.name ?? "");
       if (doc === null) throw notFound(params.name);
       // Synchronously, right after `current`: it may be the live document.
-      return represent(converter, doc, format, params.name ?? "");
+      return represent(converter, doc, format, params.name ?? "", attachments);
     },
   },
   {
@@ -388,11 +389,11 @@ const DOCUMENT_ROUTES: readonly Route[] = [
         media: CONTENT_MEDIA,
       },
     },
-    async handle({ params, query, service }) {
+    async handle({ params, query, service, attachments }) {
       const { format } = parse(FormatQuery, query);
       const found = await service.readVersion(params.name ?? "", params.id ?? "");
       if (found === null) throw versionNotFound(params);
-      return represent(await convert(), found.doc, format, params.name ?? "");
+      return represent(await convert(), found.doc, format, params.name ?? "", attachments);
     },
   },
   {
@@ -498,13 +499,69 @@ export const ROUTES: readonly Route[] = [
   ...THREAD_ROUTES,
 ];
 
-/** The body as a Tiptap document, whichever format it came in. */
-function contentOf({ body, parse }: RouteContext): Promise<JSONContent> {
+/**
+ * The body as a Tiptap document, whichever format it came in. A Word file's pictures are
+ * stored as attachments of the document first (with the attachment limits: past one, the
+ * request is refused before any content is written), and its image nodes point at them.
+ */
+async function contentOf({ body, parse, params, attachments }: RouteContext): Promise<JSONContent> {
   const format: BodyFormat =
     CONTENT_TYPES[(body?.type ?? "") as keyof typeof CONTENT_TYPES] ?? "json";
-  if (format === "docx") return parse(body?.bytes ?? new Uint8Array(), format);
-  return parse(body?.text ?? "", format);
+  if (format !== "docx") return (await parse(body?.text ?? "", format)).json;
+  const { json, pictures } = await parse(body?.bytes ?? new Uint8Array(), format);
+  const name = params.name ?? "";
+  for (const [index, picture] of pictures.entries()) {
+    await attachments.upload(name, picture.bytes, `picture-${index + 1}`);
+  }
+  return withAttachmentPaths(json, name);
 }
+
+/** `json` with every image and file `src` set to its attachment's path in document `name`. */
+function withAttachmentPaths(json: JSONContent, name: string): JSONContent {
+  const id = json.attrs?.attachment;
+  const attrs =
+    (json.type === "image" || json.type === "file") && typeof id === "string"
+      ? { ...json.attrs, src: attachmentPath(name, id) }
+      : json.attrs;
+  return {
+    ...json,
+    ...(attrs === undefined ? {} : { attrs }),
+    ...(json.content === undefined
+      ? {}
+      : { content: json.content.map((child) => withAttachmentPaths(child, name)) }),
+  };
+}
+
+/** The pictures a Word file of `json` shows, read from the document's attachments. */
+async function picturesOf(
+  json: JSONContent,
+  name: string,
+  attachments: RouteContext["attachments"],
+): Promise<Map<string, DocxPicture>> {
+  const { pictureOf } = await import("../documents/docx.ts");
+  const ids = new Set<string>();
+  const walk = (node: JSONContent) => {
+    const id = node.attrs?.attachment;
+    if (node.type === "image" && typeof id === "string") ids.add(id);
+    for (const child of node.content ?? []) walk(child);
+  };
+  walk(json);
+  const pictures = new Map<string, DocxPicture>();
+  let total = 0;
+  for (const id of ids) {
+    const meta = await attachments.meta(name, id).catch(() => null);
+    // A Word file of at most 64 MiB of pictures: past that, the rest are named, not shown.
+    if (meta === null || total + meta.size > WORD_PICTURE_BYTES) continue;
+    const picture = pictureOf(await attachments.read(name, id), meta.type);
+    if (picture === null) continue;
+    total += meta.size;
+    pictures.set(id, picture);
+  }
+  return pictures;
+}
+
+/** Most bytes of pictures one Word download carries. */
+const WORD_PICTURE_BYTES = 64 * 1024 * 1024;
 
 /**
  * The document `name` in `format`. Word files are written on the event loop: the content
@@ -515,6 +572,7 @@ async function represent(
   doc: Y.Doc,
   format: OutputFormatParam,
   name: string,
+  attachments: RouteContext["attachments"],
 ): Promise<Reply> {
   if (format === "yjs") {
     return { status: 200, body: Y.encodeStateAsUpdate(doc), type: FORMAT_MEDIA_TYPES.yjs };
@@ -523,9 +581,10 @@ async function represent(
   if (format === "json") return { status: 200, json };
   if (format === "docx") {
     const { renderDocx } = await import("../documents/docx.ts");
+    const checked = converter.checkedJSON(json);
     return {
       status: 200,
-      body: await renderDocx(converter.checkedJSON(json)),
+      body: await renderDocx(checked, await picturesOf(checked, name, attachments)),
       type: FORMAT_MEDIA_TYPES.docx,
       filename: `${name.split("/").pop() || "document"}.docx`,
     };

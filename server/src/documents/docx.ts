@@ -17,11 +17,14 @@
  * | table             | table, first row repeated as header if a header row; merged cells |
  * | rule              | paragraph of style "Horizontal Rule"          |
  * | line break        | line break                                    |
+ * | image             | picture (PNG, JPEG, GIF) with its alt text    |
+ * | file card         | its file name                                 |
  *
  * What Word cannot carry back: a numbered list's first number, a code
  * block's language, column widths, and anything but paragraphs inside a
- * quote (README, "Word files"). Reading leaves pictures out, without reading
- * them ({@link DocxReadOptions.images}), until attachments hold them (issue 13).
+ * quote, an image's width (it comes back at its size in Word), and a file
+ * card (README, "Word files"). Reading hands each picture to the caller
+ * ({@link DocxReadOptions.images}), which keeps it as an attachment.
  *
  * Reading is for untrusted files, in the parser's worker with its deadline
  * (parser.ts). The archive is unpacked here, never by mammoth's own unzipper:
@@ -37,6 +40,7 @@ import {
   BorderStyle,
   Document,
   ExternalHyperlink,
+  ImageRun,
   LevelFormat,
   Packer,
   Paragraph,
@@ -48,6 +52,7 @@ import {
   WidthType,
 } from "docx";
 import { zipSync } from "fflate";
+import { imageSize } from "image-size";
 import mammoth from "mammoth";
 import { CollabError } from "../errors.ts";
 
@@ -86,9 +91,44 @@ const STYLE_MAP = [
   "strike => s",
 ];
 
-/** The document as a Word file. */
-export async function renderDocx(json: JSONContent): Promise<Uint8Array> {
-  const writer = new DocxWriter();
+/** A picture a Word file shows: bytes of a type Word reads, and its size in pixels. */
+export interface DocxPicture {
+  readonly data: Uint8Array;
+  readonly type: "png" | "jpg" | "gif";
+  readonly width: number;
+  readonly height: number;
+}
+
+const WORD_TYPES: Readonly<Record<string, DocxPicture["type"]>> = {
+  "image/png": "png",
+  "image/jpeg": "jpg",
+  "image/gif": "gif",
+};
+
+/** `bytes` of media type `type` as a picture Word can show, or null (WebP, AVIF, unreadable). */
+export function pictureOf(bytes: Uint8Array, type: string): DocxPicture | null {
+  const word = WORD_TYPES[type];
+  if (word === undefined) return null;
+  try {
+    const { width, height } = imageSize(bytes);
+    return width > 0 && height > 0 ? { data: bytes, type: word, width, height } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Widest a picture is written, in pixels: a page's text width at 96 dpi. */
+const PAGE_WIDTH = 600;
+
+/**
+ * The document as a Word file, with the pictures of its images (by attachment id; an image
+ * without one is written as its alt text).
+ */
+export async function renderDocx(
+  json: JSONContent,
+  pictures: ReadonlyMap<string, DocxPicture> = new Map(),
+): Promise<Uint8Array> {
+  const writer = new DocxWriter(pictures);
   const children = writer.blocks(json.content ?? [], { list: null, quote: false });
   const document = new Document({
     creator: "collab-docs",
@@ -193,7 +233,9 @@ export async function docxToHtml(
       `not a Word (.docx) file: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
-  return result.value;
+  // A picture alone in its paragraph is a block image of its own, not one beside an empty
+  // paragraph (which is what the HTML reader would make of an image lifted out of it).
+  return result.value.replace(/<p>((?:<img [^>]*>)+)<\/p>/g, "$1");
 }
 
 /**
@@ -406,6 +448,11 @@ type Block = Paragraph | Table;
 class DocxWriter {
   private readonly ordered = new Map<number, string>();
   private instances = 0;
+  private readonly pictures: ReadonlyMap<string, DocxPicture>;
+
+  constructor(pictures: ReadonlyMap<string, DocxPicture>) {
+    this.pictures = pictures;
+  }
 
   numbering() {
     const levels = (format: (typeof LevelFormat)[keyof typeof LevelFormat], start: number) =>
@@ -483,6 +530,17 @@ class DocxWriter {
         return [new Paragraph({ style: RULE_STYLE })];
       case "table":
         return [this.table(node)];
+      case "image":
+        return [this.image(node, context)];
+      case "file":
+        return [
+          new Paragraph({
+            numbering,
+            children: [
+              new TextRun({ text: String(node.attrs?.filename || "file"), italics: true }),
+            ],
+          }),
+        ];
       default:
         // Unknown blocks: their text, so nothing written is lost.
         return node.content === undefined ? [] : this.blocks(node.content, context);
@@ -511,6 +569,35 @@ class DocxWriter {
         : this.blocks([node], { ...context, list: null }),
     );
     return [...lead, ...after];
+  }
+
+  /** A picture at its width in the document (or its own, at most a page's), else its alt text. */
+  private image(node: JSONContent, context: Context): Paragraph {
+    const id = node.attrs?.attachment;
+    const alt = typeof node.attrs?.alt === "string" ? node.attrs.alt : "";
+    const picture = typeof id === "string" ? this.pictures.get(id) : undefined;
+    if (picture === undefined) {
+      return new Paragraph({
+        numbering: numberingOf(context),
+        children: [
+          new TextRun({ text: alt === "" ? "[image]" : `[image: ${alt}]`, italics: true }),
+        ],
+      });
+    }
+    const wanted = typeof node.attrs?.width === "number" ? node.attrs.width : picture.width;
+    const width = Math.max(1, Math.min(wanted, PAGE_WIDTH));
+    const height = Math.max(1, Math.round((picture.height * width) / picture.width));
+    return new Paragraph({
+      numbering: numberingOf(context),
+      children: [
+        new ImageRun({
+          type: picture.type,
+          data: picture.data,
+          transformation: { width, height },
+          altText: { name: alt || "image", description: alt, title: alt },
+        }),
+      ],
+    });
   }
 
   private table(node: JSONContent): Table {

@@ -37,9 +37,22 @@ export interface ContentParserOptions {
   readonly maxHeapMiB?: number;
 }
 
+/** A picture of a Word file: its bytes, under the attachment id its image node names. */
+export interface ParsedPicture {
+  /** The SHA-256 of `bytes`, as attachments are addressed. */
+  readonly id: string;
+  readonly bytes: Uint8Array;
+}
+
+/** A parsed body, with the pictures its image nodes refer to (a Word file's). */
+export interface Parsed {
+  readonly json: JSONContent;
+  readonly pictures: readonly ParsedPicture[];
+}
+
 interface Pending {
   readonly job: ParseJob;
-  readonly resolve: (json: JSONContent) => void;
+  readonly resolve: (parsed: Parsed) => void;
   readonly reject: (error: unknown) => void;
 }
 
@@ -68,7 +81,16 @@ export class ContentParser {
    * too long, CONTENT_TOO_LARGE for a Word file that unpacks too large. A Word file (`docx`)
    * comes as its bytes, every other format as text.
    */
-  parse(body: string | Uint8Array, format: BodyFormat): Promise<JSONContent> {
+  async parse(body: string | Uint8Array, format: BodyFormat): Promise<JSONContent> {
+    return (await this.parseWithPictures(body, format)).json;
+  }
+
+  /**
+   * {@link parse}, with the pictures of a Word file: each image node's
+   * `attachment` is the id of one of them, which the caller stores as an
+   * attachment of the document before writing the content.
+   */
+  parseWithPictures(body: string | Uint8Array, format: BodyFormat): Promise<Parsed> {
     const maxBytes = this.maxBytes[format];
     if ((format === "docx") !== (typeof body !== "string")) {
       return Promise.reject(
@@ -76,9 +98,10 @@ export class ContentParser {
       );
     }
     if (format === "json")
-      return import("./convert.ts").then(({ parseContent }) =>
-        parseContent(body as string, format, { maxBytes }),
-      );
+      return import("./convert.ts").then(({ parseContent }) => ({
+        json: parseContent(body as string, format, { maxBytes }),
+        pictures: [],
+      }));
     if (this.closed)
       return Promise.reject(new CollabError("STORE_CLOSED", "the server is shutting down"));
     // Checked here too, so an oversized body is never held in the queue.
@@ -169,8 +192,12 @@ export class ContentParser {
       if (running === null || running.pending.job.id !== answer.id) return;
       clearTimeout(running.timer);
       this.running = null;
-      if (answer.ok) running.pending.resolve(answer.json as JSONContent);
-      else running.pending.reject(new CollabError(answer.code as ErrorCode, answer.message));
+      if (answer.ok) {
+        running.pending.resolve({
+          json: answer.json as JSONContent,
+          pictures: ("pictures" in answer ? answer.pictures : undefined) ?? [],
+        });
+      } else running.pending.reject(new CollabError(answer.code as ErrorCode, answer.message));
       this.next();
     });
     worker.on("error", (error) => {
