@@ -2,7 +2,8 @@
  * Files in and out of the app in real Chromium ([APP9] in SPEC.md): the
  * document page's Download menu saves Markdown, HTML and Word files; the list
  * page imports a Word file as a new document, which holds the same document
- * (headings, marks, lists, task list, table); a file of another kind is
+ * (headings, marks, lists, task list, table, and an image, whose picture is
+ * an attachment of the new document); a file of another kind is
  * refused with a message. Screenshots go to test-results/screenshots.
  */
 import { readFile } from "node:fs/promises";
@@ -10,6 +11,7 @@ import { resolve } from "node:path";
 import type { Download, Page } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
 import { closeBrowser, editorReady, openPage } from "../helpers/browser.ts";
+import { png } from "../helpers/png.ts";
 import { ROOT, startServer } from "../helpers/server.ts";
 
 afterAll(closeBrowser);
@@ -47,13 +49,20 @@ describe("files", () => {
   it("[APP9] download as Markdown and Word; import the Word file as a new document with the same content", async () => {
     const { address } = await startServer();
     const api = `${address.url}/api/v1/documents`;
+    // The plan shows a picture, an attachment of the document.
+    const picture = await fetch(`${api}/team%2Fplan/attachments?filename=chart.png`, {
+      method: "POST",
+      body: new Uint8Array(png(160, 90, [37, 99, 235], 20)),
+    });
+    const { id, url } = (await picture.json()) as { id: string; url: string };
     const put = await fetch(`${api}/team%2Fplan`, {
       method: "PUT",
       headers: { "content-type": "text/markdown" },
-      body: MARKDOWN,
+      body: `${MARKDOWN}\n![Quarterly chart](${url})\n`,
     });
     expect(put.status).toBe(201);
     const original = await (await fetch(`${api}/team%2Fplan?format=json`)).json();
+    expect(JSON.stringify(original)).toContain(`"attachment":"${id}"`);
 
     const page = await openPage(`${address.url}/d/${encodeURIComponent("team/plan")}`, "Ann");
     await editorReady(page);
@@ -85,7 +94,20 @@ describe("files", () => {
     await editorReady(page);
     await expect.poll(() => page.locator(".collab-editor__content table").count(), SOON).toBe(1);
     const imported = await (await fetch(`${api}/imported%2Fplan?format=json`)).json();
-    expect(imported).toEqual(original);
+    // The same, the image's path naming the new document: its picture is an attachment there.
+    expect(JSON.stringify(imported)).toBe(
+      JSON.stringify(original).replaceAll("team%2Fplan", "imported%2Fplan"),
+    );
+    await expect
+      .poll(
+        () =>
+          page.evaluate(() => {
+            const img = document.querySelector<HTMLImageElement>(".collab-image__img");
+            return img?.complete === true && img.naturalWidth === 160 ? img.alt : null;
+          }),
+        SOON,
+      )
+      .toBe("Quarterly chart");
 
     // Importing again under the same name is refused, and says why.
     await page.goto(`${address.url}/`);
