@@ -32,6 +32,7 @@ import {
   unlink,
 } from "node:fs/promises";
 import { join } from "node:path";
+import { SerialByKey } from "../util/serial.ts";
 import { ownerKey, sortOwners } from "./memory.ts";
 import {
   type AttachmentMeta,
@@ -44,8 +45,8 @@ import {
 
 export class FileAttachmentStore implements AttachmentStore {
   private readonly root: string;
-  /** The last operation queued per attachment id. */
-  private readonly locks = new Map<string, Promise<unknown>>();
+  /** Operations on one attachment id, one at a time. */
+  private readonly serial = new SerialByKey<string>();
 
   private constructor(root: string) {
     this.root = root;
@@ -63,7 +64,7 @@ export class FileAttachmentStore implements AttachmentStore {
     meta: AttachmentMeta,
     bytes: Uint8Array,
   ): Promise<{ meta: AttachmentMeta; stored: boolean }> {
-    return this.locked(meta.id, async () => {
+    return this.serial.run(meta.id, async () => {
       const existing = await this.meta(owner, meta.id);
       if (existing !== null) return { meta: existing, stored: false };
       const blob = this.blobPath(meta.id);
@@ -143,7 +144,7 @@ export class FileAttachmentStore implements AttachmentStore {
     let removed = 0;
     for (const id of new Set(ids)) {
       if (!isAttachmentId(id)) continue;
-      if (await this.locked(id, () => this.removeOne(this.folderOf(owner), id))) removed++;
+      if (await this.serial.run(id, () => this.removeOne(this.folderOf(owner), id))) removed++;
     }
     await this.dropFolderIfEmpty(owner);
     return removed;
@@ -153,7 +154,7 @@ export class FileAttachmentStore implements AttachmentStore {
     if (ownerKey(from) === ownerKey(to)) return;
     const source = this.folderOf(from);
     for (const meta of await this.list(from)) {
-      await this.locked(meta.id, async () => {
+      await this.serial.run(meta.id, async () => {
         if ((await this.meta(to, meta.id)) !== null) {
           await this.removeOne(source, meta.id);
           return;
@@ -190,7 +191,7 @@ export class FileAttachmentStore implements AttachmentStore {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.locks.values()]);
+    await this.serial.idle();
   }
 
   /** Removes one attachment's meta and link, then its blob when no owner links it. */
@@ -241,17 +242,6 @@ export class FileAttachmentStore implements AttachmentStore {
       await syncFolder(join(this.root, "owners"));
     }
     return folder;
-  }
-
-  private locked<T>(id: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(id) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(task);
-    this.locks.set(id, next);
-    const forget = () => {
-      if (this.locks.get(id) === next) this.locks.delete(id);
-    };
-    next.then(forget, forget);
-    return next;
   }
 }
 

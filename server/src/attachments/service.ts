@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import type * as Y from "yjs";
 import { CollabError } from "../errors.ts";
 import type { Logger } from "../observability/logger.ts";
+import { SerialByKey } from "../util/serial.ts";
 import { attachmentsIn } from "./references.ts";
 import { sniffType } from "./sniff.ts";
 import type { AttachmentMeta, AttachmentOwner, AttachmentStore, ByteRange } from "./store.ts";
@@ -43,8 +44,8 @@ export interface AttachmentServiceOptions {
 
 export class AttachmentService {
   private readonly options: AttachmentServiceOptions;
-  /** The last upload or collection queued per document, so limits hold under concurrency. */
-  private readonly locks = new Map<string, Promise<unknown>>();
+  /** Uploads and collections of one document, one at a time, so limits hold under concurrency. */
+  private readonly serial = new SerialByKey<string>();
   /** Trash owners without a trash entry that the last {@link collectAll} saw. */
   private orphans = new Set<string>();
 
@@ -66,7 +67,7 @@ export class AttachmentService {
     const { limits, store } = this.options;
     if (bytes.byteLength > limits.maxBytes) throw tooLarge(limits.maxBytes);
     if (bytes.byteLength === 0) throw new CollabError("CONTENT_INVALID", "the attachment is empty");
-    return this.locked(name, async () => {
+    return this.serial.run(name, async () => {
       const id = createHash("sha256").update(bytes).digest("hex");
       const owner = { name };
       const existing = await store.meta(owner, id);
@@ -116,12 +117,12 @@ export class AttachmentService {
 
   /** The document went to the trash as entry `trashId`: its attachments go with it, unserved. */
   trashed(name: string, trashId: string): Promise<void> {
-    return this.locked(name, () => this.options.store.move({ name }, { name, trashId }));
+    return this.serial.run(name, () => this.options.store.move({ name }, { name, trashId }));
   }
 
   /** Trash entry `trashId` of `name` came back as document `to`. */
   restored(name: string, trashId: string, to: string): Promise<void> {
-    return this.locked(to, () => this.options.store.move({ name, trashId }, { name: to }));
+    return this.serial.run(to, () => this.options.store.move({ name, trashId }, { name: to }));
   }
 
   /** Trash entry `trashId` of `name` was purged: its attachments are deleted. */
@@ -136,7 +137,7 @@ export class AttachmentService {
    * Resolves with the ids removed.
    */
   collect(name: string, now = Date.now()): Promise<string[]> {
-    return this.locked(name, async () => {
+    return this.serial.run(name, async () => {
       const { store, references, graceMs } = this.options;
       const candidates = (await store.list({ name })).filter(
         (meta) => meta.created + graceMs <= now,
@@ -187,17 +188,6 @@ export class AttachmentService {
   /** Every owner with attachments, for export and migration. */
   owners(): Promise<AttachmentOwner[]> {
     return this.options.store.owners();
-  }
-
-  private locked<T>(name: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(name) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(task);
-    this.locks.set(name, next);
-    const forget = () => {
-      if (this.locks.get(name) === next) this.locks.delete(name);
-    };
-    next.then(forget, forget);
-    return next;
   }
 }
 
