@@ -25,7 +25,7 @@
  *   writer's insert until the update is integrated in each of the 19 other
  *   clients' documents (one clock, the load generator's); p99 per run.
  *
- * Per round (3 rounds, medians reported; a warm-up round first):
+ * Per round (5 rounds, medians reported; a warm-up round first):
  * 1. Upload: 64 distinct 1 MiB PNGs into a fresh document, 8 requests in
  *    flight, each answered 201 with type image/png → MB/s (10^6 bytes per
  *    second) from the first request sent to the last answer.
@@ -39,7 +39,10 @@
  *    the run's own). Time to first byte is from the request sent to the
  *    response's headers arriving (Node's 'response' event; the server writes
  *    headers and body together, after reading the file), for the loads
- *    started while the typists type.
+ *    started while the typists type. The server also reports how late its
+ *    event loop ran a 10 ms timer over each typing run
+ *    (BENCH_EVENT_LOOP_DELAY, bench/servers/ours.ts), and every process's
+ *    CPU is recorded, to tell the server's own delays from the machine's.
  *
  * Every loop is bounded in count and in time, every request has a timeout,
  * and any failed request fails the benchmark.
@@ -72,12 +75,13 @@ import {
 import { PngMaker } from "./png.ts";
 import type { LoadReply, LoadReport, LoadRequest } from "./scale-load.ts";
 import { type ChildServer, cpuMs, OURS, startServer } from "./server.ts";
+import type { EventLoopDelay } from "./servers/child.ts";
 
 const MIB = 1024 * 1024;
 /** The size of every image. */
 const IMAGE_BYTES = MIB;
 /** Measured rounds; the medians of their figures are reported. */
-const ROUNDS = 3;
+const ROUNDS = 5;
 /** Distinct images uploaded per round, and requests in flight while uploading. */
 const UPLOADS = 64;
 const UPLOAD_CONCURRENCY = 8;
@@ -122,8 +126,14 @@ interface Exchange {
   /** Until the body was read to its end. */
   readonly totalMs: number;
   readonly status: number;
-  readonly body: Buffer;
+  /** Bytes of the body. */
+  readonly size: number;
+  /** Its first {@link KEPT_BYTES} as text: an upload's JSON answer or an error's message. */
+  readonly text: string;
 }
+
+/** How much of a body is kept; the rest is only counted, as a browser's decoder would consume it. */
+const KEPT_BYTES = 64 * 1024;
 
 /** Sends one request and reads the whole answer; rejects on a network error or after the timeout. */
 function exchange(
@@ -140,8 +150,12 @@ function exchange(
         : { "content-type": "image/png", "content-length": String(body.byteLength) };
     const request = httpRequest(url, { agent, method, headers }, (response) => {
       const firstByteMs = performance.now() - started;
-      const chunks: Buffer[] = [];
-      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      const kept: Buffer[] = [];
+      let size = 0;
+      response.on("data", (chunk: Buffer) => {
+        if (size < KEPT_BYTES) kept.push(chunk);
+        size += chunk.byteLength;
+      });
       response.on("error", reject);
       response.on("end", () =>
         resolve({
@@ -149,7 +163,8 @@ function exchange(
           firstByteMs,
           totalMs: performance.now() - started,
           status: response.statusCode ?? 0,
-          body: Buffer.concat(chunks),
+          size,
+          text: Buffer.concat(kept).subarray(0, KEPT_BYTES).toString(),
         }),
       );
     });
@@ -179,9 +194,9 @@ async function upload(
   const url = `${base}/api/v1/documents/${encodeURIComponent(document)}/attachments`;
   const answer = await exchange(agent, url, "POST", bytes);
   if (answer.status !== 201) {
-    throw new Error(`upload answered ${answer.status}: ${answer.body.toString().slice(0, 300)}`);
+    throw new Error(`upload answered ${answer.status}: ${answer.text.slice(0, 300)}`);
   }
-  const attachment = JSON.parse(answer.body.toString()) as Uploaded;
+  const attachment = JSON.parse(answer.text) as Uploaded;
   if (attachment.type !== "image/png" || attachment.size !== bytes.byteLength) {
     throw new Error(`upload stored ${attachment.type}, ${attachment.size} bytes`);
   }
@@ -191,8 +206,8 @@ async function upload(
 /** Fetches attachment `path`; anything but a 200 with the whole image fails. */
 async function download(agent: Agent, base: string, path: string): Promise<Exchange> {
   const answer = await exchange(agent, `${base}${path}`, "GET");
-  if (answer.status !== 200 || answer.body.byteLength !== IMAGE_BYTES) {
-    throw new Error(`GET ${path} answered ${answer.status} with ${answer.body.byteLength} bytes`);
+  if (answer.status !== 200 || answer.size !== IMAGE_BYTES) {
+    throw new Error(`GET ${path} answered ${answer.status} with ${answer.size} bytes`);
   }
   return answer;
 }
@@ -236,6 +251,7 @@ function summarize(values: readonly number[]): Latency {
 
 /** What the HTTP side needs. */
 interface Http {
+  readonly server: ChildServer;
   readonly base: string;
   readonly maker: PngMaker;
   /** Keep-alive agents: one for bulk uploads and fetches, one for the 50 loads, one for uploads under load. */
@@ -244,6 +260,11 @@ interface Http {
   readonly uploads: Agent;
   /** Labels of the images made so far, so no two uploads carry the same bytes. */
   made: number;
+}
+
+/** The server's user + system CPU so far, in ms. */
+async function serverCpu(http: Http): Promise<number> {
+  return cpuMs((await http.server.stats()).cpu);
 }
 
 function nextImage(http: Http, what: string): Buffer {
@@ -257,12 +278,15 @@ interface UploadPhase {
   readonly mbPerSecond: number;
   /** Per upload: request sent to the answer read. */
   readonly latency: Latency;
+  /** The server's CPU per MiB uploaded, in ms. */
+  readonly serverCpuPerMib: number;
 }
 
 async function uploadPhase(http: Http, document: string, count: number): Promise<UploadPhase> {
   const files = Array.from({ length: count }, () => nextImage(http, document));
   const attachments: Uploaded[] = new Array(count);
   const times: number[] = [];
+  const cpuBefore = await serverCpu(http);
   const started = performance.now();
   await withTimeout(
     inPool(
@@ -290,6 +314,7 @@ async function uploadPhase(http: Http, document: string, count: number): Promise
     ms,
     mbPerSecond: mbPerSecond(count * IMAGE_BYTES, ms),
     latency: summarize(times),
+    serverCpuPerMib: ((await serverCpu(http)) - cpuBefore) / ((count * IMAGE_BYTES) / MIB),
   };
 }
 
@@ -299,12 +324,15 @@ interface ServePhase {
   readonly mbPerSecond: number;
   readonly firstByte: Latency;
   readonly total: Latency;
+  /** The server's CPU per MiB served, in ms. */
+  readonly serverCpuPerMib: number;
 }
 
 async function servePhase(http: Http, attachments: readonly Uploaded[]): Promise<ServePhase> {
   const count = attachments.length * SERVE_PASSES;
   const firstBytes: number[] = [];
   const totals: number[] = [];
+  const cpuBefore = await serverCpu(http);
   const started = performance.now();
   await withTimeout(
     inPool(
@@ -331,6 +359,7 @@ async function servePhase(http: Http, attachments: readonly Uploaded[]): Promise
     mbPerSecond: mbPerSecond(count * IMAGE_BYTES, ms),
     firstByte: summarize(firstBytes),
     total: summarize(totals),
+    serverCpuPerMib: ((await serverCpu(http)) - cpuBefore) / ((count * IMAGE_BYTES) / MIB),
   };
 }
 
@@ -418,6 +447,8 @@ interface TypingRun {
   /** User + system CPU over the run, in ms: the server, this process (the image clients). */
   readonly serverCpuMs: number;
   readonly benchCpuMs: number;
+  /** How late the server's event loop ran its timer over the run. */
+  readonly serverEventLoopDelay: EventLoopDelay | null;
   /** CPU cores busy on average over the run (all processes, the kernel included). */
   readonly machineCores: number;
   readonly wallMs: number;
@@ -444,11 +475,16 @@ async function typingRun(
     await sleep(SETTLE_MS);
     const background =
       kind === "loaded" ? startBackground(http, images, `${document}-uploads`) : null;
-    const sample = async () => ({
-      server: cpuMs((await server.stats()).cpu),
-      bench: cpuMs(process.cpuUsage()),
-      machine: machineTimes(),
-    });
+    // The server's stats also end its event-loop delay interval: `after` holds the run's.
+    const sample = async () => {
+      const stats = await server.stats();
+      return {
+        server: cpuMs(stats.cpu),
+        eventLoopDelay: stats.eventLoopDelay ?? null,
+        bench: cpuMs(process.cpuUsage()),
+        machine: machineTimes(),
+      };
+    };
     let before: Awaited<ReturnType<typeof sample>>;
     let after: typeof before;
     let reply: LoadReply;
@@ -489,6 +525,7 @@ async function typingRun(
       background: backgroundReport,
       firstByte,
       serverCpuMs: after.server - before.server,
+      serverEventLoopDelay: after.eventLoopDelay,
       benchCpuMs: after.bench - before.bench,
       machineCores:
         ((after.machine.busy - before.machine.busy) /
@@ -502,13 +539,18 @@ async function typingRun(
   }
 }
 
+function describeDelay(delay: EventLoopDelay | null): string {
+  if (delay === null) return "not sampled";
+  return `p50 ${round(delay.p50)} / p99 ${round(delay.p99)} / max ${round(delay.max)} ms`;
+}
+
 function describeTyping(run: TypingRun): string {
   const r = run.report;
   const background =
     run.background === null || run.firstByte === null
       ? ""
       : `; beside ${run.background.loads} loads (${round(run.background.loadMbPerSecond)} MB/s), first byte p50 ${round(run.firstByte.p50)} / p99 ${round(run.firstByte.p99)} ms over ${run.firstByte.count}, ${run.background.uploads} uploads (${round(run.background.uploadMbPerSecond)} MB/s)`;
-  return `typing p50 ${round(r.latency.p50)} / p99 ${round(r.latency.p99)} / max ${round(r.latency.max)} ms (${r.delivered}/${r.expectedDeliveries}${r.complete ? "" : ", INCOMPLETE"}, sent at most ${round(r.maxSendLagMs)} ms late)${background}; CPU server ${Math.round(run.serverCpuMs)} ms, load generator ${Math.round(r.cpuMs)} ms, image clients ${Math.round(run.benchCpuMs)} ms, machine ${round(run.machineCores)} cores`;
+  return `typing p50 ${round(r.latency.p50)} / p99 ${round(r.latency.p99)} / max ${round(r.latency.max)} ms (${r.delivered}/${r.expectedDeliveries}${r.complete ? "" : ", INCOMPLETE"}, sent at most ${round(r.maxSendLagMs)} ms late)${background}; CPU server ${Math.round(run.serverCpuMs)} ms, load generator ${Math.round(r.cpuMs)} ms, image clients ${Math.round(run.benchCpuMs)} ms, machine ${round(run.machineCores)} cores; server event-loop delay ${describeDelay(run.serverEventLoopDelay)}`;
 }
 
 // --- The benchmark ---------------------------------------------------------------------------
@@ -527,6 +569,7 @@ async function measure(
 ): Promise<{ rounds: Round[]; warmUp: unknown }> {
   const agent = (maxSockets: number) => new Agent({ keepAlive: true, maxSockets });
   const http: Http = {
+    server,
     base: server.wsUrl.replace(/^ws:/, "http:"),
     maker: new PngMaker(IMAGE_BYTES),
     bulk: agent(Math.max(UPLOAD_CONCURRENCY, SERVE_CONCURRENCY)),
@@ -555,11 +598,11 @@ async function measure(
       const step = `round ${r + 1}/${ROUNDS}`;
       const uploaded = await uploadPhase(http, `images-${r}`, UPLOADS);
       context.log(
-        `${step}: upload ${round(uploaded.mbPerSecond)} MB/s (${UPLOADS} × 1 MiB in ${Math.round(uploaded.ms)} ms; per upload p50 ${round(uploaded.latency.p50)} / p99 ${round(uploaded.latency.p99)} ms)`,
+        `${step}: upload ${round(uploaded.mbPerSecond)} MB/s (${UPLOADS} × 1 MiB in ${Math.round(uploaded.ms)} ms; per upload p50 ${round(uploaded.latency.p50)} / p99 ${round(uploaded.latency.p99)} ms; server CPU ${round(uploaded.serverCpuPerMib)} ms per MiB)`,
       );
       const served = await servePhase(http, uploaded.attachments);
       context.log(
-        `${step}: serve ${round(served.mbPerSecond)} MB/s (${served.requests} fetches in ${Math.round(served.ms)} ms; first byte p50 ${round(served.firstByte.p50)} / p99 ${round(served.firstByte.p99)} ms)`,
+        `${step}: serve ${round(served.mbPerSecond)} MB/s (${served.requests} fetches in ${Math.round(served.ms)} ms; first byte p50 ${round(served.firstByte.p50)} / p99 ${round(served.firstByte.p99)} ms; server CPU ${round(served.serverCpuPerMib)} ms per MiB)`,
       );
       const order: TypingRun["kind"][] = r % 2 === 0 ? ["alone", "loaded"] : ["loaded", "alone"];
       const runs: Partial<Record<TypingRun["kind"], TypingRun>> = {};
@@ -613,6 +656,8 @@ function buildRows(rounds: readonly Round[]): Row[] {
     med((r) => (r.loaded.background === null ? Number.NaN : pick(r.loaded.background)));
   const firstByte = (pick: (l: Latency) => number) =>
     med((r) => (r.loaded.firstByte === null ? Number.NaN : pick(r.loaded.firstByte)));
+  const delay = (run: TypingRun, pick: (d: EventLoopDelay) => number) =>
+    run.serverEventLoopDelay === null ? Number.NaN : pick(run.serverEventLoopDelay);
   const cores = cpus().length;
   const typists = `${TYPISTS} clients on one document, ${TYPING_RATE} updates/s each, ${TYPING_MS / 1000} s; insert → integrated in each of the ${TYPISTS - 1} others`;
   return [
@@ -621,14 +666,14 @@ function buildRows(rounds: readonly Round[]): Row[] {
       value: med((r) => r.upload.mbPerSecond),
       unit: "MB/s",
       better: "higher",
-      note: `10^6 bytes/s, first request to last answer; each upload stored durably (fsynced) before its 201; per upload p50 ${round(med((r) => r.upload.latency.p50))} / p99 ${round(med((r) => r.upload.latency.p99))} ms; ${spread(values((r) => r.upload.mbPerSecond))}`,
+      note: `10^6 bytes/s, first request to last answer; each upload stored durably (fsynced) before its 201; server CPU ${round(med((r) => r.upload.serverCpuPerMib))} ms per MiB; per upload p50 ${round(med((r) => r.upload.latency.p50))} / p99 ${round(med((r) => r.upload.latency.p99))} ms; ${spread(values((r) => r.upload.mbPerSecond))}`,
     }),
     row({
       name: `serve: those 64 fetched ${SERVE_PASSES} times, ${SERVE_CONCURRENCY} in flight`,
       value: med((r) => r.serve.mbPerSecond),
       unit: "MB/s",
       better: "higher",
-      note: `whole bodies read; first byte p50 ${round(med((r) => r.serve.firstByte.p50))} / p99 ${round(med((r) => r.serve.firstByte.p99))} ms; ${spread(values((r) => r.serve.mbPerSecond))}`,
+      note: `whole bodies read; server CPU ${round(med((r) => r.serve.serverCpuPerMib))} ms per MiB; first byte p50 ${round(med((r) => r.serve.firstByte.p50))} / p99 ${round(med((r) => r.serve.firstByte.p99))} ms; ${spread(values((r) => r.serve.mbPerSecond))}`,
     }),
     row({
       name: `image load time to first byte p99, ${LOADS_IN_FLIGHT} loads in flight while ${TYPISTS} clients type`,
@@ -657,7 +702,14 @@ function buildRows(rounds: readonly Round[]): Row[] {
       unit: "×",
       better: "lower",
       target: { op: "<=", value: TARGET_RATIO },
-      note: `ratio of the two medians above; per round ${rounds.map((r) => round(typingP99(r.loaded) / typingP99(r.alone))).join(", ")}; machine busy ${round(med((r) => r.loaded.machineCores))} of ${cores} cores with the load (server ${round(med((r) => r.loaded.serverCpuMs / r.loaded.wallMs))}, image clients ${round(med((r) => r.loaded.benchCpuMs / r.loaded.wallMs))}, typists ${round(med((r) => r.loaded.report.cpuMs / r.loaded.wallMs))}), ${round(med((r) => r.alone.machineCores))} without`,
+      note: `ratio of the two medians above; per round ${rounds.map((r) => round(typingP99(r.loaded) / typingP99(r.alone))).join(", ")}; machine busy ${round(med((r) => r.loaded.machineCores))} of ${cores} cores with the load (server ${round(med((r) => r.loaded.serverCpuMs / r.loaded.wallMs))}, image clients ${round(med((r) => r.loaded.benchCpuMs / r.loaded.wallMs))}, typists ${round(med((r) => r.loaded.report.cpuMs / r.loaded.wallMs))}), ${round(med((r) => r.alone.machineCores))} without; load average ${round(loadavg()[0] ?? Number.NaN)} at the end`,
+    }),
+    row({
+      name: "server event-loop delay p99 with image loads and uploads",
+      value: med((r) => delay(r.loaded, (d) => d.p99)),
+      unit: "ms",
+      better: "lower",
+      note: `how late the server ran a 10 ms timer over the typing run (perf_hooks.monitorEventLoopDelay); without uploads ${round(med((r) => delay(r.alone, (d) => d.p99)))} ms; max ${round(med((r) => delay(r.loaded, (d) => d.max)))} / ${round(med((r) => delay(r.alone, (d) => d.max)))} ms (with / without)`,
     }),
   ];
 }
@@ -671,7 +723,11 @@ async function runAttachments(context: BenchContext): Promise<BenchmarkResult> {
   }
   return withTempDir("attachments", async (dir) => {
     context.log("starting our server and the load generator");
-    const server = await startServer("our server", OURS, { DATA_DIR: dir, LOG_LEVEL: "warn" });
+    const server = await startServer("our server", OURS, {
+      DATA_DIR: dir,
+      LOG_LEVEL: "warn",
+      BENCH_EVENT_LOOP_DELAY: "1",
+    });
     let load: LoadGenerator | undefined;
     try {
       const child = await startLoadProcess<LoadRequest, LoadReply>(LOAD);
