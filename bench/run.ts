@@ -13,6 +13,7 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, platform, release, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
+import { attachmentsBenchmark } from "./attachments.ts";
 import { editorBenchmark } from "./editor.ts";
 import {
   type Benchmark,
@@ -36,6 +37,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   editorBenchmark,
   scaleFanOutBenchmark,
   scaleStoreBenchmark,
+  attachmentsBenchmark,
   ...PEER_BENCHMARKS,
 ];
 

@@ -1,5 +1,6 @@
 /**
- * The load generator of the scale-out benchmark (bench/scale.ts), in a
+ * The load generator of the scale-out benchmark (bench/scale.ts), also
+ * the typists of the attachments benchmark (bench/attachments.ts), in a
  * process of its own so the clients' CPU is not the servers'. The benchmark
  * drives it over Node's IPC channel, one request at a time:
  *

@@ -31,6 +31,20 @@ export interface ChildStats {
   };
   /** process.cpuUsage() of the child: user and system CPU time, in µs. */
   readonly cpu: NodeJS.CpuUsage;
+  /**
+   * How late the child's event loop ran a 10 ms timer, in ms, since the
+   * previous stats request (so a benchmark reads it per run); only when the
+   * child was started with BENCH_EVENT_LOOP_DELAY=1 (bench/servers/ours.ts).
+   */
+  readonly eventLoopDelay?: EventLoopDelay;
+}
+
+/** Percentiles of event-loop delay, in ms. */
+export interface EventLoopDelay {
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly mean: number;
 }
 
 /**
