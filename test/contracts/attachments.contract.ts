@@ -3,6 +3,7 @@
  * attachment store: memory, files beside LevelDB, PostgreSQL.
  */
 import { createHash } from "node:crypto";
+import type { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type {
   AttachmentMeta,
@@ -38,6 +39,14 @@ export function attachment(
 }
 
 const doc: AttachmentOwner = { name: "doc" };
+
+/** A stream's bytes as text (null stays null). */
+async function text(stream: Readable | null): Promise<string | null> {
+  if (stream === null) return null;
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks).toString();
+}
 const other: AttachmentOwner = { name: "other/doc ✓" };
 
 export function describeAttachmentContract(kind: string, factory: AttachmentStoreFactory): void {
@@ -62,6 +71,12 @@ export function describeAttachmentContract(kind: string, factory: AttachmentStor
       expect(new TextDecoder().decode(tail ?? undefined)).toBe("ments");
       expect(await store.read(other, a.meta.id)).toBeNull();
       expect(await store.meta(other, a.meta.id)).toBeNull();
+      // Streamed, whole or a range, as the server serves them.
+      expect(await text(await store.stream(doc, a.meta.id))).toBe("hello attachments");
+      expect(await text(await store.stream(doc, a.meta.id, { start: 6, end: 16 }))).toBe(
+        "attachments",
+      );
+      expect(await store.stream(other, a.meta.id)).toBeNull();
       expect(await store.meta(doc, "0".repeat(64))).toBeNull();
       await store.close();
     });
@@ -101,6 +116,7 @@ export function describeAttachmentContract(kind: string, factory: AttachmentStor
       expect(await store.remove(doc, [shared.meta.id, "f".repeat(64)])).toBe(1);
       expect(await store.meta(doc, shared.meta.id)).toBeNull();
       expect(await store.read(doc, shared.meta.id)).toBeNull();
+      expect(await store.stream(doc, shared.meta.id)).toBeNull();
       expect(new TextDecoder().decode((await store.read(other, shared.meta.id)) ?? undefined)).toBe(
         "shared bytes",
       );

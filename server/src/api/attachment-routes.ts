@@ -123,22 +123,20 @@ async function serve(context: RouteContext): Promise<Reply> {
       headers: { ...common, "content-range": `bytes */${meta.size}` },
     };
   }
+  const { start, end } = range ?? { start: 0, end: meta.size - 1 };
+  const length = String(end - start + 1);
+  // Streamed from the store: fifty images in flight are not fifty whole files in memory.
+  const body = await attachments.stream(name, id, range ?? undefined);
   if (range === null) {
-    const bytes = await attachments.read(name, id);
-    return {
-      status: 200,
-      raw: bytes,
-      headers: { ...common, "content-length": String(bytes.byteLength) },
-    };
+    return { status: 200, raw: body, headers: { ...common, "content-length": length } };
   }
-  const bytes = await attachments.read(name, id, range);
   return {
     status: 206,
-    raw: bytes,
+    raw: body,
     headers: {
       ...common,
-      "content-range": `bytes ${range.start}-${range.start + bytes.byteLength - 1}/${meta.size}`,
-      "content-length": String(bytes.byteLength),
+      "content-range": `bytes ${start}-${end}/${meta.size}`,
+      "content-length": length,
     },
   };
 }

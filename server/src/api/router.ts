@@ -5,6 +5,8 @@
  * error shape with its status.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import type { AttachmentService } from "../attachments/service.ts";
 import type { LinkSigner } from "../attachments/signing.ts";
 import type { Comments } from "../comments/comments.ts";
@@ -266,7 +268,19 @@ function send(
 ): void {
   if ("raw" in reply) {
     response.writeHead(reply.status, reply.headers);
-    response.end(head || request.method === "HEAD" ? undefined : reply.raw);
+    const { raw } = reply;
+    if (raw instanceof Readable) {
+      if (head || request.method === "HEAD") {
+        raw.destroy();
+        response.end();
+        return;
+      }
+      // A read that fails midway cuts the response (its length says it is short); a client
+      // that goes away stops the read.
+      pipeline(raw, response).catch(() => response.destroy());
+      return;
+    }
+    response.end(head || request.method === "HEAD" ? undefined : raw);
     return;
   }
   const headers: Record<string, string> = { "cache-control": "no-store" };

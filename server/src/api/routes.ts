@@ -5,6 +5,7 @@
  * built from this table.
  */
 import type { IncomingHttpHeaders } from "node:http";
+import type { Readable } from "node:stream";
 import type { JSONContent } from "@tiptap/core";
 import * as Y from "yjs";
 import type { z } from "zod";
@@ -89,7 +90,8 @@ export type Reply =
   /** Bytes with headers the route sets itself (attachments: type, disposition, caching, ranges). */
   | {
       readonly status: number;
-      readonly raw: Uint8Array | undefined;
+      /** The body: bytes, a stream (piped, and destroyed for HEAD), or none. */
+      readonly raw: Uint8Array | Readable | undefined;
       readonly headers: Readonly<Record<string, string>>;
     };
 

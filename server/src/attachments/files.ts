@@ -19,7 +19,7 @@
  * operations on one id are serialised within the process.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { constants } from "node:fs";
+import { constants, createReadStream } from "node:fs";
 import {
   link,
   mkdir,
@@ -32,6 +32,7 @@ import {
   unlink,
 } from "node:fs/promises";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 import { SerialByKey } from "../util/serial.ts";
 import { ownerKey, sortOwners } from "./memory.ts";
 import {
@@ -43,10 +44,17 @@ import {
   isAttachmentId,
 } from "./store.ts";
 
+/** Metas (and owners' folders) kept in memory, at most. */
+const META_CACHE = 10_000;
+
 export class FileAttachmentStore implements AttachmentStore {
   private readonly root: string;
   /** Operations on one attachment id, one at a time. */
   private readonly serial = new SerialByKey<string>();
+  /** Metas read or written, by their file's path (dropped when the file goes). */
+  private readonly metas = new Map<string, AttachmentMeta>();
+  /** Owners' folders, by owner key (each a SHA-256 to compute). */
+  private readonly folders = new Map<string, string>();
 
   private constructor(root: string) {
     this.root = root;
@@ -75,19 +83,47 @@ export class FileAttachmentStore implements AttachmentStore {
       await unlink(join(folder, meta.id)).catch(ignoreMissing);
       await link(blob, join(folder, meta.id));
       await writeDurably(folder, `${meta.id}.json`, Buffer.from(JSON.stringify(meta)));
+      this.remember(join(folder, `${meta.id}.json`), meta);
       return { meta, stored: true };
     });
   }
 
   async meta(owner: AttachmentOwner, id: string): Promise<AttachmentMeta | null> {
     if (!isAttachmentId(id)) return null;
+    const path = join(this.folderOf(owner), `${id}.json`);
+    const cached = this.metas.get(path);
+    if (cached !== undefined) return cached;
     try {
-      const text = await readFile(join(this.folderOf(owner), `${id}.json`), "utf8");
-      return JSON.parse(text) as AttachmentMeta;
+      const meta = JSON.parse(await readFile(path, "utf8")) as AttachmentMeta;
+      this.remember(path, meta);
+      return meta;
     } catch (error) {
       if (isMissing(error)) return null;
       throw error;
     }
+  }
+
+  async stream(owner: AttachmentOwner, id: string, range?: ByteRange): Promise<Readable | null> {
+    if ((await this.meta(owner, id)) === null) return null;
+    const path = join(this.folderOf(owner), id);
+    const file = createReadStream(path, {
+      ...(range === undefined ? {} : { start: range.start, end: range.end }),
+      highWaterMark: 256 * 1024,
+    });
+    // Opened before answering, so a file removed meanwhile is a 404, not a broken response.
+    return new Promise((resolve, reject) => {
+      file.once("open", () => resolve(file));
+      file.once("error", (error) => (isMissing(error) ? resolve(null) : reject(error)));
+    });
+  }
+
+  /** Keeps `meta` (which never changes for its path) in the bounded cache. */
+  private remember(path: string, meta: AttachmentMeta): void {
+    if (this.metas.size >= META_CACHE) {
+      const oldest = this.metas.keys().next().value;
+      if (oldest !== undefined) this.metas.delete(oldest);
+    }
+    this.metas.set(path, meta);
   }
 
   async read(owner: AttachmentOwner, id: string, range?: ByteRange): Promise<Uint8Array | null> {
@@ -160,6 +196,7 @@ export class FileAttachmentStore implements AttachmentStore {
           return;
         }
         const target = await this.ownerFolder(to, true);
+        this.metas.delete(join(source, `${meta.id}.json`));
         await rename(join(source, meta.id), join(target, meta.id));
         await rename(join(source, `${meta.id}.json`), join(target, `${meta.id}.json`));
         await syncFolder(target);
@@ -196,6 +233,7 @@ export class FileAttachmentStore implements AttachmentStore {
 
   /** Removes one attachment's meta and link, then its blob when no owner links it. */
   private async removeOne(folder: string, id: string): Promise<boolean> {
+    this.metas.delete(join(folder, `${id}.json`));
     let had = true;
     await unlink(join(folder, `${id}.json`)).catch((error: unknown) => {
       if (!isMissing(error)) throw error;
@@ -230,8 +268,14 @@ export class FileAttachmentStore implements AttachmentStore {
   }
 
   private folderOf(owner: AttachmentOwner): string {
-    const hash = createHash("sha256").update(ownerKey(owner)).digest("hex");
-    return join(this.root, "owners", hash);
+    const key = ownerKey(owner);
+    let folder = this.folders.get(key);
+    if (folder === undefined) {
+      folder = join(this.root, "owners", createHash("sha256").update(key).digest("hex"));
+      if (this.folders.size >= META_CACHE) this.folders.clear();
+      this.folders.set(key, folder);
+    }
+    return folder;
   }
 
   private async ownerFolder(owner: AttachmentOwner, create: boolean): Promise<string> {

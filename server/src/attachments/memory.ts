@@ -2,6 +2,7 @@
  * Attachments in memory, for STORE=memory and tests: gone when the process
  * ends. Bytes several owners hold are one buffer.
  */
+import { Readable } from "node:stream";
 import type {
   AttachmentMeta,
   AttachmentOwner,
@@ -50,6 +51,11 @@ export class MemoryAttachmentStore implements AttachmentStore {
     const bytes = this.blobs.get(id);
     if (bytes === undefined) return null;
     return range === undefined ? bytes.slice() : bytes.slice(range.start, range.end + 1);
+  }
+
+  async stream(owner: AttachmentOwner, id: string, range?: ByteRange): Promise<Readable | null> {
+    const bytes = await this.read(owner, id, range);
+    return bytes === null ? null : Readable.from([bytes]);
   }
 
   async list(owner: AttachmentOwner): Promise<AttachmentMeta[]> {

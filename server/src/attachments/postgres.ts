@@ -7,6 +7,8 @@
  * document store's schema migration (persistence/postgres.ts), whose
  * connections this store uses.
  */
+
+import { Readable } from "node:stream";
 import type { Pool, PoolClient } from "pg";
 import { sortOwners } from "./memory.ts";
 import type {
@@ -109,6 +111,11 @@ export class PostgresAttachmentStore implements AttachmentStore {
     );
     const row = result.rows[0];
     return row === undefined ? null : new Uint8Array(row.bytes);
+  }
+
+  async stream(owner: AttachmentOwner, id: string, range?: ByteRange): Promise<Readable | null> {
+    const bytes = await this.read(owner, id, range);
+    return bytes === null ? null : Readable.from([bytes]);
   }
 
   async list(owner: AttachmentOwner): Promise<AttachmentMeta[]> {

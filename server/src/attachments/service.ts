@@ -5,6 +5,7 @@
  * routes (api/attachment-routes.ts) are a thin layer over this.
  */
 import { createHash } from "node:crypto";
+import type { Readable } from "node:stream";
 import type * as Y from "yjs";
 import { CollabError } from "../errors.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -108,6 +109,13 @@ export class AttachmentService {
     const bytes = await this.options.store.read({ name }, id, range);
     if (bytes === null) throw missing(name, id);
     return bytes;
+  }
+
+  /** The bytes (or a range, clamped by the caller) of attachment `id` of live document `name`, streamed. */
+  async stream(name: string, id: string, range?: ByteRange): Promise<Readable> {
+    const stream = await this.options.store.stream({ name }, id, range);
+    if (stream === null) throw missing(name, id);
+    return stream;
   }
 
   /** Every attachment of live document `name`. */

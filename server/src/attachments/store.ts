@@ -14,6 +14,7 @@
  * the service's business (attachments/service.ts): a store only keeps, moves
  * and removes what it is told.
  */
+import type { Readable } from "node:stream";
 
 /** What a store keeps about one attachment of one document. */
 export interface AttachmentMeta {
@@ -69,6 +70,12 @@ export interface AttachmentStore {
   meta(owner: AttachmentOwner, id: string): Promise<AttachmentMeta | null>;
   /** Its bytes, or bytes `range` of them (clamped to the size), or null when there is no such attachment. */
   read(owner: AttachmentOwner, id: string, range?: ByteRange): Promise<Uint8Array | null>;
+  /**
+   * Its bytes (or bytes `range` of them, which the caller has clamped to the
+   * size) as a stream, for serving without holding the whole file; null when
+   * there is no such attachment.
+   */
+  stream(owner: AttachmentOwner, id: string, range?: ByteRange): Promise<Readable | null>;
   /** Every attachment of `owner`, in id order. */
   list(owner: AttachmentOwner): Promise<AttachmentMeta[]>;
   /** Count and bytes of `owner`'s attachments. */
