@@ -23,3 +23,29 @@ export class SerialByKey<K> {
     await Promise.allSettled([...this.last.values()]);
   }
 }
+
+/**
+ * At most `limit` holders at once; the rest wait in arrival order. Each
+ * `acquire` resolves with the function that gives the slot back (once).
+ */
+export class Slots {
+  private free: number;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(limit: number) {
+    this.free = limit;
+  }
+
+  async acquire(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next !== undefined) next();
+      else this.free++;
+    };
+  }
+}
