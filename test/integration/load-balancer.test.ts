@@ -224,9 +224,14 @@ describe("[OPS3] deploy/nginx.conf", () => {
     expect(nginxMs(single(conf, "proxy_send_timeout"))).toBeGreaterThan(idleDeadline);
   });
 
-  it("[OPS3] accepts bodies up to the API's MAX_BODY_BYTES", () => {
+  it("[OPS3] accepts bodies up to the API's MAX_BODY_BYTES, and uploads up to MAX_ATTACHMENT_BYTES", () => {
     // Equal, not larger (why: nginx.conf's comment); nginx answers 413 in the API's shape.
-    expect(nginxBytes(single(conf, "client_max_body_size"))).toBe(DEFAULT_CONFIG.maxBodyBytes);
+    const limits = directive(conf, "client_max_body_size").map(nginxBytes);
+    expect(limits).toEqual([
+      DEFAULT_CONFIG.maxBodyBytes,
+      // An upload's bytes plus the multipart framing the server allows (api/router.ts).
+      DEFAULT_CONFIG.maxAttachmentBytes + 64 * 1024,
+    ]);
     expect(single(conf, "error_page")).toBe("413 @payload_too_large");
   });
 
@@ -314,6 +319,19 @@ describe("[OPS3] deploy/nginx.conf", () => {
       expect(get.status).toBe(200);
       expect(await get.text()).toContain("Through nginx");
     }
+
+    // An image larger than MAX_BODY_BYTES uploads through nginx, and comes back the same.
+    const picture = new Uint8Array(3 * 1024 * 1024).fill(7);
+    picture.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const uploaded = await fetch(`${doc}/attachments?filename=big.png`, {
+      method: "POST",
+      body: picture,
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(uploaded.status, lb.output.join("")).toBe(201);
+    const { url } = (await uploaded.json()) as { url: string };
+    const fetched = await fetch(`${lb.url}${url}`, { signal: AbortSignal.timeout(10_000) });
+    expect(Buffer.from(await fetched.arrayBuffer()).equals(Buffer.from(picture))).toBe(true);
 
     // nginx and the server agree on the largest body: MAX_BODY_BYTES reaches the server
     // (whose UTF-8 check answers 400 as soon as it has read it all), one byte more is
