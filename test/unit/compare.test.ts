@@ -324,8 +324,6 @@ describe("property: a comparison holds both documents", () => {
         (seed, first, then) => {
           const before = edited(start, seed, first);
           const after = edited(before, seed + 1, then);
-          if (process.env.DEBUG_COMPARE)
-            console.log(JSON.stringify([before.toJSON(), after.toJSON()]));
           const result = compareDocuments(before.toJSON(), after.toJSON());
           expectBothSides(result.doc, before.toJSON(), after.toJSON());
           const { insertions, deletions } = result.changes;
