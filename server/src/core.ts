@@ -123,6 +123,13 @@ export function createSyncCore({
     // -1 turns merging off: Yjs' mergeUpdates costs about 0.3 ms per update when one client
     // sends bursts (the trace upload in npm run bench peers: 3,200 against 11,600 updates/s).
     flushDelay: config.broadcastBatchMs === -1 ? false : config.broadcastBatchMs,
+    // A merge batch ends at 4 KiB of updates (about 40-170 of them), not Hocuspocus' 1 MiB:
+    // Yjs' mergeUpdatesV2 sorts all its inputs for every struct it writes, so one merge costs
+    // about k^2 for k updates, and one fast writer filled batches of 18,000-45,000 updates. A
+    // CPU profile of the trace upload put 86% of the server's time in those merges; capped at
+    // 4 KiB the upload took 26-30 s of server CPU instead of 106 s for 100,000 of its updates
+    // (docs/benchmarks.md, issue 14's profile). Typing's batches stay whole: far below 4 KiB.
+    flushMaxBytes: 4096,
     // DurablePersistence stores every update as it arrives; Hocuspocus' debounced store is unused.
     unloadImmediately: true,
     extensions: [
