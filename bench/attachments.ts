@@ -66,6 +66,7 @@ import {
   type Benchmark,
   type BenchmarkResult,
   type Latency,
+  machineTimes,
   median,
   type Row,
   round,
@@ -473,18 +474,6 @@ function startBackground(
 interface LoadGenerator {
   request(command: WithoutId<LoadRequest>): Promise<LoadReply>;
   stop(): Promise<void>;
-}
-
-/** Busy and total CPU time of every core so far, in ms. */
-function machineTimes(): { busy: number; total: number } {
-  let busy = 0;
-  let total = 0;
-  for (const { times } of cpus()) {
-    const all = times.user + times.nice + times.sys + times.idle + times.irq;
-    total += all;
-    busy += all - times.idle;
-  }
-  return { busy, total };
 }
 
 /** One typing run, alone or beside the image load. */

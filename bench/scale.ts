@@ -39,6 +39,7 @@ import {
   type BenchContext,
   type Benchmark,
   type BenchmarkResult,
+  machineTimes,
   median,
   type Row,
   round,
@@ -120,18 +121,6 @@ const TARGET_P99 = 2;
 const LOAD = fileURLToPath(new URL("./scale-load.ts", import.meta.url));
 
 // --- Machine CPU -----------------------------------------------------------------------------
-
-/** Busy and total CPU time of every core so far, in ms. */
-function machineTimes(): { busy: number; total: number } {
-  let busy = 0;
-  let total = 0;
-  for (const { times } of cpus()) {
-    const all = times.user + times.nice + times.sys + times.idle + times.irq;
-    total += all;
-    busy += all - times.idle;
-  }
-  return { busy, total };
-}
 
 // --- The load generator ----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@
 import { isInline } from "../attachments/sniff.ts";
 import type { AttachmentMeta } from "../attachments/store.ts";
 import { isAttachmentId } from "../attachments/store.ts";
+import { contentDisposition } from "./disposition.ts";
 import { ApiError } from "./errors.ts";
 import { parse } from "./input.ts";
 import type { Reply, Route, RouteContext } from "./routes.ts";
@@ -82,15 +83,13 @@ export function parseRange(
 /** The headers every attachment answer carries. */
 function servingHeaders(meta: AttachmentMeta): Record<string, string> {
   const inline = isInline(meta.type);
-  const ascii = meta.filename.replace(/[^\x20-\x7e]|["\\]/g, "_") || meta.id;
-  const exact = encodeURIComponent(meta.filename || meta.id).replace(
-    /['()*]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
   return {
     // Only raster images as themselves; anything else is bytes to save, never a page.
     "content-type": inline ? meta.type : "application/octet-stream",
-    "content-disposition": `${inline ? "inline" : "attachment"}; filename="${ascii}"; filename*=UTF-8''${exact}`,
+    "content-disposition": contentDisposition(
+      inline ? "inline" : "attachment",
+      meta.filename || meta.id,
+    ),
     "x-content-type-options": "nosniff",
     "content-security-policy": "default-src 'none'; sandbox",
     // Readers only: kept by the browser, never by a shared cache; the bytes never change.

@@ -16,6 +16,7 @@ import type { Logger } from "../observability/logger.ts";
 import type { DocumentStore } from "../persistence/store.ts";
 import { checkDocumentName } from "../protocol/names.ts";
 import { authorize, type Caller, type CallerOptions, identify } from "./caller.ts";
+import { contentDisposition } from "./disposition.ts";
 import { ApiError, toApiError } from "./errors.ts";
 import { buildOpenApi } from "./openapi.ts";
 import { type Reply, ROUTES, type Route } from "./routes.ts";
@@ -234,14 +235,6 @@ async function readBody(
   return { text, bytes, type };
 }
 
-/** `value` as an RFC 5987 ext-value's characters: percent-encoded beyond its attr-chars. */
-function encodeRfc5987(value: string): string {
-  return encodeURIComponent(value).replace(
-    /['()*]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
-}
-
 /** Multipart framing allowed on top of an attachment's own bytes. */
 const MULTIPART_OVERHEAD = 64 * 1024;
 
@@ -292,10 +285,8 @@ function send(
     headers["content-type"] = reply.type;
     body = reply.body;
     if (reply.filename !== undefined) {
-      // A download, never shown inline; the name's ASCII form first, then the exact one.
-      const ascii = reply.filename.replace(/[^\x20-\x7e]|["\\]/g, "_");
-      headers["content-disposition"] =
-        `attachment; filename="${ascii}"; filename*=UTF-8''${encodeRfc5987(reply.filename)}`;
+      // A download, never shown inline.
+      headers["content-disposition"] = contentDisposition("attachment", reply.filename);
     }
   }
   response.writeHead(reply.status, headers);
