@@ -66,6 +66,18 @@ export interface Peer {
   start(place: Place): Promise<ChildServer>;
 }
 
+/**
+ * The peers `BENCH_PEERS` names (comma-separated ids, e.g.
+ * `ours-leveldb,y-websocket`), for a quicker run while working on one
+ * figure; null (every peer) when it is unset. Published figures come from
+ * runs with every peer.
+ */
+function chosenPeers(): ReadonlySet<string> | null {
+  const raw = process.env.BENCH_PEERS?.trim();
+  if (!raw) return null;
+  return new Set(raw.split(",").map((id) => id.trim()));
+}
+
 /** A temporary directory place. */
 class DirectoryPlace implements Place {
   readonly dir: string;
@@ -133,6 +145,7 @@ export interface PeerSet {
  * skipped and said so.
  */
 export async function peerSet(): Promise<PeerSet> {
+  const wanted = chosenPeers();
   const peers: Peer[] = [
     {
       id: "ours-leveldb",
@@ -150,7 +163,7 @@ export async function peerSet(): Promise<PeerSet> {
   let postgres: Engine | undefined;
   let admin: pg.Pool | undefined;
   try {
-    postgres = await startPostgres();
+    if (wanted === null || wanted.has("ours-postgres")) postgres = await startPostgres();
   } catch (error) {
     skipped.push(`ours (PostgreSQL): ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -223,7 +236,7 @@ export async function peerSet(): Promise<PeerSet> {
     },
   );
   return {
-    peers,
+    peers: wanted === null ? peers : peers.filter(({ id }) => wanted.has(id)),
     skipped,
     async close() {
       await admin?.end();
