@@ -340,6 +340,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
     metrics,
     maxMessageBytes: config.maxMessageBytes,
     maxSendBufferBytes: config.maxSendBufferBytes,
+    compression: config.wsCompression === "on" ? { minBytes: config.wsCompressionMinBytes } : null,
     clientAddress: (request) => gate.clientAddress(request),
   });
 

@@ -38,6 +38,10 @@ export interface Config {
   readonly maxMessageBytes: number;
   /** Unsent bytes a connection may hold before a client that does not read is dropped. @default 64 MiB */
   readonly maxSendBufferBytes: number;
+  /** permessage-deflate for clients that offer it; costs server memory per connection. @default "off" */
+  readonly wsCompression: WsCompression;
+  /** With compression on, messages smaller than this many bytes are sent uncompressed. @default 1_024 */
+  readonly wsCompressionMinBytes: number;
   /** Most documents held in memory at once; more are refused until some unload. @default 10_000 */
   readonly maxDocuments: number;
   /** Bytes a connection may queue before its first document is authenticated. @default 5 MiB */
@@ -112,6 +116,8 @@ export interface Config {
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export const WS_COMPRESSION = ["off", "on"] as const;
+export type WsCompression = (typeof WS_COMPRESSION)[number];
 
 interface SettingSpec<K extends keyof Config> {
   readonly key: K;
@@ -334,6 +340,26 @@ export const SETTINGS = [
       "unsent bytes a connection may hold; a client that falls this far behind (does not read) is dropped",
     allowed: "an integer 1024-1073741824",
     schema: integer(1024, 1024 * MiB),
+  }),
+  setting({
+    key: "wsCompression",
+    env: "WS_COMPRESSION",
+    argument: "<mode>",
+    default: "off",
+    description:
+      "on: compress WebSocket messages (permessage-deflate) for clients that offer it, as browsers do; costs server memory and CPU per connection (docs/benchmarks.md)",
+    allowed: `one of ${WS_COMPRESSION.join(", ")}`,
+    schema: z.string().trim().toLowerCase().pipe(z.enum(WS_COMPRESSION)),
+  }),
+  setting({
+    key: "wsCompressionMinBytes",
+    env: "WS_COMPRESSION_MIN_BYTES",
+    argument: "<n>",
+    default: 1024,
+    description:
+      "with WS_COMPRESSION=on, messages smaller than this go uncompressed (typing and presence are; a document's initial sync is not)",
+    allowed: "an integer 0-1073741824",
+    schema: integer(0, 1024 * MiB),
   }),
   setting({
     key: "maxDocuments",

@@ -3,7 +3,7 @@
  * message builders (lib0 encoding, the Hocuspocus wire format), a bare
  * WebSocket whose close code and reason can be awaited, and a WebSocket
  * client written by hand over TCP for what `ws` will not do (trickle the
- * upgrade, fragment a message, stop reading).
+ * upgrade, fragment a message, stop reading, see each frame's RSV1 bit).
  */
 import { randomBytes } from "node:crypto";
 import { type Socket, connect as tcpConnect } from "node:net";
@@ -130,7 +130,18 @@ export function clientFrame(
 export interface ServerFrame {
   readonly opcode: number;
   readonly fin: boolean;
+  /** RSV1: with permessage-deflate negotiated, the message is compressed (RFC 7692, 6). */
+  readonly rsv1: boolean;
+  /** As it came over the wire (still compressed when `rsv1` is set). */
   readonly payload: Uint8Array;
+}
+
+/** How {@link TcpWebSocket.open} upgrades. */
+export interface TcpUpgradeOptions {
+  /** Send the request `bytes` at a time every `everyMs` (a slow client). */
+  readonly trickle?: { readonly bytes: number; readonly everyMs: number };
+  /** Extra request headers, e.g. `sec-websocket-extensions`. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -147,6 +158,7 @@ export class TcpWebSocket {
   private readonly socket: Socket;
   private buffer: Uint8Array = new Uint8Array(0);
   private status: string | null = null;
+  private readonly headers = new Map<string, string>();
 
   private constructor(socket: Socket) {
     this.socket = socket;
@@ -163,15 +175,16 @@ export class TcpWebSocket {
 
   /**
    * Connects to `port` on 127.0.0.1 and upgrades to a WebSocket on `path`,
-   * sending the request `trickle.bytes` at a time every `trickle.everyMs`
-   * (a slow client) when given. Resolves once the server answered 101;
-   * rejects with the status line otherwise.
+   * with `options.headers` added, sending the request `trickle.bytes` at a
+   * time every `trickle.everyMs` (a slow client) when given. Resolves once
+   * the server answered 101; rejects with the status line otherwise.
    */
   static async open(
     port: number,
     path: string,
-    trickle?: { bytes: number; everyMs: number },
+    options: TcpUpgradeOptions = {},
   ): Promise<TcpWebSocket> {
+    const { trickle, headers = {} } = options;
     const socket = tcpConnect(port, "127.0.0.1");
     const client = new TcpWebSocket(socket);
     await new Promise<void>((resolve, reject) => {
@@ -181,7 +194,11 @@ export class TcpWebSocket {
     const request = new TextEncoder().encode(
       `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
         `Connection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\n` +
-        "Sec-WebSocket-Version: 13\r\n\r\n",
+        "Sec-WebSocket-Version: 13\r\n" +
+        Object.entries(headers)
+          .map(([name, value]) => `${name}: ${value}\r\n`)
+          .join("") +
+        "\r\n",
     );
     if (trickle === undefined) await client.write(request);
     else await client.trickle(request, trickle.bytes, trickle.everyMs);
@@ -219,6 +236,11 @@ export class TcpWebSocket {
     this.socket.pause();
   }
 
+  /** A header of the server's upgrade response (by its name in lower case), once it arrived. */
+  header(name: string): string | undefined {
+    return this.headers.get(name.toLowerCase());
+  }
+
   /** The close code of the server's close frame, once one arrived. */
   get closeCode(): number | null {
     const close = this.frames.find((frame) => frame.opcode === Opcode.close);
@@ -242,7 +264,17 @@ export class TcpWebSocket {
       const text = new TextDecoder().decode(this.buffer);
       const end = text.indexOf("\r\n\r\n");
       if (end === -1) return;
-      this.status = text.slice(0, text.indexOf("\r\n"));
+      const [status = "", ...fields] = text.slice(0, end).split("\r\n");
+      for (const field of fields) {
+        const colon = field.indexOf(":");
+        if (colon > 0) {
+          this.headers.set(
+            field.slice(0, colon).trim().toLowerCase(),
+            field.slice(colon + 1).trim(),
+          );
+        }
+      }
+      this.status = status;
       this.buffer = this.buffer.subarray(new TextEncoder().encode(text.slice(0, end + 4)).length);
     }
     for (;;) {
@@ -270,6 +302,7 @@ function readServerFrame(bytes: Uint8Array): { frame: ServerFrame; size: number 
     frame: {
       opcode: first & 0x0f,
       fin: (first & 0x80) !== 0,
+      rsv1: (first & 0x40) !== 0,
       payload: bytes.slice(2 + extra, size),
     },
     size,

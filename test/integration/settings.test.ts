@@ -75,6 +75,8 @@ const COVERAGE: Record<keyof Config, Coverage> = {
   logLevel: { group: "main", value: "debug" },
   maxMessageBytes: { group: "main", value: "65536" },
   maxSendBufferBytes: { group: "main", value: "12345678" },
+  wsCompression: { group: "main", value: "on" },
+  wsCompressionMinBytes: { group: "main", value: "2048" },
   maxDocuments: { group: "main", value: "4" },
   maxUnauthenticatedQueueBytes: { group: "memory", value: "4096" },
   maxUnauthenticatedQueueMessages: { group: "main", value: "5" },
@@ -202,6 +204,16 @@ function upgrade(url: string, headers: Record<string, string> = {}): Promise<num
       ws.terminate();
     });
     ws.on("error", () => {});
+  });
+}
+
+/** The Sec-WebSocket-Extensions header the server answers an offer of permessage-deflate with. */
+function negotiated(url: string): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: true });
+    ws.on("upgrade", (response) => resolve(response.headers["sec-websocket-extensions"]));
+    ws.on("open", () => ws.terminate());
+    ws.on("error", reject);
   });
 }
 
@@ -386,6 +398,9 @@ describe("every setting takes effect", () => {
       expect(page.headers.get("content-security-policy")).toContain(
         "frame-ancestors 'self' https://app.example",
       );
+      // WS_COMPRESSION=on: an offer of permessage-deflate is accepted. (What
+      // WS_COMPRESSION_MIN_BYTES does on the wire is checked in compression.test.ts.)
+      expect(await negotiated(ws)).toMatch(/^permessage-deflate\b/);
       // TRUST_PROXY, RATE_LIMIT_CONNECTIONS=40, RATE_LIMIT_BURST=10: the forwarded address
       // counts, and it gets 50 attempts.
       const forwarded = { "x-forwarded-for": "10.9.9.9" };
@@ -431,6 +446,8 @@ describe("every setting takes effect", () => {
         LEVELDB_CACHE_BYTES: 1_048_576,
         LEVELDB_WRITE_BUFFER_BYTES: 131_072,
         MAX_SEND_BUFFER_BYTES: 12_345_678,
+        WS_COMPRESSION: "on",
+        WS_COMPRESSION_MIN_BYTES: 2048,
         BROADCAST_BATCH_MS: -1,
         SHUTDOWN_TIMEOUT_MS: 4321,
         WEBHOOK_DEBOUNCE_MS: 50,

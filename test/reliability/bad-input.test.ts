@@ -606,7 +606,9 @@ const PROTOCOLS: readonly Protocol[] = ["hocuspocus", "y-websocket"];
  * byte every 10 ms. The server must wait it out and answer.
  */
 async function slowUpgrade(port: number, protocol: Protocol, name: string): Promise<number> {
-  const client = await TcpWebSocket.open(port, pathFor(protocol, name), { bytes: 3, everyMs: 20 });
+  const client = await TcpWebSocket.open(port, pathFor(protocol, name), {
+    trickle: { bytes: 3, everyMs: 20 },
+  });
   let fragments = 0;
   for (const message of opening(protocol, name)) {
     for (let at = 0; at < message.length; ) {

@@ -17,6 +17,8 @@ describe("configuration", () => {
       dataDir: "./data",
       store: "leveldb",
       fsync: false,
+      wsCompression: "off",
+      wsCompressionMinBytes: 1024,
     });
     expect(parseConfig({})).toEqual(DEFAULT_CONFIG);
   });
@@ -34,6 +36,17 @@ describe("configuration", () => {
     // -1 is the one negative value a setting takes: no broadcast merging.
     expect(parseConfig({ broadcastBatchMs: "-1" })).toMatchObject({ broadcastBatchMs: -1 });
     expect(() => parseConfig({ broadcastBatchMs: "-2" })).toThrow("BROADCAST_BATCH_MS");
+    // WebSocket compression: a mode, and a threshold that may be 0 (compress everything).
+    expect(parseConfig({ wsCompression: " ON ", wsCompressionMinBytes: "0" })).toMatchObject({
+      wsCompression: "on",
+      wsCompressionMinBytes: 0,
+    });
+    expect(() => parseConfig({ wsCompression: "yes" })).toThrow(
+      'WS_COMPRESSION must be one of off, on, got "yes"',
+    );
+    expect(() => parseConfig({ wsCompressionMinBytes: "1.5" })).toThrow(
+      'WS_COMPRESSION_MIN_BYTES must be an integer 0-1073741824, got "1.5"',
+    );
     try {
       parseConfig({ maxDocuments: "0" });
       expect.unreachable();

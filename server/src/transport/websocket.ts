@@ -20,6 +20,7 @@ import {
   type FrameTranslator,
   yWebSocketTranslator,
 } from "../protocol/y-websocket.ts";
+import { type CompressionOptions, perMessageDeflate } from "./compression.ts";
 import { type AttemptTicket, FREE_ATTEMPT } from "./gate.ts";
 
 /** The Hocuspocus protocol is the core's own: nothing to translate. */
@@ -41,6 +42,8 @@ export interface WebSocketTransportOptions {
    * when another message is due, the client is not reading and is dropped.
    */
   readonly maxSendBufferBytes: number;
+  /** permessage-deflate for clients that offer it; null declines it. @default null */
+  readonly compression?: CompressionOptions | null;
   /** The client's address for logs (with TRUST_PROXY, the forwarded one). @default the socket's peer */
   readonly clientAddress?: (request: IncomingMessage) => string;
 }
@@ -55,7 +58,7 @@ export class WebSocketTransport {
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: options.maxMessageBytes,
-      perMessageDeflate: false,
+      perMessageDeflate: perMessageDeflate(options.compression ?? null),
     });
   }
 
