@@ -155,6 +155,21 @@ describe("WebSocket compression", () => {
     for (const frame of small) expect(frame.payload.length).toBeLessThan(1024);
   });
 
+  it("[PROT4] an offer that only asks for a server window under 4 KiB is refused with 400; one with a fallback is served", async () => {
+    const { address } = await startServer({ config: ON });
+    const offer = (extensions: string) =>
+      TcpWebSocket.open(address.port, "/", {
+        headers: { "sec-websocket-extensions": extensions },
+      });
+    await expect(offer("permessage-deflate; server_max_window_bits=10")).rejects.toThrow(
+      /HTTP\/1\.1 400/,
+    );
+    const fallback = await offer(
+      "permessage-deflate; server_max_window_bits=10, permessage-deflate",
+    );
+    expect(fallback.header("sec-websocket-extensions")).toContain("server_max_window_bits=12");
+  });
+
   it("[PROT4] with WS_COMPRESSION=off (the default), an offer is declined and the client is served plain", async () => {
     const { address } = await startServer();
     const compressing = client(address.wsUrl, "plain", true);
