@@ -14,6 +14,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, platform, release, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { attachmentsBenchmark } from "./attachments.ts";
+import { compressionBenchmark } from "./compression.ts";
 import { editorBenchmark } from "./editor.ts";
 import {
   type Benchmark,
@@ -38,6 +39,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   scaleFanOutBenchmark,
   scaleStoreBenchmark,
   attachmentsBenchmark,
+  compressionBenchmark,
   ...PEER_BENCHMARKS,
 ];
 
