@@ -38,6 +38,11 @@ export interface Config {
   readonly maxMessageBytes: number;
   /** Unsent bytes a connection may hold before a client that does not read is dropped. @default 64 MiB */
   readonly maxSendBufferBytes: number;
+  /**
+   * Bytes of one connection's updates that may wait to be stored; past this
+   * the server stops reading that connection until half are stored. @default 1 MiB
+   */
+  readonly maxUnstoredBytes: number;
   /** Most documents held in memory at once; more are refused until some unload. @default 10_000 */
   readonly maxDocuments: number;
   /** Bytes a connection may queue before its first document is authenticated. @default 5 MiB */
@@ -332,6 +337,16 @@ export const SETTINGS = [
     default: 64 * MiB,
     description:
       "unsent bytes a connection may hold; a client that falls this far behind (does not read) is dropped",
+    allowed: "an integer 1024-1073741824",
+    schema: integer(1024, 1024 * MiB),
+  }),
+  setting({
+    key: "maxUnstoredBytes",
+    env: "MAX_UNSTORED_BYTES",
+    argument: "<n>",
+    default: MiB,
+    description:
+      "bytes of one connection's updates that may wait to be stored; past this the server stops reading that connection (backpressure) until half of them are stored",
     allowed: "an integer 1024-1073741824",
     schema: integer(1024, 1024 * MiB),
   }),

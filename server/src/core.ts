@@ -32,6 +32,14 @@ export interface CoreSocket {
   readonly readyState: number;
   send(message: Uint8Array): void;
   close(code: number, reason: string): void;
+  /**
+   * Stop reading the client's messages (backpressure): called when the
+   * connection's updates waiting to be stored pass `MAX_UNSTORED_BYTES`.
+   * Messages already read may still arrive. A socket without it is never paused.
+   */
+  pause?(): void;
+  /** Read the client's messages again. */
+  resume?(): void;
 }
 
 /** What the core keeps per connection, shared with hooks through the Hocuspocus context. */
@@ -206,9 +214,14 @@ export function createSyncCore({
           socket.close(code ?? 1000, reason ?? "");
         },
       };
+      const backlog = new Backlog(config.maxUnstoredBytes, socket);
       // Acknowledge only once durable; an abandoned write is never acknowledged. Updates
       // that share a write batch share its promise, so their acknowledgements wait together.
-      let waiting: { durable: Promise<void>; messages: Uint8Array[] } | null = null;
+      let waiting: {
+        durable: Promise<void>;
+        documentName: string;
+        messages: Uint8Array[];
+      } | null = null;
       const acknowledgeWhenDurable = (documentName: string, message: Uint8Array) => {
         const durable = persistence.whenDurable(documentName);
         if (durable === null) {
@@ -217,20 +230,26 @@ export function createSyncCore({
             { document: documentName },
             "acknowledgement for an unloaded document withheld",
           );
+          backlog.settled(documentName, 1);
           return;
         }
-        if (waiting?.durable === durable) {
+        if (waiting?.durable === durable && waiting.documentName === documentName) {
           waiting.messages.push(message);
           return;
         }
-        const group = { durable, messages: [message] };
+        const group = { durable, documentName, messages: [message] };
         waiting = group;
+        const done = () => {
+          if (waiting === group) waiting = null;
+          backlog.settled(documentName, group.messages.length);
+        };
         durable.then(
           () => {
-            if (waiting === group) waiting = null;
+            done();
             for (const ack of group.messages) if (socket.readyState === WS_OPEN) socket.send(ack);
           },
-          () => {},
+          // Abandoned (the store gave up): never acknowledged, no longer waiting either.
+          done,
         );
       };
       const client = hocuspocus.handleConnection(adapter, request, context);
@@ -268,6 +287,7 @@ export function createSyncCore({
                       );
                     })
                   : frame;
+              if (verdict.update) backlog.received(verdict.documentName, frame.byteLength);
               client.handleMessage(revised);
               return { kind: "handled" };
             }
@@ -281,11 +301,79 @@ export function createSyncCore({
         closed(code, reason) {
           if (!open) return;
           open = false;
+          backlog.clear();
           client.handleClose({ code, reason });
         },
       };
     },
   };
+}
+
+/**
+ * One connection's updates that are read but not yet stored, and the
+ * backpressure on them: past `limit` bytes the socket is paused (its messages
+ * are no longer read, so TCP slows the client down), and it is resumed once
+ * half of that is stored. Without it a client that sends faster than the
+ * store writes (a script, an importer) grows the server's queues, and its
+ * memory, without bound.
+ *
+ * Hocuspocus answers every update with one acknowledgement, in order per
+ * document, and the core sends it once the update is stored (or drops it if
+ * the write was abandoned): each acknowledgement settles the oldest update
+ * of its document.
+ */
+class Backlog {
+  /** Per document, the sizes of its waiting updates, oldest first from `head`. */
+  private readonly pending = new Map<string, { sizes: number[]; head: number }>();
+  private bytes = 0;
+  private paused = false;
+  private readonly limit: number;
+  private readonly socket: CoreSocket;
+
+  constructor(limit: number, socket: CoreSocket) {
+    this.limit = limit;
+    this.socket = socket;
+  }
+
+  /** An update of `size` bytes for `documentName` was handed to Hocuspocus. */
+  received(documentName: string, size: number): void {
+    let queue = this.pending.get(documentName);
+    if (queue === undefined) {
+      queue = { sizes: [], head: 0 };
+      this.pending.set(documentName, queue);
+    }
+    queue.sizes.push(size);
+    this.bytes += size;
+    if (!this.paused && this.bytes > this.limit && this.socket.pause !== undefined) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  /** The oldest `count` updates of `documentName` were stored (or given up). */
+  settled(documentName: string, count: number): void {
+    const queue = this.pending.get(documentName);
+    if (queue === undefined) return;
+    const end = Math.min(queue.head + count, queue.sizes.length);
+    for (let i = queue.head; i < end; i++) this.bytes -= queue.sizes[i] ?? 0;
+    queue.head = end;
+    if (queue.head === queue.sizes.length) this.pending.delete(documentName);
+    else if (queue.head > 1024 && queue.head * 2 > queue.sizes.length) {
+      queue.sizes = queue.sizes.slice(queue.head);
+      queue.head = 0;
+    }
+    if (this.paused && this.bytes <= this.limit / 2) {
+      this.paused = false;
+      this.socket.resume?.();
+    }
+  }
+
+  /** The connection closed: nothing is waiting any more. */
+  clear(): void {
+    this.pending.clear();
+    this.bytes = 0;
+    this.paused = false;
+  }
 }
 
 /**

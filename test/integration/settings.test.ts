@@ -75,6 +75,7 @@ const COVERAGE: Record<keyof Config, Coverage> = {
   logLevel: { group: "main", value: "debug" },
   maxMessageBytes: { group: "main", value: "65536" },
   maxSendBufferBytes: { group: "main", value: "12345678" },
+  maxUnstoredBytes: { group: "main", value: "2345678" },
   maxDocuments: { group: "main", value: "4" },
   maxUnauthenticatedQueueBytes: { group: "memory", value: "4096" },
   maxUnauthenticatedQueueMessages: { group: "main", value: "5" },
@@ -431,6 +432,8 @@ describe("every setting takes effect", () => {
         LEVELDB_CACHE_BYTES: 1_048_576,
         LEVELDB_WRITE_BUFFER_BYTES: 131_072,
         MAX_SEND_BUFFER_BYTES: 12_345_678,
+        // Pausing a connection that outpaces the store: test/integration/backpressure.test.ts.
+        MAX_UNSTORED_BYTES: 2_345_678,
         BROADCAST_BATCH_MS: -1,
         SHUTDOWN_TIMEOUT_MS: 4321,
         WEBHOOK_DEBOUNCE_MS: 50,

@@ -15,7 +15,16 @@ import { AuthType, MessageType, SyncType, splitAddress } from "./messages.ts";
 
 /** What the guard decided about one frame. */
 export type FrameVerdict =
-  | { readonly kind: "message"; readonly documentName: string; readonly type: number }
+  | {
+      readonly kind: "message";
+      readonly documentName: string;
+      readonly type: number;
+      /**
+       * A Yjs update (sync step 2 or update): Hocuspocus answers each one
+       * with one acknowledgement (a SyncStatus message), in order.
+       */
+      readonly update: boolean;
+    }
   /** A connection-level Pong (a single byte, no address): dropped, never forwarded. */
   | { readonly kind: "pong" }
   | { readonly kind: "reject"; readonly close: CloseCode };
@@ -85,7 +94,8 @@ function checkUpdate(update: Uint8Array): void {
   }
 }
 
-function checkSync(decoder: decoding.Decoder): void {
+/** Checks a sync message; true when it carries an update. */
+function checkSync(decoder: decoding.Decoder): boolean {
   const syncType = readUint(decoder, "sync type");
   switch (syncType) {
     case SyncType.Step1: {
@@ -95,12 +105,12 @@ function checkSync(decoder: decoding.Decoder): void {
       } catch {
         protocolError("state vector does not decode");
       }
-      return;
+      return false;
     }
     case SyncType.Step2:
     case SyncType.Update:
       checkUpdate(readBytes(decoder, "Yjs update"));
-      return;
+      return true;
     default:
       protocolError(`unknown sync message type ${syncType}`);
   }
@@ -123,29 +133,29 @@ function checkAwareness(decoder: decoding.Decoder): void {
   if (decoding.hasContent(update)) protocolError("awareness update has trailing bytes");
 }
 
-function checkBody(type: number, decoder: decoding.Decoder): void {
+/** Checks a message's body; true when it carries a Yjs update. */
+function checkBody(type: number, decoder: decoding.Decoder): boolean {
   switch (type) {
     case MessageType.Sync:
     case MessageType.SyncReply:
-      checkSync(decoder);
-      return;
+      return checkSync(decoder);
     case MessageType.Awareness:
       checkAwareness(decoder);
-      return;
+      return false;
     case MessageType.Auth: {
       const authType = readUint(decoder, "auth type");
       if (authType !== AuthType.Token)
         protocolError(`clients may only send auth tokens, got auth type ${authType}`);
       readString(decoder, "token");
       if (decoding.hasContent(decoder)) readString(decoder, "provider version");
-      return;
+      return false;
     }
     case MessageType.Stateless:
       readString(decoder, "stateless payload");
-      return;
+      return false;
     case MessageType.QueryAwareness:
     case MessageType.Close:
-      return;
+      return false;
     default:
       protocolError(`message type ${type} is not accepted from clients`);
   }
@@ -162,8 +172,8 @@ export function inspectFrame(frame: Uint8Array): FrameVerdict {
   try {
     const address = readString(decoder, "document address", MAX_ADDRESS_BYTES);
     const type = readUint(decoder, "message type");
-    checkBody(type, decoder);
-    return { kind: "message", documentName: splitAddress(address).documentName, type };
+    const update = checkBody(type, decoder);
+    return { kind: "message", documentName: splitAddress(address).documentName, type, update };
   } catch (error) {
     if (error instanceof Malformed) return { kind: "reject", close: error.close };
     return {

@@ -183,6 +183,14 @@ export class WebSocketTransport {
         close(code, reason) {
           closeSocket(translator.closing({ code, reason }));
         },
+        pause() {
+          log.debug("updates waiting to be stored; reading paused");
+          metrics.pausedReads.inc();
+          ws.pause();
+        },
+        resume() {
+          ws.resume();
+        },
       },
       toFetchRequest(request),
       context,
