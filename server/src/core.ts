@@ -5,7 +5,7 @@
  * `close` and `readyState`, so the WebSocket transport, tests and the fuzz
  * network all drive the same code.
  */
-import { type Document, type Extension, Hocuspocus } from "@hocuspocus/server";
+import { type Document, type Extension, Hocuspocus, OutgoingMessage } from "@hocuspocus/server";
 import type { AccessMode } from "./auth/access.ts";
 import { AuthExtension } from "./auth/extension.ts";
 import type { Config } from "./config.ts";
@@ -18,10 +18,11 @@ import { DurablePersistence } from "./persistence/extension.ts";
 import type { DocumentStore } from "./persistence/store.ts";
 import { inspectFrame } from "./protocol/guard.ts";
 import { messageHead } from "./protocol/head.ts";
-import { MessageType } from "./protocol/messages.ts";
+import { MessageType, SyncType } from "./protocol/messages.ts";
 import { FanOut } from "./scaling/fan-out.ts";
 import type { RedisConnections } from "./scaling/redis.ts";
 import type { AttemptTicket } from "./transport/gate.ts";
+import { directUpdates, skipUnusedUpdateHooks } from "./upstream/hocuspocus.ts";
 
 /** WebSocket readyState values. */
 const WS_OPEN = 1;
@@ -118,6 +119,30 @@ export function createSyncCore({
   // Changes relayed by another instance carry the origin `{ source: "redis" }`, which
   // persistence does not store again: each change is stored by the instance its client is on.
   const fanOut = redis === null ? null : new FanOut({ redis, store, logger });
+  // Every extension Hocuspocus runs (we set no configuration-level hooks), in order.
+  const configured: Extension[] = [
+    new DocumentNameGuard(onRefused),
+    new AuthExtension(access, onRefused, logger),
+    persistence,
+    new StoredConfirmations(persistence),
+    ...(fanOut === null ? [] : [fanOut]),
+    {
+      extensionName: "connection-log",
+      async connected({ context, documentName }) {
+        const { connectionId, documents, attempt } = context as ConnectionContext;
+        documents.add(documentName);
+        attempt?.authenticated();
+        logger.info({ connection: connectionId, document: documentName }, "document opened");
+      },
+      async onDisconnect({ context, documentName }) {
+        logger.info(
+          { connection: (context as ConnectionContext).connectionId, document: documentName },
+          "document closed",
+        );
+      },
+    },
+    ...extensions,
+  ];
   const hocuspocus = new Hocuspocus({
     quiet: true,
     timeout: config.idleTimeoutMs,
@@ -140,32 +165,13 @@ export function createSyncCore({
     flushMaxBytes: 4096,
     // DurablePersistence stores every update as it arrives; Hocuspocus' debounced store is unused.
     unloadImmediately: true,
-    extensions: [
-      new DocumentNameGuard(onRefused),
-      new AuthExtension(access, onRefused, logger),
-      persistence,
-      new StoredConfirmations(persistence),
-      ...(fanOut === null ? [] : [fanOut]),
-      {
-        extensionName: "connection-log",
-        async connected({ context, documentName }) {
-          const { connectionId, documents, attempt } = context as ConnectionContext;
-          documents.add(documentName);
-          attempt?.authenticated();
-          logger.info({ connection: connectionId, document: documentName }, "document opened");
-        },
-        async onDisconnect({ context, documentName }) {
-          logger.info(
-            { connection: (context as ConnectionContext).connectionId, document: documentName },
-            "document closed",
-          );
-        },
-      },
-      ...extensions,
-    ],
+    // A copy: Hocuspocus sorts the list it is given and appends its own configuration hooks.
+    extensions: [...configured],
   });
 
   guardDocumentLifecycle(hocuspocus);
+  skipUnusedUpdateHooks(hocuspocus, configured);
+  const direct = directUpdates(configured);
 
   return {
     hocuspocus,
@@ -253,6 +259,17 @@ export function createSyncCore({
         );
       };
       const client = hocuspocus.handleConnection(adapter, request, context);
+      /** The acknowledgement of an update, as Hocuspocus writes it, for the last address seen. */
+      let ack: { address: string; message: Uint8Array } | null = null;
+      const acknowledgement = (address: string) => {
+        if (ack?.address !== address) {
+          ack = {
+            address,
+            message: new OutgoingMessage(address).writeSyncStatus(true).toUint8Array(),
+          };
+        }
+        return ack.message;
+      };
       /**
        * Whether awareness client `id` was announced on `document` by another connection to
        * this instance. A client relayed from another instance belongs to no connection here,
@@ -287,7 +304,16 @@ export function createSyncCore({
                       );
                     })
                   : frame;
-              if (verdict.update) backlog.received(verdict.documentName, frame.byteLength);
+              const { update } = verdict;
+              if (update !== null) backlog.received(verdict.documentName, frame.byteLength);
+              if (
+                update?.syncType === SyncType.Update &&
+                verdict.type === MessageType.Sync &&
+                direct?.apply(client, verdict.address, verdict.documentName, update.bytes)
+              ) {
+                acknowledgeWhenDurable(verdict.documentName, acknowledgement(verdict.address));
+                return { kind: "handled" };
+              }
               client.handleMessage(revised);
               return { kind: "handled" };
             }

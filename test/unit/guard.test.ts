@@ -47,8 +47,11 @@ describe("frame guard", () => {
   it("[LIM4] says which frames carry an update (each one is acknowledged once stored)", () => {
     const carries = (frame: Uint8Array) => {
       const verdict = inspectFrame(frame);
-      return verdict.kind === "message" && verdict.update;
+      return verdict.kind === "message" && verdict.update !== null;
     };
+    const hello = update("hello");
+    const verdict = inspectFrame(wire.update("doc", hello));
+    expect(verdict.kind === "message" && verdict.update).toEqual({ syncType: 2, bytes: hello });
     expect(carries(wire.update("doc", update("hello")))).toBe(true);
     expect(carries(wire.syncStep2("doc", update("hello")))).toBe(true);
     expect(carries(wire.syncStep1("doc"))).toBe(false);
