@@ -101,7 +101,7 @@ export class WebSocketTransport {
         return;
     }
     this.wss.handleUpgrade(request, socket, head, (ws) =>
-      this.accept(ws, request, translator, attempt),
+      this.accept(ws, request, socket, translator, attempt),
     );
   }
 
@@ -121,6 +121,7 @@ export class WebSocketTransport {
   private accept(
     ws: WebSocket,
     request: IncomingMessage,
+    raw: Duplex,
     translator: FrameTranslator,
     attempt: AttemptTicket,
   ): void {
@@ -190,6 +191,16 @@ export class WebSocketTransport {
         },
         resume() {
           ws.resume();
+        },
+        corked(sends) {
+          // The upgraded TCP (or TLS) socket ws writes to; corks nest, so ws' own cork of
+          // each frame's header and body no longer ends the write.
+          raw.cork();
+          try {
+            sends();
+          } finally {
+            raw.uncork();
+          }
         },
       },
       toFetchRequest(request),
