@@ -42,6 +42,11 @@ export interface Config {
   readonly wsCompression: WsCompression;
   /** With compression on, messages smaller than this many bytes are sent uncompressed. @default 1_024 */
   readonly wsCompressionMinBytes: number;
+  /**
+   * Bytes of one connection's updates that may wait to be stored; past this
+   * the server stops reading that connection until half are stored. @default 1 MiB
+   */
+  readonly maxUnstoredBytes: number;
   /** Most documents held in memory at once; more are refused until some unload. @default 10_000 */
   readonly maxDocuments: number;
   /** Bytes a connection may queue before its first document is authenticated. @default 5 MiB */
@@ -360,6 +365,16 @@ export const SETTINGS = [
       "with WS_COMPRESSION=on, messages smaller than this go uncompressed (typing and presence are; a document's initial sync is not)",
     allowed: "an integer 0-1073741824",
     schema: integer(0, 1024 * MiB),
+  }),
+  setting({
+    key: "maxUnstoredBytes",
+    env: "MAX_UNSTORED_BYTES",
+    argument: "<n>",
+    default: MiB,
+    description:
+      "bytes of one connection's updates that may wait to be stored; past this the server stops reading that connection (backpressure) until half of them are stored",
+    allowed: "an integer 1024-1073741824",
+    schema: integer(1024, 1024 * MiB),
   }),
   setting({
     key: "maxDocuments",

@@ -5,7 +5,7 @@
  * `close` and `readyState`, so the WebSocket transport, tests and the fuzz
  * network all drive the same code.
  */
-import { type Document, type Extension, Hocuspocus } from "@hocuspocus/server";
+import { type Document, type Extension, Hocuspocus, OutgoingMessage } from "@hocuspocus/server";
 import type { AccessMode } from "./auth/access.ts";
 import { AuthExtension } from "./auth/extension.ts";
 import type { Config } from "./config.ts";
@@ -18,10 +18,11 @@ import { DurablePersistence } from "./persistence/extension.ts";
 import type { DocumentStore } from "./persistence/store.ts";
 import { inspectFrame } from "./protocol/guard.ts";
 import { messageHead } from "./protocol/head.ts";
-import { MessageType } from "./protocol/messages.ts";
+import { MessageType, SyncType } from "./protocol/messages.ts";
 import { FanOut } from "./scaling/fan-out.ts";
 import type { RedisConnections } from "./scaling/redis.ts";
 import type { AttemptTicket } from "./transport/gate.ts";
+import { directUpdates, skipUnusedUpdateHooks } from "./upstream/hocuspocus.ts";
 
 /** WebSocket readyState values. */
 const WS_OPEN = 1;
@@ -32,6 +33,19 @@ export interface CoreSocket {
   readonly readyState: number;
   send(message: Uint8Array): void;
   close(code: number, reason: string): void;
+  /**
+   * Stop reading the client's messages (backpressure): called when the
+   * connection's updates waiting to be stored pass `MAX_UNSTORED_BYTES`.
+   * Messages already read may still arrive. A socket without it is never paused.
+   */
+  pause?(): void;
+  /** Read the client's messages again. */
+  resume?(): void;
+  /**
+   * Runs `sends` with the socket corked: the messages it sends leave in one
+   * write (one system call) instead of one each. @default just runs it
+   */
+  corked?(sends: () => void): void;
 }
 
 /** What the core keeps per connection, shared with hooks through the Hocuspocus context. */
@@ -110,6 +124,30 @@ export function createSyncCore({
   // Changes relayed by another instance carry the origin `{ source: "redis" }`, which
   // persistence does not store again: each change is stored by the instance its client is on.
   const fanOut = redis === null ? null : new FanOut({ redis, store, logger });
+  // Every extension Hocuspocus runs (we set no configuration-level hooks), in order.
+  const configured: Extension[] = [
+    new DocumentNameGuard(onRefused),
+    new AuthExtension(access, onRefused, logger),
+    persistence,
+    new StoredConfirmations(persistence),
+    ...(fanOut === null ? [] : [fanOut]),
+    {
+      extensionName: "connection-log",
+      async connected({ context, documentName }) {
+        const { connectionId, documents, attempt } = context as ConnectionContext;
+        documents.add(documentName);
+        attempt?.authenticated();
+        logger.info({ connection: connectionId, document: documentName }, "document opened");
+      },
+      async onDisconnect({ context, documentName }) {
+        logger.info(
+          { connection: (context as ConnectionContext).connectionId, document: documentName },
+          "document closed",
+        );
+      },
+    },
+    ...extensions,
+  ];
   const hocuspocus = new Hocuspocus({
     quiet: true,
     timeout: config.idleTimeoutMs,
@@ -132,32 +170,13 @@ export function createSyncCore({
     flushMaxBytes: 4096,
     // DurablePersistence stores every update as it arrives; Hocuspocus' debounced store is unused.
     unloadImmediately: true,
-    extensions: [
-      new DocumentNameGuard(onRefused),
-      new AuthExtension(access, onRefused, logger),
-      persistence,
-      new StoredConfirmations(persistence),
-      ...(fanOut === null ? [] : [fanOut]),
-      {
-        extensionName: "connection-log",
-        async connected({ context, documentName }) {
-          const { connectionId, documents, attempt } = context as ConnectionContext;
-          documents.add(documentName);
-          attempt?.authenticated();
-          logger.info({ connection: connectionId, document: documentName }, "document opened");
-        },
-        async onDisconnect({ context, documentName }) {
-          logger.info(
-            { connection: (context as ConnectionContext).connectionId, document: documentName },
-            "document closed",
-          );
-        },
-      },
-      ...extensions,
-    ],
+    // A copy: Hocuspocus sorts the list it is given and appends its own configuration hooks.
+    extensions: [...configured],
   });
 
   guardDocumentLifecycle(hocuspocus);
+  skipUnusedUpdateHooks(hocuspocus, configured);
+  const direct = directUpdates(configured);
 
   return {
     hocuspocus,
@@ -206,9 +225,14 @@ export function createSyncCore({
           socket.close(code ?? 1000, reason ?? "");
         },
       };
+      const backlog = new Backlog(config.maxUnstoredBytes, socket);
       // Acknowledge only once durable; an abandoned write is never acknowledged. Updates
       // that share a write batch share its promise, so their acknowledgements wait together.
-      let waiting: { durable: Promise<void>; messages: Uint8Array[] } | null = null;
+      let waiting: {
+        durable: Promise<void>;
+        documentName: string;
+        messages: Uint8Array[];
+      } | null = null;
       const acknowledgeWhenDurable = (documentName: string, message: Uint8Array) => {
         const durable = persistence.whenDurable(documentName);
         if (durable === null) {
@@ -217,23 +241,45 @@ export function createSyncCore({
             { document: documentName },
             "acknowledgement for an unloaded document withheld",
           );
+          backlog.settled(documentName, 1);
           return;
         }
-        if (waiting?.durable === durable) {
+        if (waiting?.durable === durable && waiting.documentName === documentName) {
           waiting.messages.push(message);
           return;
         }
-        const group = { durable, messages: [message] };
+        const group = { durable, documentName, messages: [message] };
         waiting = group;
+        const done = () => {
+          if (waiting === group) waiting = null;
+          backlog.settled(documentName, group.messages.length);
+        };
+        const sendAll = () => {
+          for (const ack of group.messages) if (socket.readyState === WS_OPEN) socket.send(ack);
+        };
         durable.then(
           () => {
-            if (waiting === group) waiting = null;
-            for (const ack of group.messages) if (socket.readyState === WS_OPEN) socket.send(ack);
+            done();
+            // A write batch acknowledges many updates at once (a fast writer's: hundreds).
+            if (socket.corked === undefined) sendAll();
+            else socket.corked(sendAll);
           },
-          () => {},
+          // Abandoned (the store gave up): never acknowledged, no longer waiting either.
+          done,
         );
       };
       const client = hocuspocus.handleConnection(adapter, request, context);
+      /** The acknowledgement of an update, as Hocuspocus writes it, for the last address seen. */
+      let ack: { address: string; message: Uint8Array } | null = null;
+      const acknowledgement = (address: string) => {
+        if (ack?.address !== address) {
+          ack = {
+            address,
+            message: new OutgoingMessage(address).writeSyncStatus(true).toUint8Array(),
+          };
+        }
+        return ack.message;
+      };
       /**
        * Whether awareness client `id` was announced on `document` by another connection to
        * this instance. A client relayed from another instance belongs to no connection here,
@@ -268,6 +314,16 @@ export function createSyncCore({
                       );
                     })
                   : frame;
+              const { update } = verdict;
+              if (update !== null) backlog.received(verdict.documentName, frame.byteLength);
+              if (
+                update?.syncType === SyncType.Update &&
+                verdict.type === MessageType.Sync &&
+                direct?.apply(client, verdict.address, verdict.documentName, update.bytes)
+              ) {
+                acknowledgeWhenDurable(verdict.documentName, acknowledgement(verdict.address));
+                return { kind: "handled" };
+              }
               client.handleMessage(revised);
               return { kind: "handled" };
             }
@@ -281,11 +337,79 @@ export function createSyncCore({
         closed(code, reason) {
           if (!open) return;
           open = false;
+          backlog.clear();
           client.handleClose({ code, reason });
         },
       };
     },
   };
+}
+
+/**
+ * One connection's updates that are read but not yet stored, and the
+ * backpressure on them: past `limit` bytes the socket is paused (its messages
+ * are no longer read, so TCP slows the client down), and it is resumed once
+ * half of that is stored. Without it a client that sends faster than the
+ * store writes (a script, an importer) grows the server's queues, and its
+ * memory, without bound.
+ *
+ * Hocuspocus answers every update with one acknowledgement, in order per
+ * document, and the core sends it once the update is stored (or drops it if
+ * the write was abandoned): each acknowledgement settles the oldest update
+ * of its document.
+ */
+class Backlog {
+  /** Per document, the sizes of its waiting updates, oldest first from `head`. */
+  private readonly pending = new Map<string, { sizes: number[]; head: number }>();
+  private bytes = 0;
+  private paused = false;
+  private readonly limit: number;
+  private readonly socket: CoreSocket;
+
+  constructor(limit: number, socket: CoreSocket) {
+    this.limit = limit;
+    this.socket = socket;
+  }
+
+  /** An update of `size` bytes for `documentName` was handed to Hocuspocus. */
+  received(documentName: string, size: number): void {
+    let queue = this.pending.get(documentName);
+    if (queue === undefined) {
+      queue = { sizes: [], head: 0 };
+      this.pending.set(documentName, queue);
+    }
+    queue.sizes.push(size);
+    this.bytes += size;
+    if (!this.paused && this.bytes > this.limit && this.socket.pause !== undefined) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  /** The oldest `count` updates of `documentName` were stored (or given up). */
+  settled(documentName: string, count: number): void {
+    const queue = this.pending.get(documentName);
+    if (queue === undefined) return;
+    const end = Math.min(queue.head + count, queue.sizes.length);
+    for (let i = queue.head; i < end; i++) this.bytes -= queue.sizes[i] ?? 0;
+    queue.head = end;
+    if (queue.head === queue.sizes.length) this.pending.delete(documentName);
+    else if (queue.head > 1024 && queue.head * 2 > queue.sizes.length) {
+      queue.sizes = queue.sizes.slice(queue.head);
+      queue.head = 0;
+    }
+    if (this.paused && this.bytes <= this.limit / 2) {
+      this.paused = false;
+      this.socket.resume?.();
+    }
+  }
+
+  /** The connection closed: nothing is waiting any more. */
+  clear(): void {
+    this.pending.clear();
+    this.bytes = 0;
+    this.paused = false;
+  }
 }
 
 /**

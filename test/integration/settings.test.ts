@@ -77,6 +77,7 @@ const COVERAGE: Record<keyof Config, Coverage> = {
   maxSendBufferBytes: { group: "main", value: "12345678" },
   wsCompression: { group: "main", value: "on" },
   wsCompressionMinBytes: { group: "main", value: "2048" },
+  maxUnstoredBytes: { group: "main", value: "2345678" },
   maxDocuments: { group: "main", value: "4" },
   maxUnauthenticatedQueueBytes: { group: "memory", value: "4096" },
   maxUnauthenticatedQueueMessages: { group: "main", value: "5" },
@@ -448,6 +449,8 @@ describe("every setting takes effect", () => {
         MAX_SEND_BUFFER_BYTES: 12_345_678,
         WS_COMPRESSION: "on",
         WS_COMPRESSION_MIN_BYTES: 2048,
+        // Pausing a connection that outpaces the store: test/integration/backpressure.test.ts.
+        MAX_UNSTORED_BYTES: 2_345_678,
         BROADCAST_BATCH_MS: -1,
         SHUTDOWN_TIMEOUT_MS: 4321,
         WEBHOOK_DEBOUNCE_MS: 50,

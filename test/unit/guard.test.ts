@@ -44,6 +44,21 @@ describe("frame guard", () => {
     expect(inspectFrame(Uint8Array.of(10))).toEqual({ kind: "pong" });
   });
 
+  it("[LIM4] says which frames carry an update (each one is acknowledged once stored)", () => {
+    const carries = (frame: Uint8Array) => {
+      const verdict = inspectFrame(frame);
+      return verdict.kind === "message" && verdict.update !== null;
+    };
+    const hello = update("hello");
+    const verdict = inspectFrame(wire.update("doc", hello));
+    expect(verdict.kind === "message" && verdict.update).toEqual({ syncType: 2, bytes: hello });
+    expect(carries(wire.update("doc", update("hello")))).toBe(true);
+    expect(carries(wire.syncStep2("doc", update("hello")))).toBe(true);
+    expect(carries(wire.syncStep1("doc"))).toBe(false);
+    expect(carries(wire.auth("doc", "token"))).toBe(false);
+    expect(carries(wire.awareness("doc", 1, "null"))).toBe(false);
+  });
+
   it("[PROT1] rejects truncated updates, bad JSON, unknown types and bad UTF-8 with a reason", () => {
     const full = update("truncate me");
     const cases: Array<[Uint8Array, number, RegExp]> = [

@@ -5,6 +5,7 @@
  */
 import { type AddressInfo, createServer, type Socket } from "node:net";
 import { HocuspocusProviderWebsocket } from "@hocuspocus/provider";
+import { type Extension, Hocuspocus } from "@hocuspocus/server";
 import type { Node as PMNode } from "@tiptap/pm/model";
 import { EditorState } from "@tiptap/pm/state";
 import { tableEditing } from "@tiptap/pm/tables";
@@ -18,6 +19,9 @@ import { schema } from "../../server/src/documents/schema.ts";
 import { createLogger } from "../../server/src/observability/logger.ts";
 import { DurablePersistence } from "../../server/src/persistence/extension.ts";
 import { MemoryStore } from "../../server/src/persistence/memory.ts";
+import { skipUnusedUpdateHooks } from "../../server/src/upstream/hocuspocus.ts";
+import { acknowledged, connect, synced } from "../helpers/clients.ts";
+import { startServer } from "../helpers/server.ts";
 
 describe("upstream guards", () => {
   it("[PERS10] yjs 13.6 keeps a document's update listeners in the Map `_observers` (applyQuietly sets them aside)", () => {
@@ -180,5 +184,50 @@ describe("prosemirror-tables 1.8.5 (repairsWhen, editor/src/extensions.ts)", () 
     expect(cellsPerRow(edit(wrapped(true), false))).toEqual([2, 2]);
     // Appended to a rendered change, a repair would never reach Yjs: it comes after, on its own.
     expect(cellsPerRow(edit(wrapped(true), true))).toEqual([2, 1]);
+  });
+});
+
+describe("@hocuspocus/server 4.7 message path (server/src/upstream/hocuspocus.ts)", () => {
+  it("[SYNC1] handleDocumentUpdate is what debounces onStoreDocument per update; skipUnusedUpdateHooks turns it off only when no extension needs it", async () => {
+    const edits = async (hocuspocus: Hocuspocus) => {
+      const debounce = vi.spyOn(hocuspocus.debouncer, "debounce");
+      const connection = await hocuspocus.openDirectConnection("doc");
+      await connection.transact((doc) => doc.getText("t").insert(0, "x"));
+      // Counted before the disconnect, which stores the document itself.
+      const calls = debounce.mock.calls.length;
+      await connection.disconnect();
+      return calls;
+    };
+    expect(await edits(new Hocuspocus({ quiet: true }))).toBeGreaterThan(0);
+    const patched = new Hocuspocus({ quiet: true });
+    skipUnusedUpdateHooks(patched, []);
+    expect(await edits(patched)).toBe(0);
+    let changes = 0;
+    const watcher: Extension = {
+      async onChange() {
+        changes++;
+      },
+    };
+    const kept = new Hocuspocus({ quiet: true, extensions: [watcher] });
+    skipUnusedUpdateHooks(kept, [watcher]);
+    expect(await edits(kept)).toBeGreaterThan(0);
+    expect(changes).toBeGreaterThan(0);
+  });
+
+  it("[SYNC1] plain updates from an established connection skip Hocuspocus' message hooks (directUpdates reads its private connection state), and are applied and acknowledged", async () => {
+    const { server, address } = await startServer({ config: { store: "memory" } });
+    const provider = connect({ url: address.wsUrl, name: "direct" });
+    await synced(provider);
+    const hooks = vi.spyOn(server.hocuspocus, "hooks");
+    const text = provider.document.getText("t");
+    for (let i = 0; i < 20; i++) {
+      text.insert(text.length, String(i % 10));
+      await acknowledged(provider);
+    }
+    const messageHooks = hooks.mock.calls.filter(([name]) => name === "beforeHandleMessage");
+    // Only the stored-confirmation questions the test's acknowledgement waits do not send.
+    expect(messageHooks.length).toBeLessThan(5);
+    const document = server.hocuspocus.documents.get("direct");
+    expect(document?.getText("t").toString()).toBe("01234567890123456789");
   });
 });

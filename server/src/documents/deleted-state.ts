@@ -20,7 +20,6 @@
 import {
   type beforeSyncPayload,
   type Document,
-  type Extension,
   OutgoingMessage,
   type onLoadDocumentPayload,
 } from "@hocuspocus/server";
@@ -29,6 +28,7 @@ import { Close, Refusal, RefusedSync } from "../errors.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { DocumentStore } from "../persistence/store.ts";
 import { SyncType } from "../protocol/messages.ts";
+import type { SyncGuard } from "../upstream/hocuspocus.ts";
 
 /** What a refused connection is told (the editor explains `document-deleted` to its user). */
 export const DELETED_STATE_REASON = `${Refusal.documentDeleted}: this copy belongs to a document that was deleted`;
@@ -40,7 +40,7 @@ export interface DeletedStateGuardOptions {
   readonly onRefused?: (reason: string) => void;
 }
 
-export class DeletedStateGuard implements Extension {
+export class DeletedStateGuard implements SyncGuard {
   readonly extensionName = "deleted-state-guard";
   /** After persistence (1000) has loaded the state; the state itself is never the client's. */
   readonly priority = 900;
@@ -62,9 +62,14 @@ export class DeletedStateGuard implements Extension {
     if (clients.size > 0) this.deleted.set(document, clients);
   }
 
-  async beforeSync({ connection, document, type, payload }: beforeSyncPayload): Promise<void> {
+  /** Whether a sync message of `type` on `document` carries state of a deleted content. */
+  refusesSync(document: Document, type: number, payload: Uint8Array): boolean {
     const clients = this.deleted.get(document);
-    if (clients === undefined || !fromDeleted(clients, type, payload)) return;
+    return clients !== undefined && fromDeleted(clients, type, payload);
+  }
+
+  async beforeSync({ connection, document, type, payload }: beforeSyncPayload): Promise<void> {
+    if (!this.refusesSync(document, type, payload)) return;
     this.options.onRefused?.(Refusal.documentDeleted);
     this.options.logger.info(
       {

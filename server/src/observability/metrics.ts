@@ -56,6 +56,11 @@ export function createMetrics(sources: MetricSources) {
       help: "WebSocket payload bytes sent.",
       registers: [registry],
     }),
+    pausedReads: new Counter({
+      name: "collab_reads_paused_total",
+      help: "Times a connection's reading was paused because MAX_UNSTORED_BYTES of its updates waited to be stored.",
+      registers: [registry],
+    }),
     protocolErrors: new Counter({
       name: "collab_protocol_errors_total",
       help: "Connections closed for a malformed or oversized message.",

@@ -15,7 +15,20 @@ import { AuthType, MessageType, SyncType, splitAddress } from "./messages.ts";
 
 /** What the guard decided about one frame. */
 export type FrameVerdict =
-  | { readonly kind: "message"; readonly documentName: string; readonly type: number }
+  | {
+      readonly kind: "message";
+      /** The document name and, after a NUL, the provider's session id. */
+      readonly address: string;
+      readonly documentName: string;
+      readonly type: number;
+      /**
+       * The Yjs update a sync message carries (sync step 2 or update), with
+       * its y-protocols sync type; null for any other message. Hocuspocus
+       * answers each update with one acknowledgement (a SyncStatus message),
+       * in order.
+       */
+      readonly update: SyncUpdate | null;
+    }
   /** A connection-level Pong (a single byte, no address): dropped, never forwarded. */
   | { readonly kind: "pong" }
   | { readonly kind: "reject"; readonly close: CloseCode };
@@ -85,7 +98,15 @@ function checkUpdate(update: Uint8Array): void {
   }
 }
 
-function checkSync(decoder: decoding.Decoder): void {
+/** A Yjs update carried by a sync message. */
+export interface SyncUpdate {
+  /** `SyncType.Step2` or `SyncType.Update`. */
+  readonly syncType: number;
+  readonly bytes: Uint8Array;
+}
+
+/** Checks a sync message; returns the update it carries, if any. */
+function checkSync(decoder: decoding.Decoder): SyncUpdate | null {
   const syncType = readUint(decoder, "sync type");
   switch (syncType) {
     case SyncType.Step1: {
@@ -95,12 +116,14 @@ function checkSync(decoder: decoding.Decoder): void {
       } catch {
         protocolError("state vector does not decode");
       }
-      return;
+      return null;
     }
     case SyncType.Step2:
-    case SyncType.Update:
-      checkUpdate(readBytes(decoder, "Yjs update"));
-      return;
+    case SyncType.Update: {
+      const bytes = readBytes(decoder, "Yjs update");
+      checkUpdate(bytes);
+      return { syncType, bytes };
+    }
     default:
       protocolError(`unknown sync message type ${syncType}`);
   }
@@ -123,29 +146,29 @@ function checkAwareness(decoder: decoding.Decoder): void {
   if (decoding.hasContent(update)) protocolError("awareness update has trailing bytes");
 }
 
-function checkBody(type: number, decoder: decoding.Decoder): void {
+/** Checks a message's body; returns the Yjs update it carries, if any. */
+function checkBody(type: number, decoder: decoding.Decoder): SyncUpdate | null {
   switch (type) {
     case MessageType.Sync:
     case MessageType.SyncReply:
-      checkSync(decoder);
-      return;
+      return checkSync(decoder);
     case MessageType.Awareness:
       checkAwareness(decoder);
-      return;
+      return null;
     case MessageType.Auth: {
       const authType = readUint(decoder, "auth type");
       if (authType !== AuthType.Token)
         protocolError(`clients may only send auth tokens, got auth type ${authType}`);
       readString(decoder, "token");
       if (decoding.hasContent(decoder)) readString(decoder, "provider version");
-      return;
+      return null;
     }
     case MessageType.Stateless:
       readString(decoder, "stateless payload");
-      return;
+      return null;
     case MessageType.QueryAwareness:
     case MessageType.Close:
-      return;
+      return null;
     default:
       protocolError(`message type ${type} is not accepted from clients`);
   }
@@ -162,8 +185,14 @@ export function inspectFrame(frame: Uint8Array): FrameVerdict {
   try {
     const address = readString(decoder, "document address", MAX_ADDRESS_BYTES);
     const type = readUint(decoder, "message type");
-    checkBody(type, decoder);
-    return { kind: "message", documentName: splitAddress(address).documentName, type };
+    const update = checkBody(type, decoder);
+    return {
+      kind: "message",
+      address,
+      documentName: splitAddress(address).documentName,
+      type,
+      update,
+    };
   } catch (error) {
     if (error instanceof Malformed) return { kind: "reject", close: error.close };
     return {

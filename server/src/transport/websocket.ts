@@ -104,7 +104,7 @@ export class WebSocketTransport {
         return;
     }
     this.wss.handleUpgrade(request, socket, head, (ws) =>
-      this.accept(ws, request, translator, attempt),
+      this.accept(ws, request, socket, translator, attempt),
     );
   }
 
@@ -124,6 +124,7 @@ export class WebSocketTransport {
   private accept(
     ws: WebSocket,
     request: IncomingMessage,
+    raw: Duplex,
     translator: FrameTranslator,
     attempt: AttemptTicket,
   ): void {
@@ -185,6 +186,24 @@ export class WebSocketTransport {
         },
         close(code, reason) {
           closeSocket(translator.closing({ code, reason }));
+        },
+        pause() {
+          log.debug("updates waiting to be stored; reading paused");
+          metrics.pausedReads.inc();
+          ws.pause();
+        },
+        resume() {
+          ws.resume();
+        },
+        corked(sends) {
+          // The upgraded TCP (or TLS) socket ws writes to; corks nest, so ws' own cork of
+          // each frame's header and body no longer ends the write.
+          raw.cork();
+          try {
+            sends();
+          } finally {
+            raw.uncork();
+          }
         },
       },
       toFetchRequest(request),
