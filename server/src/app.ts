@@ -16,7 +16,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import type { Hocuspocus } from "@hocuspocus/server";
-import { createApi } from "./api/router.ts";
+import { lazyApi } from "./api/lazy.ts";
 import { FileAttachmentStore } from "./attachments/files.ts";
 import { MemoryAttachmentStore } from "./attachments/memory.ts";
 import { AttachmentService } from "./attachments/service.ts";
@@ -42,7 +42,9 @@ import { loadTlsFiles, type TlsFiles } from "./transport/tls.ts";
 import { WebSocketTransport } from "./transport/websocket.ts";
 
 // What only some settings use is imported when they are set: the PostgreSQL store and
-// client (STORE=postgres), Redis fan-out (REDIS_URL), webhooks (WEBHOOK_URLS).
+// client (STORE=postgres), Redis fan-out (REDIS_URL), webhooks (WEBHOOK_URLS). Loaded at
+// start, they added 8 MB to the idle memory of a server that uses none of them
+// (docs/benchmarks.md, "Profile: idle memory at start-up").
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** How often the trash is swept for entries past TRASH_RETENTION_DAYS. */
@@ -352,7 +354,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
   });
 
   const parser = new ContentParser({ maxBytes: { json: config.maxBodyBytes } });
-  const api = createApi({
+  const api = lazyApi({
     access,
     apiSecret: config.apiSecret,
     service,
