@@ -7,7 +7,7 @@
  *   tail is visible;
  * - server memory per idle connection and per document, per server.
  */
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import type { ChartData } from "./report.ts";
@@ -120,6 +120,8 @@ export async function writeCharts(
   const written: string[] = [];
   const write = async (kind: "latency" | "memory", spec: TopLevelSpec) => {
     const file = new URL(`${base.href}-${kind}.svg`);
+    // A fresh checkout has no results directory until the runner writes its JSON, after the charts.
+    await mkdir(new URL("./", file), { recursive: true });
     await writeFile(file, await renderSvg(spec));
     written.push(file.pathname);
   };

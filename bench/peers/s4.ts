@@ -1,6 +1,6 @@
 /**
- * Peer scenario S4, capacity: what an idle connection and an open document
- * cost in server memory, for every server, one at a time.
+ * Peer scenario S4, capacity: what an idle server, an idle connection and an
+ * open document cost in server memory, for every server, one at a time.
  *
  * For each server, two phases, each on a freshly started server (fresh
  * place) with a fresh load-generator process (bench/peers/load.ts, the
@@ -23,6 +23,11 @@
  *   connection's cost with the document shared.
  * - KB per document = (own documents: after − before) / 2,000 − KB per
  *   connection: what a loaded (empty) document adds.
+ * - Idle server memory: each phase's server is first measured as it comes,
+ *   freshly started and listening, after a full GC, before any client (the
+ *   warm-up's included) has connected; the figure is the median of the two
+ *   phases' servers: what a process that serves nobody yet costs (the
+ *   modules loaded at start, and what starting left behind).
  *
  * A fresh server per phase, rather than one server unloading between the
  * phases, keeps the second phase's baseline free of what the first left
@@ -42,7 +47,7 @@
  */
 import { cpus, loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type BenchContext, round } from "../lib.ts";
+import { type BenchContext, median, round } from "../lib.ts";
 import type { ChildServer } from "../server.ts";
 import type { ChildStats } from "../servers/child.ts";
 import { type Failure, failureReason, outcomeValues, whenUnloaded } from "./common.ts";
@@ -62,7 +67,10 @@ const UNLOAD_TIMEOUT_MS = 15_000;
 /** After the clients connected, before measuring: the last messages are processed. */
 const SETTLE_MS = 1_000;
 const TARGET_KB_PER_CONNECTION = 20;
+/** Issue 14's bound on an idle server's RSS before any client, in MB. */
+const TARGET_IDLE_MB = 100;
 const KB = 1024;
+const MB = 1024 * 1024;
 
 type PhaseId = "own" | "one";
 
@@ -84,6 +92,8 @@ const heap = (usage: NodeJS.MemoryUsage) => usage.heapUsed + usage.external;
 /** One phase on one server. */
 interface Phase {
   readonly phase: PhaseId;
+  /** The fresh server before any client, after a full GC. */
+  readonly idle: NodeJS.MemoryUsage;
   readonly connectMs: number;
   readonly clients: number;
   readonly before: NodeJS.MemoryUsage;
@@ -108,6 +118,7 @@ async function phase(
       timeoutMs: CONNECT_TIMEOUT_MS,
       presence: false,
     });
+  const idle = await server.memory();
   await connect(plan(id, "s4-warm-up", WARM_UP_CLIENTS));
   await load.close();
   const warmUpUnloaded = await whenUnloaded(server, UNLOAD_TIMEOUT_MS);
@@ -119,6 +130,7 @@ async function phase(
   await load.close();
   return {
     phase: id,
+    idle,
     connectMs: connected.connectMs,
     clients: connected.clients,
     before,
@@ -134,6 +146,9 @@ interface Costs {
   readonly heapPerConnection: number;
   readonly rssPerDocument: number;
   readonly heapPerDocument: number;
+  /** The idle server, in MB: the median of the two phases' fresh servers. */
+  readonly idleRss: number;
+  readonly idleHeap: number;
 }
 
 function costs(own: Phase, one: Phase): Costs {
@@ -141,11 +156,15 @@ function costs(own: Phase, one: Phase): Costs {
     (pick(p.after) - pick(p.before)) / p.clients / KB;
   const rssPerConnection = per(one, rss);
   const heapPerConnection = per(one, heap);
+  const idle = (pick: (usage: NodeJS.MemoryUsage) => number) =>
+    median([own, one].map((p) => pick(p.idle) / MB));
   return {
     rssPerConnection,
     heapPerConnection,
     rssPerDocument: per(own, rss) - rssPerConnection,
     heapPerDocument: per(own, heap) - heapPerConnection,
+    idleRss: idle(rss),
+    idleHeap: idle(heap),
   };
 }
 
@@ -208,6 +227,19 @@ function figures(peers: readonly Peer[], outcomes: ReadonlyMap<string, Outcome>)
       "as above, heapUsed + external",
     ),
     figure(
+      "idle server RSS before any client",
+      "MB",
+      (o) => o.costs.idleRss,
+      "a freshly started server, listening, after a full GC, before any client connected; the median of the two phases' servers",
+      { op: "<=", value: TARGET_IDLE_MB },
+    ),
+    figure(
+      "idle server JS heap + external before any client",
+      "MB",
+      (o) => o.costs.idleHeap,
+      "as above, heapUsed + external",
+    ),
+    figure(
       `time to connect ${CONNECTIONS.toLocaleString("en-US")} clients to one document`,
       "s",
       (o) => o.one.connectMs / 1000,
@@ -247,7 +279,7 @@ export async function runS4(context: BenchContext, set: PeerSet): Promise<Scenar
         perDocumentKb: result.rssPerDocument,
       };
       context.log(
-        `s4 ${peer.label}: per connection ${round(result.rssPerConnection)} KB RSS / ${round(result.heapPerConnection)} KB heap, per document ${round(result.rssPerDocument)} KB RSS / ${round(result.heapPerDocument)} KB heap; connected in ${round(own.connectMs / 1000)} s (own) and ${round(one.connectMs / 1000)} s (one)${[
+        `s4 ${peer.label}: idle ${round(result.idleRss)} MB RSS / ${round(result.idleHeap)} MB heap; per connection ${round(result.rssPerConnection)} KB RSS / ${round(result.heapPerConnection)} KB heap, per document ${round(result.rssPerDocument)} KB RSS / ${round(result.heapPerDocument)} KB heap; connected in ${round(own.connectMs / 1000)} s (own) and ${round(one.connectMs / 1000)} s (one)${[
           mismatch(own),
           mismatch(one),
         ]

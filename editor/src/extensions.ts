@@ -30,8 +30,7 @@ import { CommentMark } from "./comments/mark.ts";
  */
 export const CODE_EXCLUDES = ["bold", "italic", "strike", "underline", "link"] as const;
 
-/** The Yjs XML fragment the editor binds to. */
-export const FIELD = "default";
+export { FIELD } from "./field.ts";
 
 /** What an editor decides about the document's shape. */
 export interface SchemaOptions {

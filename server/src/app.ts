@@ -16,7 +16,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import type { Hocuspocus } from "@hocuspocus/server";
-import { createApi } from "./api/router.ts";
+import { lazyApi } from "./api/lazy.ts";
 import { FileAttachmentStore } from "./attachments/files.ts";
 import { MemoryAttachmentStore } from "./attachments/memory.ts";
 import { AttachmentService } from "./attachments/service.ts";
@@ -35,16 +35,16 @@ import { Close, CollabError } from "./errors.ts";
 import { createLogger, type Logger } from "./observability/logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { LevelDbStore } from "./persistence/leveldb.ts";
-import { MemoryStore } from "./persistence/memory.ts";
-import { PostgresStore } from "./persistence/postgres.ts";
 import type { DocumentStore } from "./persistence/store.ts";
-import { DeletionCoordinator } from "./scaling/deletions.ts";
-import { connectRedis } from "./scaling/redis.ts";
 import { Gate, type Refused } from "./transport/gate.ts";
 import { createHttpHandler } from "./transport/http.ts";
 import { loadTlsFiles, type TlsFiles } from "./transport/tls.ts";
 import { WebSocketTransport } from "./transport/websocket.ts";
-import { Webhooks } from "./webhooks/webhooks.ts";
+
+// What only some settings use is imported when they are set: the PostgreSQL store and
+// client (STORE=postgres), Redis fan-out (REDIS_URL), webhooks (WEBHOOK_URLS). Loaded at
+// start, they added 8 MB to the idle memory of a server that uses none of them
+// (docs/benchmarks.md, "Profile: idle memory at start-up").
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** How often the trash is swept for entries past TRASH_RETENTION_DAYS. */
@@ -107,8 +107,10 @@ export interface CollabServer {
 /** Opens the configured store; fails with DATA_DIR_LOCKED when another process has the directory. */
 export async function openStore(config: Config): Promise<DocumentStore> {
   switch (config.store) {
-    case "memory":
+    case "memory": {
+      const { MemoryStore } = await import("./persistence/memory.ts");
       return new MemoryStore();
+    }
     case "leveldb":
       return LevelDbStore.open({
         dir: config.dataDir,
@@ -116,11 +118,13 @@ export async function openStore(config: Config): Promise<DocumentStore> {
         cacheBytes: config.leveldbCacheBytes,
         writeBufferBytes: config.leveldbWriteBufferBytes,
       });
-    case "postgres":
+    case "postgres": {
       if (config.databaseUrl === null) {
         throw new CollabError("CONFIG_INVALID", "STORE=postgres needs DATABASE_URL");
       }
+      const { PostgresStore } = await import("./persistence/postgres.ts");
       return PostgresStore.open({ url: config.databaseUrl });
+    }
   }
 }
 
@@ -132,7 +136,10 @@ export async function openAttachments(
   config: Config,
   store: DocumentStore,
 ): Promise<AttachmentStore> {
-  if (store instanceof PostgresStore) return store.attachments();
+  if (store.kind === "postgres") {
+    const { PostgresStore } = await import("./persistence/postgres.ts");
+    if (store instanceof PostgresStore) return store.attachments();
+  }
   if (store instanceof LevelDbStore) {
     return FileAttachmentStore.open(join(config.dataDir, "attachments"));
   }
@@ -188,7 +195,8 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
   const tlsPaths = tlsPathsOf(config);
   const tlsFiles: TlsFiles | null = tlsPaths === null ? null : await loadTlsFiles(tlsPaths);
   // -- Redis fan-out (scaling/): connect before the store opens; every log line names the instance.
-  const redis = config.redisUrl === null ? null : await connectRedis(config.redisUrl);
+  const scaling = config.redisUrl === null ? null : await connectScaling(config.redisUrl);
+  const redis = scaling?.redis ?? null;
   const baseLogger = options.logger ?? createLogger(config.logLevel);
   const logger = redis === null ? baseLogger : baseLogger.child({ instance: redis.instance });
   const store =
@@ -217,7 +225,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
   const webhooks =
     config.webhookUrls.length === 0
       ? null
-      : new Webhooks({
+      : new (await import("./webhooks/webhooks.ts")).Webhooks({
           urls: config.webhookUrls,
           secret: config.webhookSecret,
           logger,
@@ -231,7 +239,8 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
   let comments: Comments | null = null;
   const deletions = new DeletionGuard();
   // In a cluster, a deletion first makes the other instances let go of the document.
-  const coordinator = redis === null ? null : new DeletionCoordinator({ redis, logger });
+  const coordinator =
+    scaling === null ? null : new scaling.DeletionCoordinator({ redis: scaling.redis, logger });
   const core = createSyncCore({
     config,
     store,
@@ -244,7 +253,8 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
       new DeletedStateGuard({ store, logger, onRefused }),
       new CommentRequests(() => comments, logger),
     ],
-    redis, // Redis fan-out
+    // Redis fan-out
+    fanOut: scaling === null ? null : new scaling.FanOut({ redis: scaling.redis, store, logger }),
   });
   const service: DocumentService = new DocumentService({
     hocuspocus: core.hocuspocus,
@@ -345,7 +355,7 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
   });
 
   const parser = new ContentParser({ maxBytes: { json: config.maxBodyBytes } });
-  const api = createApi({
+  const api = lazyApi({
     access,
     apiSecret: config.apiSecret,
     service,
@@ -484,6 +494,16 @@ export async function createCollabServer(options: CollabServerOptions = {}): Pro
       return closing;
     },
   };
+}
+
+/** Redis fan-out's modules, loaded only when REDIS_URL is set, with its open connections. */
+async function connectScaling(url: string) {
+  const [{ connectRedis }, { FanOut }, { DeletionCoordinator }] = await Promise.all([
+    import("./scaling/redis.ts"),
+    import("./scaling/fan-out.ts"),
+    import("./scaling/deletions.ts"),
+  ]);
+  return { redis: await connectRedis(url), FanOut, DeletionCoordinator };
 }
 
 /** The TLS files to serve with, or null for plain HTTP; both settings or neither. */

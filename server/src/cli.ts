@@ -5,9 +5,12 @@
  * between stores or to and from a backup file).
  */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { mintToken } from "./auth/tokens.ts";
-import { exportTo, importFrom, migrate } from "./commands/transfer.ts";
 import { addSettings, type Config, configFromOptions } from "./config.ts";
+
+// The other commands' modules load when they run: `serve` would otherwise carry the
+// transfers (with every store and the PostgreSQL client) and the token signer in its idle
+// memory (docs/benchmarks.md, "Profile: idle memory at start-up").
+const transfers = () => import("./commands/transfer.ts");
 
 export interface CliActions {
   /** Runs the server with the validated configuration. */
@@ -84,6 +87,7 @@ export function buildCli(version: string, actions: CliActions): Command {
               : "error: AUTH_SECRET must be at least 32 characters",
           );
         }
+        const { mintToken } = await import("./auth/tokens.ts");
         actions.print(
           await mintToken({
             secret,
@@ -107,6 +111,7 @@ export function buildCli(version: string, actions: CliActions): Command {
     .requiredOption("--to <store>", "target: leveldb:<directory> or postgres://...")
     .allowExcessArguments(false)
     .action(async (options: { from: string; to: string }) => {
+      const { migrate } = await transfers();
       await migrate(options.from, options.to, actions.print);
     });
   program
@@ -118,6 +123,7 @@ export function buildCli(version: string, actions: CliActions): Command {
     .option("--from <store>", storeHelp)
     .allowExcessArguments(false)
     .action(async (options: { out: string; from?: string }) => {
+      const { exportTo } = await transfers();
       await exportTo(options.out, options.from, actions.print);
     });
   program
@@ -127,6 +133,7 @@ export function buildCli(version: string, actions: CliActions): Command {
     .option("--to <store>", storeHelp)
     .allowExcessArguments(false)
     .action(async (file: string, options: { to?: string }) => {
+      const { importFrom } = await transfers();
       await importFrom(file, options.to, actions.print);
     });
   return program;

@@ -19,8 +19,7 @@ import type { DocumentStore } from "./persistence/store.ts";
 import { inspectFrame } from "./protocol/guard.ts";
 import { messageHead } from "./protocol/head.ts";
 import { MessageType, SyncType } from "./protocol/messages.ts";
-import { FanOut } from "./scaling/fan-out.ts";
-import type { RedisConnections } from "./scaling/redis.ts";
+import type { FanOut } from "./scaling/fan-out.ts";
 import type { AttemptTicket } from "./transport/gate.ts";
 import { directUpdates, skipUnusedUpdateHooks } from "./upstream/hocuspocus.ts";
 
@@ -96,10 +95,13 @@ export interface SyncCoreOptions {
   /** More extensions, run after ours. */
   readonly extensions?: readonly Extension[];
   /**
-   * Open Redis connections (config.redisUrl): edits and presence fan out to
-   * the other instances on the same Redis. @default null (one instance)
+   * Fan-out over Redis (config.redisUrl): edits and presence go to the other
+   * instances on the same Redis. Made by the caller, so a single instance never
+   * loads the Redis client. Changes relayed by another instance carry the
+   * origin `{ source: "redis" }`, which persistence does not store again: each
+   * change is stored by the instance its client is on. @default null (one instance)
    */
-  readonly redis?: RedisConnections | null;
+  readonly fanOut?: FanOut | null;
 }
 
 export function createSyncCore({
@@ -110,7 +112,7 @@ export function createSyncCore({
   onRefused,
   onChange,
   extensions = [],
-  redis = null,
+  fanOut = null,
 }: SyncCoreOptions): SyncCore {
   const persistence = new DurablePersistence({
     store,
@@ -121,9 +123,6 @@ export function createSyncCore({
     onRefused,
     onChange,
   });
-  // Changes relayed by another instance carry the origin `{ source: "redis" }`, which
-  // persistence does not store again: each change is stored by the instance its client is on.
-  const fanOut = redis === null ? null : new FanOut({ redis, store, logger });
   // Every extension Hocuspocus runs (we set no configuration-level hooks), in order.
   const configured: Extension[] = [
     new DocumentNameGuard(onRefused),

@@ -2,10 +2,11 @@
  * The process: configuration errors, the DATA_DIR lock, graceful shutdown,
  * health, readiness, metrics and logs (CONF, LIFE, OBS rules).
  */
+import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { SETTINGS } from "../../server/src/config.ts";
 import { acknowledged, connect, synced } from "../helpers/clients.ts";
-import { parseLine, runCli, spawnServer, startServer, tempDir } from "../helpers/server.ts";
+import { parseLine, ROOT, runCli, spawnServer, startServer, tempDir } from "../helpers/server.ts";
 
 describe("start-up", () => {
   it.each([
@@ -52,6 +53,60 @@ describe("start-up", () => {
     const server = await spawnServer({ DATA_DIR: await tempDir() });
     expect(server.address.port).toBeGreaterThan(0);
     expect((await fetch(`${server.address.url}/healthz`)).status).toBe(200);
+  });
+
+  it("[LIFE5] starting and syncing load neither the REST API, conversion, its worker nor JWT verification; the first conversion loads them and succeeds", async () => {
+    // Every module the process loads, on its own thread or a worker, is written to stderr in order.
+    const { address, stderr } = await spawnServer({
+      DATA_DIR: await tempDir(),
+      NODE_OPTIONS: `--import ${join(ROOT, "test/helpers/slow-import.ts")}`,
+      SLOW_IMPORT: "file://",
+      SLOW_IMPORT_MS: "0",
+    });
+    const loads = () => stderr.join("").match(/^slow-import \w+ \S+$/gm) ?? [];
+    const loaded = (lines: readonly string[], ...modules: string[]) =>
+      lines.filter((line) => modules.some((module) => line.includes(module)));
+    const lazy = [
+      "/server/src/api/router.ts",
+      "/server/src/api/routes.ts",
+      "/server/src/api/schemas.ts",
+      "/server/src/api/openapi.ts",
+      "/server/src/documents/convert.ts",
+      "/server/src/documents/parse-worker.ts",
+      "/server/src/webhooks/",
+      "/server/src/scaling/",
+      "/server/src/persistence/postgres.ts",
+      "/node_modules/jose/",
+      "/node_modules/pg/",
+      "/node_modules/ioredis/",
+      "/node_modules/@tiptap/",
+      "/node_modules/happy-dom/",
+    ];
+    const provider = connect({ url: address.wsUrl, name: "synced-first" });
+    await synced(provider);
+    provider.destroy();
+    // Written before the listening line; read by now, after the sync's round trips.
+    const started = loads();
+    expect(loaded(started, "/server/src/app.ts", "/server/src/core.ts")).toHaveLength(2);
+    expect(loaded(started, ...lazy)).toEqual([]);
+
+    // A Markdown body: read in the parse worker, then written through the conversion module.
+    const api = `${address.url}/api/v1/documents`;
+    const put = await fetch(`${api}/first`, {
+      method: "PUT",
+      headers: { "content-type": "text/markdown" },
+      body: "# Plan\n\nShip it.",
+    });
+    expect(put.status, await put.clone().text()).toBe(201);
+    expect(await (await fetch(`${api}/first?format=markdown`)).text()).toContain("# Plan");
+    await vi.waitFor(() =>
+      expect(loaded(loads(), "/server/src/api/router.ts", "/parse-worker.ts")).toEqual([
+        expect.stringMatching(/^slow-import main .*\/api\/router\.ts$/),
+        expect.stringMatching(/^slow-import worker .*\/documents\/parse-worker\.ts$/),
+      ]),
+    );
+    // No token was verified: the JWT library never loaded.
+    expect(loaded(loads(), "/node_modules/jose/")).toEqual([]);
   });
 });
 

@@ -22,8 +22,6 @@ import { buildOpenApi } from "./openapi.ts";
 import { type Reply, ROUTES, type Route } from "./routes.ts";
 import { BINARY_CONTENT_TYPES, CONTENT_TYPES, type ContentType } from "./schemas.ts";
 
-export const API_PREFIX = "/api/v1";
-
 export interface ApiOptions extends CallerOptions {
   readonly service: DocumentService;
   readonly comments: Comments;

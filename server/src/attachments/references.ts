@@ -4,7 +4,7 @@
  * Yjs document without converting it.
  */
 import * as Y from "yjs";
-import { FIELD } from "../../../editor/src/extensions.ts";
+import { FIELD } from "../../../editor/src/field.ts";
 import { isAttachmentId } from "./store.ts";
 
 /** Every attachment id the document's content refers to. */

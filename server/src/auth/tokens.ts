@@ -5,17 +5,21 @@
  * or write. Every failure is a CollabError whose `reason` tells the client
  * what was wrong (missing, malformed, bad signature, expired) and nothing more.
  */
-import {
-  type CryptoKey,
-  createRemoteJWKSet,
-  errors,
-  importSPKI,
-  type JWTVerifyGetKey,
-  jwtVerify,
-  SignJWT,
-} from "jose";
+import type { CryptoKey, JWTVerifyGetKey } from "jose";
 import { z } from "zod";
 import { CollabError } from "../errors.ts";
+
+type Jose = typeof import("jose");
+let jose: Promise<Jose> | undefined;
+
+/**
+ * jose, loaded with the first token verified or signed (or a PEM key checked at start-up):
+ * a server in anonymous mode never needs it, and it added about 3.5 MB to every idle process.
+ */
+function loadJose(): Promise<Jose> {
+  jose ??= import("jose");
+  return jose;
+}
 
 /**
  * What a token allows: `read` the document; `comment` on it as well (threads, replies,
@@ -70,29 +74,35 @@ export function createTokenVerifier(keys: TokenKeys): TokenVerifier | null {
     ...(keys.audience == null ? {} : { audience: keys.audience }),
   };
   const hmacKey = secret === null ? null : new TextEncoder().encode(secret);
-  const jwks =
-    publicKey?.startsWith("http") === true ? createRemoteJWKSet(new URL(publicKey)) : null;
-  const pem = publicKey !== null && jwks === null ? publicKey : null;
+  const jwksUrl = publicKey?.startsWith("http") === true ? new URL(publicKey) : null;
+  /** The JWKS client, made with the first token (it fetches the key set then). */
+  let jwks: JWTVerifyGetKey | null = null;
+  const pem = publicKey !== null && jwksUrl === null ? publicKey : null;
   const pemKeys = new Map<string, Promise<CryptoKey>>();
 
-  const getKey: JWTVerifyGetKey = async (header, token) => {
-    const alg = header.alg;
-    if (alg === HS256 && hmacKey !== null) return hmacKey;
-    if ((PUBLIC_KEY_ALGORITHMS as readonly string[]).includes(alg)) {
-      if (jwks !== null) return jwks(header, token);
-      if (pem !== null) {
-        let key = pemKeys.get(alg);
-        if (key === undefined) {
-          key = importSPKI(pem, alg);
-          pemKeys.set(alg, key);
+  const getKey =
+    (jose: Jose): JWTVerifyGetKey =>
+    async (header, token) => {
+      const alg = header.alg;
+      if (alg === HS256 && hmacKey !== null) return hmacKey;
+      if ((PUBLIC_KEY_ALGORITHMS as readonly string[]).includes(alg)) {
+        if (jwksUrl !== null) {
+          jwks ??= jose.createRemoteJWKSet(jwksUrl);
+          return jwks(header, token);
         }
-        return key;
+        if (pem !== null) {
+          let key = pemKeys.get(alg);
+          if (key === undefined) {
+            key = jose.importSPKI(pem, alg);
+            pemKeys.set(alg, key);
+          }
+          return key;
+        }
       }
-    }
-    throw new CollabError("TOKEN_INVALID", `tokens signed with ${alg} are not accepted here`, {
-      reason: `token-invalid: the ${alg} algorithm is not accepted`,
-    });
-  };
+      throw new CollabError("TOKEN_INVALID", `tokens signed with ${alg} are not accepted here`, {
+        reason: `token-invalid: the ${alg} algorithm is not accepted`,
+      });
+    };
   const algorithms = [
     ...(hmacKey === null ? [] : [HS256]),
     ...(publicKey === null ? [] : PUBLIC_KEY_ALGORITHMS),
@@ -104,15 +114,16 @@ export function createTokenVerifier(keys: TokenKeys): TokenVerifier | null {
         reason: "token-missing: this server needs an access token",
       });
     }
+    const jose = await loadJose();
     let payload: unknown;
     try {
-      ({ payload } = await jwtVerify(token, getKey, {
+      ({ payload } = await jose.jwtVerify(token, getKey(jose), {
         algorithms,
         requiredClaims: ["exp", "sub"],
         ...required,
       }));
     } catch (error) {
-      throw tokenError(error);
+      throw tokenError(error, jose.errors);
     }
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) {
@@ -132,7 +143,7 @@ export function createTokenVerifier(keys: TokenKeys): TokenVerifier | null {
   };
 }
 
-function tokenError(error: unknown): CollabError {
+function tokenError(error: unknown, errors: Jose["errors"]): CollabError {
   if (error instanceof CollabError) return error;
   if (error instanceof errors.JWTExpired) {
     const exp = (error.payload as { exp?: unknown }).exp;
@@ -169,6 +180,7 @@ function tokenError(error: unknown): CollabError {
  */
 export async function checkPublicKey(publicKey: string | null): Promise<void> {
   if (publicKey === null || publicKey.startsWith("http")) return;
+  const { importSPKI } = await loadJose();
   for (const alg of PUBLIC_KEY_ALGORITHMS) {
     try {
       await importSPKI(publicKey, alg);
@@ -204,6 +216,7 @@ export interface MintOptions {
 /** Signs an HS256 token: for the `token` command and tests. */
 export async function mintToken(options: MintOptions): Promise<string> {
   const ttl = typeof options.ttl === "number" ? `${options.ttl}s` : options.ttl;
+  const { SignJWT } = await loadJose();
   return new SignJWT({
     docs: [...options.docs],
     perm: options.perm,

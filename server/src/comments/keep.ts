@@ -20,7 +20,7 @@
 import type * as Y from "yjs";
 import { MarkKeeper } from "../../../editor/src/comments/keep-marks.ts";
 import { commentMarkKey, THREADS } from "../../../editor/src/comments/model.ts";
-import { FIELD } from "../../../editor/src/extensions.ts";
+import { FIELD } from "../../../editor/src/field.ts";
 
 const keepers = new WeakMap<Y.Doc, MarkKeeper>();
 

@@ -7,7 +7,7 @@
  */
 import * as Y from "yjs";
 import { commentMarkKey, threadOfAttribute } from "../../../editor/src/comments/model.ts";
-import { FIELD } from "../../../editor/src/extensions.ts";
+import { FIELD } from "../../../editor/src/field.ts";
 
 /** One run of text in a text node, at `start` in the flat string. */
 interface Segment {

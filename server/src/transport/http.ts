@@ -5,7 +5,7 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { API_PREFIX } from "../api/router.ts";
+import { API_PREFIX } from "../api/lazy.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { DocumentStore } from "../persistence/store.ts";
 import type { Gate } from "./gate.ts";
