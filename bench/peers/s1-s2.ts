@@ -120,7 +120,7 @@ async function statusBytes(pid: number, field: "VmHWM" | "VmRSS"): Promise<numbe
  * Runs `body` and returns, with its result, the peak RSS of process `pid`
  * while it ran, in bytes, and how that was known.
  */
-async function withPeakRss<T>(
+export async function withPeakRss<T>(
   pid: number,
   body: () => Promise<T>,
 ): Promise<{ result: T; peak: { bytes: number; how: string } }> {

@@ -11,7 +11,8 @@
  *    event loop turn, while a reader is connected. The ingest rate (for
  *    context) counts until the server accepted every edit: acknowledged for
  *    Hocuspocus servers (ours: stored; stock: received), delivered to the
- *    reader for y-websocket (it has no acknowledgement).
+ *    reader for y-websocket (it has no acknowledgement). The server's peak
+ *    RSS meanwhile shows whether one fast writer can grow its memory.
  * 2. Durable: both clients leave; we wait until the server unloaded the
  *    document (stock Hocuspocus stores it then, through its database
  *    extension) and its files or tables stopped changing (y-websocket's
@@ -48,6 +49,7 @@ import {
   type TraceReport,
 } from "./ingest-load.ts";
 import type { Figure, ScenarioResult } from "./report.ts";
+import { withPeakRss } from "./s1-s2.ts";
 import type { Peer, PeerSet } from "./servers.ts";
 
 /** Loads after the first one, on the same server process; the median is reported. */
@@ -60,13 +62,17 @@ const TRACE_TIMEOUT_MS = 200_000;
 const LOAD_TIMEOUT_MS = 120_000;
 /** After the clients left: the longest to wait for the server to store and unload. */
 const SETTLE_TIMEOUT_MS = 120_000;
-const TARGET_FIRST_LOAD_MS = 150;
+/** Issue 14's targets: a cold load in 60 ms, and the upload within 300 MB of server RSS. */
+const TARGET_FIRST_LOAD_MS = 60;
+const TARGET_TRACE_PEAK_RSS_MB = 300;
 
 /** What S3 measured on one server. */
 interface PeerRun {
   trace?: TraceReport;
   /** Server CPU (user + system) while the trace was sent, ms. */
   traceServerCpuMs?: number;
+  /** The server's peak RSS while the trace was sent, and how it was known. */
+  tracePeakRss?: { bytes: number; how: string };
   /** After the clients left: until the document was unloaded and the files or tables last changed. */
   writesAfterMs?: number;
   /** Whether the settle wait ended by its bound rather than by the server going quiet. */
@@ -89,17 +95,21 @@ async function runPeer(context: BenchContext, load: IngestLoad, peer: Peer): Pro
   run.error = await attemptSession(context, peer, closeClients(load), async (session) => {
     const { place } = session;
     const before = await session.server.stats();
-    run.trace = await load.request(
-      {
-        type: "trace",
-        protocol: peer.protocol,
-        url: session.server.wsUrl,
-        document: DOC,
-        burst: BURST,
-        timeoutMs: TRACE_TIMEOUT_MS,
-      },
-      TRACE_TIMEOUT_MS + REQUEST_SLACK_MS,
+    const upload = await withPeakRss(session.server.pid, () =>
+      load.request(
+        {
+          type: "trace",
+          protocol: peer.protocol,
+          url: session.server.wsUrl,
+          document: DOC,
+          burst: BURST,
+          timeoutMs: TRACE_TIMEOUT_MS,
+        },
+        TRACE_TIMEOUT_MS + REQUEST_SLACK_MS,
+      ),
     );
+    run.trace = upload.result;
+    run.tracePeakRss = upload.peak;
     const after = await session.server.stats();
     run.traceServerCpuMs = cpuMs(after.cpu) - cpuMs(before.cpu);
     context.log(
@@ -264,6 +274,17 @@ export async function runS3(context: BenchContext, set: PeerSet): Promise<Scenar
           .join("; "),
       ),
       note: `one client sends each edit as its own message, ${BURST} per event loop turn, with a reader connected`,
+    },
+    {
+      metric: "trace ingest: server peak RSS",
+      unit: "MB",
+      better: "lower",
+      target: { op: "<=", value: TARGET_TRACE_PEAK_RSS_MB },
+      values: values((run) =>
+        run.tracePeakRss === undefined ? undefined : run.tracePeakRss.bytes / 1e6,
+      ),
+      notes: notes((_peer, run) => run.tracePeakRss?.how),
+      note: "the server process's peak resident set size while the trace was sent and read",
     },
   ];
   return {

@@ -19,6 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg, { escapeIdentifier } from "pg";
+import { ALLOCATOR_ENV } from "../../server/src/observability/allocator.ts";
 import { type Engine, startPostgres } from "../../test/helpers/engines.ts";
 import { dirSize } from "../lib.ts";
 import { type ChildServer, OURS, startServer } from "../server.ts";
@@ -154,9 +155,11 @@ export async function peerSet(): Promise<PeerSet> {
       ours: true,
       durable: true,
       acknowledges: "stored",
-      description: "this server, STORE=leveldb (the default), FSYNC off (the default)",
+      description:
+        "this server, STORE=leveldb (the default), FSYNC off (the default), glibc's malloc settings as npm start and the Docker image set them",
       place: () => directory("ours"),
-      start: (place) => startServer("ours (LevelDB)", OURS, { DATA_DIR: dirOf(place) }),
+      start: (place) =>
+        startServer("ours (LevelDB)", OURS, { ...ALLOCATOR_ENV, DATA_DIR: dirOf(place) }),
     },
   ];
   const skipped: string[] = [];
@@ -180,7 +183,7 @@ export async function peerSet(): Promise<PeerSet> {
       durable: true,
       acknowledges: "stored",
       description:
-        "this server, STORE=postgres, PostgreSQL on loopback with fsync and synchronous_commit on",
+        "this server, STORE=postgres, PostgreSQL on loopback with fsync and synchronous_commit on, glibc's malloc settings as npm start sets them",
       async place() {
         const database = `bench_${next++}`;
         await pool.query(`CREATE DATABASE ${escapeIdentifier(database)}`);
@@ -191,6 +194,7 @@ export async function peerSet(): Promise<PeerSet> {
       start(place) {
         if (!(place instanceof DatabasePlace)) throw new Error("expected a database place");
         return startServer("ours (PostgreSQL)", OURS, {
+          ...ALLOCATOR_ENV,
           STORE: "postgres",
           DATABASE_URL: place.url,
         });
