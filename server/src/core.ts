@@ -314,7 +314,11 @@ export function createSyncCore({
                     })
                   : frame;
               const { update } = verdict;
-              if (update !== null) backlog.received(verdict.documentName, frame.byteLength);
+              // Updates sent before the document is open wait in Hocuspocus' queue, bounded by
+              // MAX_UNAUTHENTICATED_QUEUE_*; if the document is then refused, none is acknowledged.
+              if (update !== null && context.documents.has(verdict.documentName)) {
+                backlog.received(verdict.documentName, frame.byteLength);
+              }
               if (
                 update?.syncType === SyncType.Update &&
                 verdict.type === MessageType.Sync &&
