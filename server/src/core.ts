@@ -21,7 +21,12 @@ import { messageHead } from "./protocol/head.ts";
 import { MessageType, SyncType } from "./protocol/messages.ts";
 import type { FanOut } from "./scaling/fan-out.ts";
 import type { AttemptTicket } from "./transport/gate.ts";
-import { directUpdates, skipUnusedUpdateHooks } from "./upstream/hocuspocus.ts";
+import {
+  directUpdates,
+  establishedConnection,
+  markActive,
+  skipUnusedUpdateHooks,
+} from "./upstream/hocuspocus.ts";
 
 /** WebSocket readyState values. */
 const WS_OPEN = 1;
@@ -123,6 +128,8 @@ export function createSyncCore({
     onRefused,
     onChange,
   });
+  /** Each open connection's backlog, by connection id (hooks get a copy of the context). */
+  const backlogs = new Map<string, Backlog>();
   // Every extension Hocuspocus runs (we set no configuration-level hooks), in order.
   const configured: Extension[] = [
     new DocumentNameGuard(onRefused),
@@ -139,10 +146,11 @@ export function createSyncCore({
         logger.info({ connection: connectionId, document: documentName }, "document opened");
       },
       async onDisconnect({ context, documentName }) {
-        logger.info(
-          { connection: (context as ConnectionContext).connectionId, document: documentName },
-          "document closed",
-        );
+        const { connectionId } = context as ConnectionContext;
+        // Whatever of it was still waiting (an update refused, a document closed by the server)
+        // will not be acknowledged on this connection.
+        backlogs.get(connectionId)?.forget(documentName);
+        logger.info({ connection: connectionId, document: documentName }, "document closed");
       },
     },
     ...extensions,
@@ -224,7 +232,13 @@ export function createSyncCore({
           socket.close(code ?? 1000, reason ?? "");
         },
       };
-      const backlog = new Backlog(config.maxUnstoredBytes, socket);
+      const backlog = new Backlog(config.maxUnstoredBytes, socket, {
+        // Paused, the client is not read, but it is not idle: Hocuspocus' idle check must not
+        // close it while the store catches up (a stalled store could take longer than that).
+        keepAlive: () => markActive(client),
+        everyMs: Math.max(500, Math.floor(config.idleTimeoutMs / 4)),
+      });
+      backlogs.set(context.connectionId, backlog);
       // Acknowledge only once durable; an abandoned write is never acknowledged. Updates
       // that share a write batch share its promise, so their acknowledgements wait together.
       let waiting: {
@@ -314,17 +328,27 @@ export function createSyncCore({
                     })
                   : frame;
               const { update } = verdict;
-              // Updates sent before the document is open wait in Hocuspocus' queue, bounded by
-              // MAX_UNAUTHENTICATED_QUEUE_*; if the document is then refused, none is acknowledged.
-              if (update !== null && context.documents.has(verdict.documentName)) {
+              const established = establishedConnection(
+                client,
+                verdict.address,
+                verdict.documentName,
+              );
+              // Counted once the document is open: until then its messages wait in Hocuspocus'
+              // queue, bounded by MAX_UNAUTHENTICATED_QUEUE_*, and a refused document's updates
+              // are never acknowledged.
+              if (update !== null && established !== undefined) {
                 backlog.received(verdict.documentName, frame.byteLength);
               }
               if (
                 update?.syncType === SyncType.Update &&
                 verdict.type === MessageType.Sync &&
-                direct?.apply(client, verdict.address, verdict.documentName, update.bytes)
+                established !== undefined &&
+                direct?.apply(client, established, update.bytes)
               ) {
-                acknowledgeWhenDurable(verdict.documentName, acknowledgement(verdict.address));
+                acknowledgeWhenDurable(
+                  verdict.documentName,
+                  acknowledgement(established.messageAddress),
+                );
                 return { kind: "handled" };
               }
               client.handleMessage(revised);
@@ -341,6 +365,7 @@ export function createSyncCore({
           if (!open) return;
           open = false;
           backlog.clear();
+          backlogs.delete(context.connectionId);
           client.handleClose({ code, reason });
         },
       };
@@ -365,13 +390,20 @@ class Backlog {
   /** Per document, the sizes of its waiting updates, oldest first from `head`. */
   private readonly pending = new Map<string, { sizes: number[]; head: number }>();
   private bytes = 0;
-  private paused = false;
+  private paused: ReturnType<typeof setInterval> | null = null;
   private readonly limit: number;
   private readonly socket: CoreSocket;
+  private readonly alive: { readonly keepAlive: () => void; readonly everyMs: number };
 
-  constructor(limit: number, socket: CoreSocket) {
+  /** `alive.keepAlive` is called every `alive.everyMs` while the socket is paused. */
+  constructor(
+    limit: number,
+    socket: CoreSocket,
+    alive: { readonly keepAlive: () => void; readonly everyMs: number },
+  ) {
     this.limit = limit;
     this.socket = socket;
+    this.alive = alive;
   }
 
   /** An update of `size` bytes for `documentName` was handed to Hocuspocus. */
@@ -383,8 +415,9 @@ class Backlog {
     }
     queue.sizes.push(size);
     this.bytes += size;
-    if (!this.paused && this.bytes > this.limit && this.socket.pause !== undefined) {
-      this.paused = true;
+    if (this.paused === null && this.bytes > this.limit && this.socket.pause !== undefined) {
+      this.alive.keepAlive();
+      this.paused = setInterval(this.alive.keepAlive, this.alive.everyMs);
       this.socket.pause();
     }
   }
@@ -401,17 +434,32 @@ class Backlog {
       queue.sizes = queue.sizes.slice(queue.head);
       queue.head = 0;
     }
-    if (this.paused && this.bytes <= this.limit / 2) {
-      this.paused = false;
-      this.socket.resume?.();
-    }
+    this.maybeResume();
+  }
+
+  /** `documentName` was closed on this connection: none of its waiting updates will be acknowledged here. */
+  forget(documentName: string): void {
+    const queue = this.pending.get(documentName);
+    if (queue === undefined) return;
+    for (let i = queue.head; i < queue.sizes.length; i++) this.bytes -= queue.sizes[i] ?? 0;
+    this.pending.delete(documentName);
+    this.maybeResume();
   }
 
   /** The connection closed: nothing is waiting any more. */
   clear(): void {
     this.pending.clear();
     this.bytes = 0;
-    this.paused = false;
+    if (this.paused !== null) clearInterval(this.paused);
+    this.paused = null;
+  }
+
+  private maybeResume(): void {
+    if (this.paused === null || this.bytes > this.limit / 2) return;
+    clearInterval(this.paused);
+    this.paused = null;
+    this.alive.keepAlive();
+    this.socket.resume?.();
   }
 }
 

@@ -6,15 +6,13 @@
  * "Profile: idle memory at start-up").
  */
 import type { ApiHandler } from "../transport/http.ts";
+import { lazily } from "../util/lazy.ts";
 import type { ApiOptions } from "./router.ts";
 
 export const API_PREFIX = "/api/v1";
 
 /** A handler for requests under {@link API_PREFIX} that builds the API with `options` when first called. */
 export function lazyApi(options: ApiOptions): ApiHandler {
-  let api: Promise<ApiHandler> | undefined;
-  return async (request, response, path, query) => {
-    api ??= import("./router.ts").then(({ createApi }) => createApi(options));
-    return (await api)(request, response, path, query);
-  };
+  const api = lazily(() => import("./router.ts").then(({ createApi }) => createApi(options)));
+  return async (request, response, path, query) => (await api())(request, response, path, query);
 }

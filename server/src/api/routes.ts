@@ -18,6 +18,7 @@ import type { DocumentService } from "../documents/service.ts";
 import { isTrashId, isVersionId } from "../persistence/log-store.ts";
 import type { DocumentMeta, DocumentStore, TrashEntry, VersionMeta } from "../persistence/store.ts";
 import { checkDocumentName } from "../protocol/names.ts";
+import { lazily } from "../util/lazy.ts";
 import { ATTACHMENT_ROUTES, attachmentPath } from "./attachment-routes.ts";
 import { actorOf, type Caller, canList, type Need } from "./caller.ts";
 import { ApiError } from "./errors.ts";
@@ -138,26 +139,17 @@ const DOCUMENT_BODY = {
 
 const CONTENT_MEDIA = Object.values(FORMAT_MEDIA_TYPES);
 
-type Conversion = typeof import("../documents/convert.ts");
-let conversion: Promise<Conversion> | undefined;
-type Comparer = typeof import("../documents/compare.ts");
-let comparer: Promise<Comparer> | undefined;
-
 /**
  * The conversion module, loaded on first use: with Tiptap, ProseMirror and
  * happy-dom it adds about 50 MiB and 250 ms to a server that may never
  * serve the API.
  */
-function convert(): Promise<Conversion> {
-  conversion ??= import("../documents/convert.ts");
-  return conversion;
-}
+type Conversion = typeof import("../documents/convert.ts");
+
+const convert: () => Promise<Conversion> = lazily(() => import("../documents/convert.ts"));
 
 /** The comparison module, loaded on first use, as {@link convert}. */
-function compare(): Promise<Comparer> {
-  comparer ??= import("../documents/compare.ts");
-  return comparer;
-}
+const compare = lazily(() => import("../documents/compare.ts"));
 
 /** Store pages one list request reads at most, filtering for a user token. */
 const MAX_LIST_PAGES = 10;

@@ -4,6 +4,7 @@
  * safely are shown inline; everything else, SVG and HTML included, is served
  * as a download.
  */
+import { lazily } from "../util/lazy.ts";
 
 /** Media types served inline (as `<img>` sources); any other is a download. */
 export const INLINE_TYPES: ReadonlySet<string> = new Set([
@@ -17,8 +18,8 @@ export const INLINE_TYPES: ReadonlySet<string> = new Set([
 /** The type of bytes that match no known signature. */
 export const UNKNOWN_TYPE = "application/octet-stream";
 
-type FileType = typeof import("file-type");
-let fileType: Promise<FileType> | undefined;
+/** Loaded when first needed: most processes never see an upload. */
+const fileType = lazily(() => import("file-type"));
 
 /**
  * The media type of `bytes` by their signature (file-type's detectors), or
@@ -26,9 +27,7 @@ let fileType: Promise<FileType> | undefined;
  * signature and are unknown: served as downloads, never rendered.
  */
 export async function sniffType(bytes: Uint8Array): Promise<string> {
-  // Loaded when first needed: most processes never see an upload.
-  fileType ??= import("file-type");
-  const { fileTypeFromBuffer } = await fileType;
+  const { fileTypeFromBuffer } = await fileType();
   const found = await fileTypeFromBuffer(bytes);
   return found?.mime ?? UNKNOWN_TYPE;
 }

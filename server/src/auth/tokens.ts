@@ -8,18 +8,15 @@
 import type { CryptoKey, JWTVerifyGetKey } from "jose";
 import { z } from "zod";
 import { CollabError } from "../errors.ts";
-
-type Jose = typeof import("jose");
-let jose: Promise<Jose> | undefined;
+import { lazily } from "../util/lazy.ts";
 
 /**
  * jose, loaded with the first token verified or signed (or a PEM key checked at start-up):
  * a server in anonymous mode never needs it, and it added about 3.5 MB to every idle process.
  */
-function loadJose(): Promise<Jose> {
-  jose ??= import("jose");
-  return jose;
-}
+type Jose = typeof import("jose");
+
+const loadJose: () => Promise<Jose> = lazily(() => import("jose"));
 
 /**
  * What a token allows: `read` the document; `comment` on it as well (threads, replies,

@@ -75,21 +75,40 @@ interface ConnectionInternals {
 /** Hocuspocus' per-socket connection, as `handleConnection` returns it. */
 export type ClientConnection = ReturnType<Hocuspocus["handleConnection"]>;
 
+/**
+ * The connection Hocuspocus has established on `client` for a message to
+ * `address` (a document name, optionally with `\0sessionId`), looked up as
+ * Hocuspocus does; undefined while the document is not open on it (its
+ * messages then wait in Hocuspocus' queue for authentication).
+ */
+export function establishedConnection(
+  client: ClientConnection,
+  address: string,
+  documentName: string,
+): Connection | undefined {
+  const { documentConnections } = client as unknown as ClientInternals;
+  return documentConnections[address] ?? documentConnections[documentName];
+}
+
+/**
+ * Tells Hocuspocus' idle check that `client` is active. The core calls it
+ * while it has stopped reading the client (backpressure): the client is
+ * sending, the server is not reading.
+ */
+export function markActive(client: ClientConnection): void {
+  (client as unknown as ClientInternals).lastMessageReceivedAt = Date.now();
+}
+
 /** Applies plain updates without Hocuspocus' message path, where that changes nothing observable. */
 export interface DirectUpdates {
   /**
-   * Applies `update`, sent on `client` to `address` (a document name,
-   * optionally with `\0sessionId`) as a sync Update message, the way
-   * Hocuspocus would, and returns true; or returns false without doing
-   * anything, and Hocuspocus must handle the message. After a true, the
-   * caller sends the acknowledgement Hocuspocus would have sent.
+   * Applies `update`, sent on `client` as a sync Update message for
+   * `connection` (see {@link establishedConnection}), the way Hocuspocus
+   * would, and returns true; or returns false without doing anything, and
+   * Hocuspocus must handle the message. After a true, the caller sends the
+   * acknowledgement Hocuspocus would have sent, to `connection.messageAddress`.
    */
-  apply(
-    client: ClientConnection,
-    address: string,
-    documentName: string,
-    update: Uint8Array,
-  ): boolean;
+  apply(client: ClientConnection, connection: Connection, update: Uint8Array): boolean;
 }
 
 /** y-protocols' sync message type of an update. */
@@ -110,16 +129,13 @@ export function directUpdates(extensions: readonly Extension[]): DirectUpdates |
     }
   }
   return {
-    apply(client, address, documentName, update) {
+    apply(client, connection, update) {
       const internals = client as unknown as ClientInternals;
-      if (internals.terminated) return false;
-      const connection =
-        internals.documentConnections[address] ?? internals.documentConnections[documentName];
-      if (connection === undefined || connection.readOnly) return false;
+      if (internals.terminated || connection.readOnly) return false;
       // Anything queued before this message is handled first, in order, by Hocuspocus.
       if ((connection as unknown as ConnectionInternals).messageQueue.length > 0) return false;
       const { document } = connection;
-      if (document.isDestroyed || document.name !== documentName) return false;
+      if (document.isDestroyed) return false;
       for (const guard of guards)
         if (guard.refusesSync(document, SYNC_UPDATE, update)) return false;
       internals.lastMessageReceivedAt = Date.now();
