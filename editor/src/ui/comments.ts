@@ -636,11 +636,13 @@ export function mountComments(options: CommentsUiOptions): {
 
   const render = () => {
     const threads = readThreads(ydoc);
-    const anchors = threadTexts(editor);
+    // With no threads there is nothing to place: the document is not walked.
+    const anchors = threads.length === 0 ? new Map<string, never>() : threadTexts(editor);
     const open = threads.filter((t) => t.status === "open").length;
-    count.textContent = String(open);
-    count.hidden = open === 0;
-    headerButton.hidden = !options.canComment();
+    // Rendered again after every edit: unchanged text and flags are not written again.
+    if (count.textContent !== String(open)) count.textContent = String(open);
+    if (count.hidden !== (open === 0)) count.hidden = open === 0;
+    if (headerButton.hidden !== !options.canComment()) headerButton.hidden = !options.canComment();
     const shown = threads
       .filter((t) => showResolved.checked || t.status === "open" || t.id === active)
       // Document order; detached threads last, oldest first.
