@@ -38,6 +38,11 @@
  *    sent) and the end of the next frame after it (rAF, then a posted
  *    message), so "keydown → next frame done" is what the user waits for
  *    to see the character, including the wait for the frame boundary.
+ *    With `BENCH_EDITOR_PROFILE=<file>`, that typing runs under Chromium's
+ *    sampling CPU profiler (bench/cpu-profile.ts): the profile goes to the
+ *    file, a summary by source file and function beside it (`<file>.txt`);
+ *    the profiler slows every keystroke, so such a run's figures are not
+ *    comparable.
  */
 
 import { execFileSync } from "node:child_process";
@@ -48,6 +53,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from "playwrig
 import type { CollabEditorHandle } from "../editor/src/index.ts";
 import { CHROMIUM, CHROMIUM_ARGS } from "../scripts/chromium.ts";
 import { createCollabServer } from "../server/src/app.ts";
+import { profileWhile, saveProfile } from "./cpu-profile.ts";
 import {
   type BenchContext,
   type Benchmark,
@@ -684,7 +690,17 @@ async function measureLargeDocument(
     }, position);
     await page.evaluate(installProbe, "typist" as const);
     context.log(`B types ${KEYSTROKES} characters at the end of the first paragraph`);
-    await typeSlowly(page, TYPED, (count) => waitProbe(page, "frameDone", count));
+    const type = () => typeSlowly(page, TYPED, (count) => waitProbe(page, "frameDone", count));
+    const profileFile = process.env.BENCH_EDITOR_PROFILE?.trim();
+    if (profileFile === undefined || profileFile === "") await type();
+    else {
+      // The sampling profiler adds its own cost to every keystroke: its runs are for the
+      // profile, not for the figures.
+      const profile = await profileWhile(page, type);
+      const summary = await saveProfile(profile, profileFile, KEYSTROKES, new URL(url).origin);
+      context.log(`CPU profile written to ${profileFile} (summary in ${profileFile}.txt)`);
+      context.log(summary);
+    }
     const expected = [first + TYPED, ...lines.slice(1)].join("\n");
     if ((await editorText(page)) !== expected) {
       throw new Error(

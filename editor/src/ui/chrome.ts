@@ -254,6 +254,11 @@ function el<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
+/** Sets attribute `name` of `element` to `value` unless it already has that value. */
+function setIfChanged(element: Element, name: string, value: string): void {
+  if (element.getAttribute(name) !== value) element.setAttribute(name, value);
+}
+
 function initials(name: string): string {
   const parts = name.trim().split(/\s+/u);
   const letters = parts.length > 1 ? [parts[0], parts.at(-1)] : [name.trim()];
@@ -372,18 +377,30 @@ export function mountChrome({
   );
 
   let connection: ConnectionState = { kind: "connecting" };
+  // Runs on every transaction (each keystroke): the DOM is written only where a state changed,
+  // so typing does not touch the toolbar's elements (every write invalidates their style).
   const refreshTools = () => {
     const disabled = readOnly() || connection.kind === "denied";
-    toolbar.setAttribute("aria-disabled", String(disabled));
-    tableTools.hidden = disabled || !inTable(editor);
+    setIfChanged(toolbar, "aria-disabled", String(disabled));
+    const hideTable = disabled || !inTable(editor);
+    if (tableTools.hidden !== hideTable) tableTools.hidden = hideTable;
     for (const { button, tool } of buttons) {
-      button.disabled = disabled;
+      if (button.disabled !== disabled) button.disabled = disabled;
       const active = tool.active?.(editor) ?? false;
-      button.classList.toggle("is-active", active);
-      if (tool.active) button.setAttribute("aria-pressed", String(active));
+      if (button.classList.contains("is-active") !== active) {
+        button.classList.toggle("is-active", active);
+      }
+      if (tool.active) setIfChanged(button, "aria-pressed", String(active));
     }
   };
+  /** What the presence list shows, to render it again only when that changed. */
+  let shownPresence: string | null = null;
   const renderPresence = (list: readonly Participant[]) => {
+    // Awareness changes with every caret move of anyone (each keystroke); the people shown
+    // rarely change, and rebuilding the list each time costs a style and layout pass.
+    const key = JSON.stringify(list.map((p) => [p.name, safeColor(p.color), p.self]));
+    if (key === shownPresence) return;
+    shownPresence = key;
     presence.replaceChildren(
       ...list.map((p) => {
         const item = el(doc, "li", "collab-editor__person", initials(p.name));
@@ -422,8 +439,14 @@ export function mountChrome({
   };
   renderConnection(connection);
   const renderSave = (state: SaveState) => {
-    saveText.textContent = describeSave(state);
-    root.dataset.save = state.kind;
+    const text = describeSave(state);
+    // The line flips between saving and saved with every keystroke: its text node is changed in
+    // place, not replaced (which would also rebuild its layout object).
+    const node = saveText.firstChild;
+    if (node instanceof Text && node.nextSibling === null) {
+      if (node.data !== text) node.data = text;
+    } else saveText.textContent = text;
+    if (root.dataset.save !== state.kind) root.dataset.save = state.kind;
   };
   renderSave(save());
   renderPresence(participants());

@@ -11,6 +11,7 @@
  * the server decides (comments/protocol.ts).
  */
 import { type Editor, Extension } from "@tiptap/core";
+import type { Node as PmNode } from "@tiptap/pm/model";
 import { Plugin, PluginKey } from "@tiptap/pm/state";
 import { Decoration, DecorationSet } from "@tiptap/pm/view";
 import { absolutePositionToRelativePosition, ySyncPluginKey } from "@tiptap/y-tiptap";
@@ -144,20 +145,50 @@ function button(doc: Document, className: string, text: string, title?: string) 
   return b;
 }
 
+/** A thread's text in one top-level node: where it starts there (relative to the node) and its text. */
+type NodeAnchors = ReadonlyArray<readonly [thread: string, at: number, text: string]>;
+
+/**
+ * The threads' texts per top-level node. ProseMirror nodes are immutable and an edit keeps
+ * every node it did not change, so after a keystroke only the changed paragraph is walked
+ * again, not the whole document.
+ */
+const anchorsByNode = new WeakMap<PmNode, NodeAnchors>();
+
+/** The threads' texts in `node` (a top-level node), in document order; positions relative to it. */
+function nodeAnchors(node: PmNode): NodeAnchors {
+  const cached = anchorsByNode.get(node);
+  if (cached !== undefined) return cached;
+  const found = new Map<string, { at: number; text: string }>();
+  const visit = (child: PmNode, pos: number) => {
+    if (!child.isText) return;
+    for (const mark of child.marks) {
+      const thread = mark.attrs.thread;
+      if (mark.type.name !== COMMENT_MARK || typeof thread !== "string") continue;
+      const seen = found.get(thread);
+      if (seen === undefined) found.set(thread, { at: pos, text: child.text ?? "" });
+      else seen.text += child.text ?? "";
+    }
+  };
+  visit(node, 0);
+  // Positions inside `node` start after its opening token.
+  node.descendants((child, pos) => visit(child, pos + 1));
+  const anchors: NodeAnchors = [...found].map(([thread, { at, text }]) => [thread, at, text]);
+  anchorsByNode.set(node, anchors);
+  return anchors;
+}
+
 /**
  * Each thread's place and text in the document, in one walk: where its text starts and
  * what it covers now (threads with no text, detached, are absent).
  */
 function threadTexts(editor: Editor): Map<string, { at: number; text: string }> {
   const found = new Map<string, { at: number; text: string }>();
-  editor.state.doc.descendants((node, pos) => {
-    if (!node.isText) return;
-    for (const mark of node.marks) {
-      const thread = mark.attrs.thread;
-      if (mark.type.name !== COMMENT_MARK || typeof thread !== "string") continue;
+  editor.state.doc.forEach((node, offset) => {
+    for (const [thread, at, text] of nodeAnchors(node)) {
       const seen = found.get(thread);
-      if (seen === undefined) found.set(thread, { at: pos, text: node.text ?? "" });
-      else seen.text += node.text ?? "";
+      if (seen === undefined) found.set(thread, { at: offset + at, text });
+      else seen.text += text;
     }
   });
   return found;
@@ -605,11 +636,13 @@ export function mountComments(options: CommentsUiOptions): {
 
   const render = () => {
     const threads = readThreads(ydoc);
-    const anchors = threadTexts(editor);
+    // With no threads there is nothing to place: the document is not walked.
+    const anchors = threads.length === 0 ? new Map<string, never>() : threadTexts(editor);
     const open = threads.filter((t) => t.status === "open").length;
-    count.textContent = String(open);
-    count.hidden = open === 0;
-    headerButton.hidden = !options.canComment();
+    // Rendered again after every edit: unchanged text and flags are not written again.
+    if (count.textContent !== String(open)) count.textContent = String(open);
+    if (count.hidden !== (open === 0)) count.hidden = open === 0;
+    if (headerButton.hidden !== !options.canComment()) headerButton.hidden = !options.canComment();
     const shown = threads
       .filter((t) => showResolved.checked || t.status === "open" || t.id === active)
       // Document order; detached threads last, oldest first.
