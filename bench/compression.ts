@@ -59,7 +59,7 @@ import {
   withTempDir,
   withTimeout,
 } from "./lib.ts";
-import { whenAcknowledged, whenSynced } from "./provider.ts";
+import { until, whenAcknowledged, whenSynced } from "./provider.ts";
 import { type ChildServer, cpuMs, OURS, startServer } from "./server.ts";
 import type { MemorySample } from "./servers/child.ts";
 import { DOC, loadTrace, replayTrace } from "./trace.ts";
@@ -131,22 +131,6 @@ function openClient(
       socket.destroy();
     },
   };
-}
-
-/** Resolves once `predicate(doc)` holds, checked after every transaction. */
-function until(doc: Y.Doc, predicate: (doc: Y.Doc) => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    if (predicate(doc)) {
-      resolve();
-      return;
-    }
-    const check = () => {
-      if (!predicate(doc)) return;
-      doc.off("afterTransaction", check);
-      resolve();
-    };
-    doc.on("afterTransaction", check);
-  });
 }
 
 /** Opens `count` clients of `name`, BATCH at a time, each batch synced before the next. */

@@ -1,5 +1,6 @@
 /** Waits on a Hocuspocus provider, shared by the benchmarks that drive providers from Node. */
 import type { HocuspocusProvider } from "@hocuspocus/provider";
+import type * as Y from "yjs";
 
 /** Resolves once `provider` has synced; rejects if the server refuses the document. */
 export function whenSynced(provider: HocuspocusProvider): Promise<void> {
@@ -28,5 +29,21 @@ export function whenAcknowledged(provider: HocuspocusProvider): Promise<number> 
       resolve(performance.now());
     };
     provider.on("unsyncedChanges", onChange);
+  });
+}
+
+/** Resolves once `predicate(doc)` holds, checked now and after every transaction. */
+export function until(doc: Y.Doc, predicate: (doc: Y.Doc) => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    if (predicate(doc)) {
+      resolve();
+      return;
+    }
+    const check = () => {
+      if (!predicate(doc)) return;
+      doc.off("afterTransaction", check);
+      resolve();
+    };
+    doc.on("afterTransaction", check);
   });
 }

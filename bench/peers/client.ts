@@ -13,7 +13,7 @@ import { HocuspocusProvider } from "@hocuspocus/provider";
 import { Awareness } from "y-protocols/awareness";
 import { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
-import { whenAcknowledged, whenSynced } from "../provider.ts";
+import { until, whenAcknowledged, whenSynced } from "../provider.ts";
 import type { Protocol } from "./servers.ts";
 
 export interface PeerClient {
@@ -63,19 +63,7 @@ export function openClient(
   options: ClientOptions = {},
 ): PeerClient {
   const presence = options.presence ?? true;
-  const until = (predicate: (doc: Y.Doc) => boolean) =>
-    new Promise<void>((resolve) => {
-      if (predicate(doc)) {
-        resolve();
-        return;
-      }
-      const check = () => {
-        if (!predicate(doc)) return;
-        doc.off("afterTransaction", check);
-        resolve();
-      };
-      doc.on("afterTransaction", check);
-    });
+  const holds = (predicate: (doc: Y.Doc) => boolean) => until(doc, predicate);
   if (protocol === "hocuspocus") {
     const provider = new HocuspocusProvider({
       url: wsUrl,
@@ -92,7 +80,7 @@ export function openClient(
       onUnacknowledged(listener) {
         provider.on("unsyncedChanges", ({ number }: { number: number }) => listener(number));
       },
-      until,
+      until: holds,
       destroy: () => provider.destroy(),
     };
   }
@@ -116,7 +104,7 @@ export function openClient(
     unacknowledged: () => 0,
     acknowledged: () => Promise.resolve(performance.now()),
     onUnacknowledged() {},
-    until,
+    until: holds,
     destroy: () => provider.destroy(),
   };
 }
