@@ -15,34 +15,27 @@ import {
 import { checkedJSON, parseContent } from "../../server/src/documents/convert.ts";
 import { schema } from "../../server/src/documents/schema.ts";
 import { isCollabError } from "../../server/src/errors.ts";
+import {
+  block,
+  br,
+  code,
+  doc,
+  h,
+  hr,
+  li,
+  p,
+  quote,
+  table,
+  task,
+  tasks,
+  td,
+  th,
+  tr,
+  ul,
+} from "../helpers/content.ts";
 import { rng } from "../helpers/prng.ts";
 import { isValid, randomEdit } from "../helpers/rich-text.ts";
 
-// A tiny document DSL: doc(h(1, "Title"), p("plain ", b("bold"))).
-type Inline = JSONContent | string;
-const inline = (content: Inline[]): JSONContent[] =>
-  content.map((c) => (typeof c === "string" ? { type: "text", text: c } : c));
-const block = (type: string, content: Inline[], attrs?: Record<string, unknown>): JSONContent => ({
-  type,
-  ...(attrs ? { attrs } : {}),
-  ...(content.length > 0 ? { content: inline(content) } : {}),
-});
-const doc = (...content: JSONContent[]): JSONContent => ({ type: "doc", content });
-const p = (...content: Inline[]) => block("paragraph", content);
-const h = (level: number, ...content: Inline[]) => block("heading", content, { level });
-const ul = (...items: JSONContent[]) => block("bulletList", items);
-const li = (...content: JSONContent[]) => block("listItem", content);
-const tasks = (...items: JSONContent[]) => block("taskList", items);
-const task = (checked: boolean, ...content: JSONContent[]) =>
-  block("taskItem", content, { checked });
-const quote = (...content: JSONContent[]) => block("blockquote", content);
-const code = (language: string | null, text: string) => block("codeBlock", [text], { language });
-const hr = (): JSONContent => ({ type: "horizontalRule" });
-const table = (...rows: JSONContent[]) => block("table", rows);
-const tr = (...cells: JSONContent[]) => block("tableRow", cells);
-const th = (...content: JSONContent[]) => block("tableHeader", content);
-const td = (...content: JSONContent[]) => block("tableCell", content);
-const br = (): JSONContent => ({ type: "hardBreak" });
 const marked = (text: string, ...marks: string[]): JSONContent => ({
   type: "text",
   text,
